@@ -1,0 +1,124 @@
+// Store: the only code that touches RocksDB. Owns the database, its column
+// families and the group-commit thread. Reads may be called from any thread;
+// Commit() never blocks the caller on an fsync.
+//
+// Column families and keys:
+//   cases    <case_id>                          -> v1::Case
+//   history  <case_id> 0x00 <seq, 8 bytes BE>    -> v1::HistoryEntry
+//   index    o/<owner>/<state 2 digits>/<case_id> -> ""   (owner/state listing)
+//            r/<reporter>/<request_id>            -> case_id (report idempotency)
+//   timers   <due_ms 16 digits>/<case_id>         -> ""   (next deadline of a case)
+//   meta     count/<owner>/<state 2 digits>       -> int64 little-endian, merged by addition
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "whistle/v1/case.pb.h"
+
+namespace whistle::storage {
+
+struct Options {
+  std::string path;
+  bool sync = true;               // fsync the WAL before acknowledging (always on in production)
+  size_t max_group_bytes = 4 << 20;  // upper bound of one group commit
+};
+
+// The writes of one transition. Build it, then hand it to Store::Commit.
+class Batch {
+ public:
+  Batch();
+  ~Batch();
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+
+  // Records a transition: puts `after`, moves its owner/state index entry and
+  // per-owner state counts from `before` (nullptr for a new case), moves its
+  // timer to after.next_deadline_ms and appends `entry` to the history.
+  void RecordTransition(const v1::Case* before, const v1::Case& after,
+                        const v1::HistoryEntry& entry);
+  // Remembers reporter+request_id -> case_id (report idempotency).
+  void RecordRequest(const std::string& reporter, const std::string& request_id,
+                     const std::string& case_id);
+  size_t ByteSize() const;
+  bool empty() const;
+
+ private:
+  friend class Store;
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+struct ListResult {
+  std::vector<v1::Case> cases;
+  std::string next_key;  // resume after this index key; "" = this owner is exhausted
+};
+
+struct DueTimer {
+  int64_t due_ms;
+  std::string case_id;
+};
+
+// Figures for metrics: RocksDB properties and commit-path counters.
+struct StoreStats {
+  uint64_t commits = 0;        // batches acknowledged
+  uint64_t wal_syncs = 0;      // group writes (one WAL sync each)
+  uint64_t stall_micros = 0;   // RocksDB write stall time
+  uint64_t pending_compaction_bytes = 0;
+  uint64_t live_sst_bytes = 0;
+  uint64_t memtable_bytes = 0;
+  uint64_t block_cache_bytes = 0;
+};
+
+class Store {
+ public:
+  using Done = std::function<void(const Status&)>;
+
+  static StatusOr<std::unique_ptr<Store>> Open(const Options& options);
+  // Drains the commit queue (every queued batch is written and answered),
+  // then closes the database.
+  ~Store();
+
+  // Queues `batch`; `done` runs on the commit thread once the batch is durable
+  // (or failed). Batches are written in the order Commit was called, many per
+  // WAL sync (group commit).
+  void Commit(Batch batch, Done done);
+  // Commit and wait; for tests and start-up.
+  Status CommitAndWait(Batch batch);
+
+  // NOT_FOUND when absent.
+  StatusOr<v1::Case> GetCase(const std::string& case_id) const;
+  StatusOr<std::vector<v1::HistoryEntry>> History(const std::string& case_id) const;
+  // Case id of an earlier report with this reporter + request id; NOT_FOUND if none.
+  StatusOr<std::string> FindRequest(const std::string& reporter,
+                                    const std::string& request_id) const;
+  // Cases owned by `owner`, in `state` (UNSPECIFIED = all), in index-key order,
+  // starting after `after_key` ("" = from the start), at most `limit`.
+  StatusOr<ListResult> ListByOwner(const std::string& owner, v1::CaseState state,
+                                   const std::string& after_key, size_t limit) const;
+  // Case ids owned by `owner` in an open state (for actors warming up).
+  StatusOr<std::vector<std::string>> OpenCaseIds(const std::string& owner) const;
+  // (owner, state) -> number of cases. Reads the small counts table only.
+  StatusOr<std::map<std::pair<std::string, int>, int64_t>> Counts() const;
+  // Highest sequence number among case ids "<prefix>-<12 digits>"; 0 if none.
+  StatusOr<uint64_t> LastCaseSeq(const std::string& prefix) const;
+  // Timers due at or before `now_ms`, earliest first, at most `limit`.
+  StatusOr<std::vector<DueTimer>> DueTimers(int64_t now_ms, size_t limit) const;
+
+  StoreStats Stats() const;
+  const std::string& path() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace whistle::storage

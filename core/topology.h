@@ -62,6 +62,11 @@ class Topology {
 // text format. `origin` names the source in error messages.
 StatusOr<v1::Topology> ParseTopology(std::string_view text, std::string_view origin);
 
+// The parser behind ParseTopology and ParsePolicy, for any config message.
+// JSON rejects unknown fields.
+Status ParseMessage(std::string_view text, std::string_view origin,
+                    google::protobuf::Message* message);
+
 // The embedded default: Shizuishan city with the seed's counts (1 city,
 // 3 county-level units, 36 townships/streets, 355 communities/villages,
 // 1,903 grids: 530 urban, 1,341 rural, 32 enterprise) and departments at

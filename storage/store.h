@@ -2,13 +2,14 @@
 // families and the group-commit thread. Reads may be called from any thread;
 // Commit() never blocks the caller on an fsync.
 //
-// Column families and keys:
-//   cases    <case_id>                          -> v1::Case
-//   history  <case_id> 0x00 <seq, 8 bytes BE>    -> v1::HistoryEntry
-//   index    o/<owner>/<state 2 digits>/<case_id> -> ""   (owner/state listing)
-//            r/<reporter>/<request_id>            -> case_id (report idempotency)
-//   timers   <due_ms 16 digits>/<case_id>         -> ""   (next deadline of a case)
-//   meta     count/<owner>/<state 2 digits>       -> int64 little-endian, merged by addition
+// Column families and keys (\0 = one 0x00 byte; it ends every variable-length
+// id so that owner "a" never matches a prefix scan of owner "a/b"):
+//   cases    <case_id>                               -> v1::Case
+//   history  <case_id> \0 <seq, 8 bytes BE>           -> v1::HistoryEntry
+//   index    o/<owner> \0 <state 2 digits> / <case_id> -> ""   (owner/state listing)
+//            r/<reporter> \0 <request_id>             -> case_id (report idempotency)
+//   timers   <due_ms 16 digits> / <case_id>            -> ""   (next deadline of a case)
+//   meta     count/<owner> \0 <state 2 digits>        -> int64 little-endian, merged by addition
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ namespace whistle::storage {
 
 struct Options {
   std::string path;
-  bool sync = true;               // fsync the WAL before acknowledging (always on in production)
+  bool sync = true;                  // fsync the WAL before acknowledging (always on in production)
   size_t max_group_bytes = 4 << 20;  // upper bound of one group commit
 };
 
@@ -58,7 +59,9 @@ class Batch {
 
 struct ListResult {
   std::vector<v1::Case> cases;
-  std::string next_key;  // resume after this index key; "" = this owner is exhausted
+  // Resume after this index key; "" = this owner is exhausted. Raw key bytes
+  // (contains 0x00): encode it before putting it in a page token.
+  std::string next_key;
 };
 
 struct DueTimer {
@@ -68,9 +71,9 @@ struct DueTimer {
 
 // Figures for metrics: RocksDB properties and commit-path counters.
 struct StoreStats {
-  uint64_t commits = 0;        // batches acknowledged
-  uint64_t wal_syncs = 0;      // group writes (one WAL sync each)
-  uint64_t stall_micros = 0;   // RocksDB write stall time
+  uint64_t commits = 0;       // batches acknowledged
+  uint64_t wal_syncs = 0;     // group writes (one WAL sync each; 0 when sync is off)
+  uint64_t stall_micros = 0;  // RocksDB write stall time
   uint64_t pending_compaction_bytes = 0;
   uint64_t live_sst_bytes = 0;
   uint64_t memtable_bytes = 0;
@@ -88,9 +91,11 @@ class Store {
 
   // Queues `batch`; `done` runs on the commit thread once the batch is durable
   // (or failed). Batches are written in the order Commit was called, many per
-  // WAL sync (group commit).
+  // WAL sync (group commit); a failed write fails every batch of its group.
+  // `done` may be empty; it must not block on another commit (no CommitAndWait
+  // inside it: that would wait on its own thread).
   void Commit(Batch batch, Done done);
-  // Commit and wait; for tests and start-up.
+  // Commit and wait; for tests and start-up. Not from a `done` callback.
   Status CommitAndWait(Batch batch);
 
   // NOT_FOUND when absent.
@@ -100,12 +105,14 @@ class Store {
   StatusOr<std::string> FindRequest(const std::string& reporter,
                                     const std::string& request_id) const;
   // Cases owned by `owner`, in `state` (UNSPECIFIED = all), in index-key order,
-  // starting after `after_key` ("" = from the start), at most `limit`.
+  // starting after `after_key` ("" = from the start), at most `limit` (> 0).
+  // Index and cases are read from one snapshot.
   StatusOr<ListResult> ListByOwner(const std::string& owner, v1::CaseState state,
                                    const std::string& after_key, size_t limit) const;
   // Case ids owned by `owner` in an open state (for actors warming up).
   StatusOr<std::vector<std::string>> OpenCaseIds(const std::string& owner) const;
-  // (owner, state) -> number of cases. Reads the small counts table only.
+  // (owner, state) -> number of cases; zero counts are left out. Reads the
+  // small counts table only.
   StatusOr<std::map<std::pair<std::string, int>, int64_t>> Counts() const;
   // Highest sequence number among case ids "<prefix>-<12 digits>"; 0 if none.
   StatusOr<uint64_t> LastCaseSeq(const std::string& prefix) const;

@@ -1,0 +1,205 @@
+// The jurisdiction actor. It owns the open cases of one jurisdiction: every
+// command on such a case runs here, one at a time, so the state machine
+// needs no locks. Transitions are applied in memory at once (pipelining) and
+// answered when their batch is durable; the store's FIFO group commit keeps
+// acknowledgements in order.
+#include <cstdio>
+#include <cstdlib>
+
+#include "actors/node_context.h"
+
+namespace whistle::actors {
+
+namespace {
+
+constexpr int kMaxHops = 16;
+
+struct JurisdictionState {
+  NodeContext* ctx = nullptr;
+  std::string id;
+  std::unordered_map<std::string, v1::Case> cases;       // open, or touched with commits in flight
+  std::unordered_map<std::string, std::string> moved;    // handed over, until durable
+  std::unordered_map<std::string, int> inflight;         // case id -> commits not yet durable
+  std::unordered_map<std::string, std::string> requests;  // report key -> case id, until durable
+  static inline const char* name = "jurisdiction";
+};
+
+using Self = caf::stateful_actor<JurisdictionState>;
+
+std::string RequestKey(const v1::Caller& caller, const v1::ReportCommand& report) {
+  return caller.user() + '\0' + report.request_id();
+}
+
+void Forward(Self* self, CaseRequest& req, const std::string& owner) {
+  if (++req.hops > kMaxHops) {
+    req.reply(Status::Unavailable("case " + req.case_id + " is changing owner; retry"));
+    return;
+  }
+  self->state.ctx->SendTo(owner, std::move(req));
+}
+
+// The case in memory, or loaded from the store; nullptr when the request was
+// forwarded to the real owner or answered with an error.
+v1::Case* Lookup(Self* self, CaseRequest& req) {
+  auto& st = self->state;
+  if (auto it = st.cases.find(req.case_id); it != st.cases.end()) return &it->second;
+  if (auto it = st.moved.find(req.case_id); it != st.moved.end()) {
+    Forward(self, req, it->second);
+    return nullptr;
+  }
+  auto loaded = st.ctx->store().GetCase(req.case_id);
+  if (!loaded.ok()) {
+    req.reply(loaded.status());
+    return nullptr;
+  }
+  if (loaded->owner_id() != st.id) {
+    Forward(self, req, loaded->owner_id());
+    return nullptr;
+  }
+  st.ctx->probe().InMemoryDelta(1);
+  return &st.cases.emplace(req.case_id, std::move(loaded).value()).first->second;
+}
+
+// Settled cases leave memory once nothing about them is in flight.
+void MaybeEvict(Self* self, const std::string& case_id) {
+  auto& st = self->state;
+  if (st.inflight.count(case_id) != 0) return;
+  auto it = st.cases.find(case_id);
+  if (it == st.cases.end() || core::IsOpen(it->second.state())) return;
+  st.cases.erase(it);
+  st.ctx->probe().InMemoryDelta(-1);
+}
+
+// Carries out a transition: memory, effects, then one durable batch.
+void Commit(Self* self, const v1::Case* before, core::Transition t, std::string request_key,
+            CaseReply reply) {
+  auto& st = self->state;
+  NodeContext* ctx = st.ctx;
+  const std::string case_id = t.next.id();
+  storage::Batch batch;
+  batch.RecordTransition(before, t.next, t.entry);
+  if (!request_key.empty()) {
+    batch.RecordRequest(t.next.reporter(), t.next.request_id(), case_id);
+    st.requests[request_key] = case_id;
+  }
+  ++st.inflight[case_id];
+  std::optional<v1::Case> before_copy;
+  if (before != nullptr) before_copy = *before;
+
+  if (!t.effects.handover_to.empty()) {
+    if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
+    st.moved[case_id] = t.effects.handover_to;
+    caf::actor next_owner = ctx->JurisdictionActor(t.effects.handover_to);
+    if (next_owner) self->send(next_owner, handover_atom::value, Handover{t.next});
+  } else {
+    auto [it, inserted] = st.cases.insert_or_assign(case_id, t.next);
+    if (inserted) ctx->probe().InMemoryDelta(1);
+  }
+  for (const auto& dept : t.effects.summon) {
+    caf::actor desk = ctx->DepartmentActor(dept);
+    if (desk) self->send(desk, summon_atom::value, SummonNotice{case_id, dept, 0});
+  }
+
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  ctx->store().Commit(
+      std::move(batch), [ctx, me, before_copy = std::move(before_copy), next = std::move(t.next),
+                         entry = std::move(t.entry), request_key = std::move(request_key),
+                         reply = std::move(reply)](const Status& status) {
+        if (!status.ok()) {
+          // Memory is now ahead of the disk: stop, and let the restart recover from the WAL.
+          std::fprintf(stderr,
+                       "{\"level\":\"fatal\",\"msg\":\"commit failed, stopping\",\"error\":\"%s\"}\n",
+                       status.ToString().c_str());
+          reply(Status::Unavailable("storage failure: " + status.message()));
+          std::abort();
+        }
+        ctx->RecordDurable(before_copy ? &*before_copy : nullptr, next, entry);
+        caf::anon_send(me, committed_atom::value, Committed{next.id(), request_key});
+        reply(next);
+      });
+}
+
+// A retried report: answer with the first report's case once it is durable.
+bool AnswerRetry(Self* self, const std::string& key, CaseReply& reply) {
+  auto& st = self->state;
+  std::string case_id;
+  if (auto it = st.requests.find(key); it != st.requests.end()) {
+    case_id = it->second;
+  } else {
+    auto found = st.ctx->store().FindRequest(key.substr(0, key.find('\0')),
+                                             key.substr(key.find('\0') + 1));
+    if (!found.ok()) return false;
+    case_id = *found;
+  }
+  NodeContext* ctx = st.ctx;
+  // An empty batch completes after every earlier batch: the first report is durable then.
+  ctx->store().Commit(storage::Batch{},
+                      [ctx, case_id, reply = std::move(reply)](const Status& status) {
+                        if (!status.ok()) return reply(status);
+                        reply(ctx->store().GetCase(case_id));
+                      });
+  return true;
+}
+
+void OnReport(Self* self, CaseRequest& req) {
+  auto& st = self->state;
+  const auto& report = req.command.report();
+  std::string key = RequestKey(req.caller, report);
+  if (AnswerRetry(self, key, req.reply)) return;
+  auto t = core::Report(report, req.caller, st.ctx->NewCaseId(), st.ctx->NowMs(), st.ctx->core());
+  if (!t.ok()) return req.reply(t.status());
+  if (t->next.owner_id() != st.id) {
+    // Routing happens before the actor is chosen; a mismatch is a bug, not user error.
+    return req.reply(Status::Internal("report routed to " + st.id + " but owned by " +
+                                      t->next.owner_id()));
+  }
+  Commit(self, nullptr, std::move(t).value(), std::move(key), std::move(req.reply));
+}
+
+void OnCommand(Self* self, CaseRequest& req) {
+  auto& st = self->state;
+  v1::Case* current = Lookup(self, req);
+  if (current == nullptr) return;
+  auto t = core::Apply(*current, req.command, req.caller, st.ctx->NowMs(), st.ctx->core());
+  if (!t.ok()) {
+    req.reply(t.status());
+    MaybeEvict(self, req.case_id);
+    return;
+  }
+  v1::Case before = *current;
+  Commit(self, &before, std::move(t).value(), "", std::move(req.reply));
+}
+
+}  // namespace
+
+caf::actor SpawnJurisdiction(caf::actor_system& sys, NodeContext* ctx, std::string id) {
+  return sys.spawn([ctx, id = std::move(id)](Self* self) -> caf::behavior {
+    self->state.ctx = ctx;
+    self->state.id = id;
+    return {
+        [self](case_atom, CaseRequest& req) {
+          if (req.command.has_report()) {
+            OnReport(self, req);
+          } else {
+            OnCommand(self, req);
+          }
+        },
+        [self](handover_atom, Handover& h) {
+          auto [it, inserted] = self->state.cases.insert_or_assign(h.value.id(), h.value);
+          if (inserted) self->state.ctx->probe().InMemoryDelta(1);
+        },
+        [self](committed_atom, const Committed& c) {
+          auto& st = self->state;
+          auto it = st.inflight.find(c.case_id);
+          if (it != st.inflight.end() && --it->second <= 0) {
+            st.inflight.erase(it);
+            st.moved.erase(c.case_id);
+          }
+          if (!c.request_key.empty()) st.requests.erase(c.request_key);
+          MaybeEvict(self, c.case_id);
+        },
+    };
+  });
+}
+
+}  // namespace whistle::actors

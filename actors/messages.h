@@ -1,0 +1,58 @@
+// Messages between the node facade and its actors. Payloads are protobuf
+// types so the same exchange can cross a process boundary later; the reply
+// callback is the only process-local part.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "core/status.h"
+#include "whistle/v1/case.pb.h"
+#include "whistle/v1/common.pb.h"
+
+namespace whistle::actors {
+
+using CaseReply = std::function<void(StatusOr<v1::Case>)>;
+
+// A command for one case (or a new report), with the caller and the reply.
+struct CaseRequest {
+  v1::Caller caller;
+  std::string case_id;  // empty for reports
+  v1::Command command;
+  CaseReply reply;
+  int hops = 0;  // forwards so far (ownership moved while the request travelled)
+};
+
+// Ownership of an open case moves to the receiving jurisdiction.
+struct Handover {
+  v1::Case value;
+};
+
+// A department is summoned (whistle) or dispatched to a case.
+struct SummonNotice {
+  std::string case_id;
+  std::string department_id;
+  int64_t report_in_by_ms = 0;
+};
+
+// The batch of a transition is durable; the actor may forget in-flight state.
+struct Committed {
+  std::string case_id;
+  std::string request_key;  // reporter+request id of a report, else empty
+};
+
+using case_atom = caf::atom_constant<caf::atom("case")>;
+using handover_atom = caf::atom_constant<caf::atom("handover")>;
+using summon_atom = caf::atom_constant<caf::atom("summon")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using fired_atom = caf::atom_constant<caf::atom("fired")>;
+
+}  // namespace whistle::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::CaseRequest)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::Handover)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::SummonNotice)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::Committed)

@@ -1,0 +1,206 @@
+#include "actors/node.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "actors/node_context.h"
+
+namespace whistle::actors {
+
+// ---- NodeContext ----
+
+NodeContext::NodeContext(std::string node_id, std::shared_ptr<const core::Topology> topology,
+                         std::shared_ptr<const core::Policy> policy,
+                         std::unique_ptr<storage::Store> store, prometheus::Registry* registry)
+    : node_id_(std::move(node_id)),
+      topology_(std::move(topology)),
+      policy_(std::move(policy)),
+      store_(std::move(store)),
+      probe_(registry) {}
+
+int64_t NodeContext::NowMs() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Status NodeContext::Load() {
+  auto last = store_->LastCaseSeq(node_id_);
+  if (!last.ok()) return last.status();
+  next_seq_ = *last + 1;
+  auto counts = store_->Counts();
+  if (!counts.ok()) return counts.status();
+  for (const auto& [key, n] : *counts) {
+    const auto& [owner, state] = key;
+    if (state <= 0 || state >= v1::CaseState_ARRAYSIZE || n == 0) continue;
+    AddCount(owner, static_cast<v1::CaseState>(state), n);
+    const v1::Jurisdiction* j = topology_->Find(owner);
+    if (j != nullptr && core::IsOpen(static_cast<v1::CaseState>(state))) {
+      probe_.OpenDelta(j->level(), static_cast<v1::CaseState>(state), static_cast<double>(n));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string NodeContext::NewCaseId() {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%012llu", static_cast<unsigned long long>(next_seq_++));
+  return node_id_ + "-" + buf;
+}
+
+caf::actor NodeContext::JurisdictionActor(const std::string& id) const {
+  auto it = jurisdictions_.find(id);
+  return it == jurisdictions_.end() ? caf::actor{} : it->second;
+}
+
+caf::actor NodeContext::DepartmentActor(const std::string& id) const {
+  auto it = departments_.find(id);
+  return it == departments_.end() ? caf::actor{} : it->second;
+}
+
+void NodeContext::SendTo(const std::string& owner, CaseRequest request) {
+  caf::actor target = JurisdictionActor(owner);
+  if (!target) {
+    // Owned by a jurisdiction this node does not host (node links come later).
+    request.reply(Status::Unavailable("case " + request.case_id + " is owned by " + owner +
+                                      ", which this node does not host"));
+    return;
+  }
+  caf::anon_send(target, case_atom::value, std::move(request));
+}
+
+void NodeContext::RouteToOwner(CaseRequest request) {
+  auto current = store_->GetCase(request.case_id);
+  if (!current.ok()) return request.reply(current.status());
+  SendTo(current->owner_id(), std::move(request));
+}
+
+void NodeContext::AddCount(const std::string& owner, v1::CaseState state, int64_t delta) {
+  std::lock_guard lock(counts_mu_);
+  counts_[owner][state] += delta;
+}
+
+std::array<int64_t, v1::CaseState_ARRAYSIZE> NodeContext::CountsOf(const std::string& owner) const {
+  std::lock_guard lock(counts_mu_);
+  auto it = counts_.find(owner);
+  return it == counts_.end() ? std::array<int64_t, v1::CaseState_ARRAYSIZE>{} : it->second;
+}
+
+namespace {
+
+v1::Level LevelOf(const core::Topology& topology, const std::string& id) {
+  const v1::Jurisdiction* j = topology.Find(id);
+  return j == nullptr ? v1::LEVEL_UNSPECIFIED : j->level();
+}
+
+bool Missed(int64_t before_by, int64_t after_by, int64_t now) {
+  return before_by != 0 && before_by <= now && after_by != before_by;
+}
+
+}  // namespace
+
+void NodeContext::RecordDurable(const v1::Case* before, const v1::Case& after,
+                                const v1::HistoryEntry& entry) {
+  const v1::Level level_after = LevelOf(*topology_, after.owner_id());
+  if (before == nullptr || before->owner_id() != after.owner_id() ||
+      before->state() != after.state()) {
+    if (before != nullptr) {
+      AddCount(before->owner_id(), before->state(), -1);
+      if (core::IsOpen(before->state())) {
+        probe_.OpenDelta(LevelOf(*topology_, before->owner_id()), before->state(), -1);
+      }
+    }
+    AddCount(after.owner_id(), after.state(), 1);
+    if (core::IsOpen(after.state())) probe_.OpenDelta(level_after, after.state(), 1);
+  }
+  probe_.Transition(entry.kind(), level_after, after.category());
+  if (entry.kind() != v1::TRANSITION_KIND_OVERDUE || before == nullptr) return;
+  const v1::Level level_before = LevelOf(*topology_, before->owner_id());
+  const int64_t at = entry.at_ms();
+  const auto& b = before->deadlines();
+  const auto& a = after.deadlines();
+  if (Missed(b.accept_by_ms(), a.accept_by_ms(), at)) probe_.Overdue(level_before, "accept");
+  if (Missed(b.resolve_by_ms(), a.resolve_by_ms(), at)) probe_.Overdue(level_before, "resolve");
+  if (Missed(b.verify_by_ms(), a.verify_by_ms(), at)) probe_.Overdue(level_before, "verify");
+  for (int i = 0; i < after.summons_size() && i < before->summons_size(); ++i) {
+    if (after.summons(i).no_show() && !before->summons(i).no_show()) {
+      probe_.Overdue(level_before, "report_in");
+      probe_.NoShow(level_before);
+    }
+  }
+}
+
+// ---- Node ----
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() = default;
+
+StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
+                                            std::shared_ptr<const core::Topology> topology,
+                                            std::shared_ptr<const core::Policy> policy,
+                                            std::unique_ptr<storage::Store> store,
+                                            prometheus::Registry* registry) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->ctx = std::make_unique<NodeContext>(options.node_id, std::move(topology),
+                                            std::move(policy), std::move(store), registry);
+  if (Status s = impl->ctx->Load(); !s.ok()) return s;
+  impl->config = std::make_unique<caf::actor_system_config>();
+  if (options.scheduler_threads > 0) {
+    impl->config->set("scheduler.max-threads", options.scheduler_threads);
+  }
+  impl->config->set("logger.verbosity", caf::atom("quiet"));
+  impl->system = std::make_unique<caf::actor_system>(*impl->config);
+  NodeContext* ctx = impl->ctx.get();
+  for (const auto& j : ctx->topology().config().jurisdictions()) {
+    ctx->jurisdictions()[j.id()] = SpawnJurisdiction(*impl->system, ctx, j.id());
+  }
+  for (const auto& d : ctx->topology().config().departments()) {
+    ctx->departments()[d.id()] = SpawnDepartment(*impl->system, ctx, d.id());
+  }
+  if (options.timer_interval_ms > 0) {
+    impl->timer = SpawnTimer(*impl->system, ctx, options.timer_interval_ms);
+  }
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+void Node::Report(const v1::Caller& caller, const v1::ReportCommand& report, CaseCallback done) {
+  auto owner = core::RouteReport(report, context());
+  if (!owner.ok()) return done(owner.status());
+  CaseRequest req;
+  req.caller = caller;
+  *req.command.mutable_report() = report;
+  req.reply = std::move(done);
+  impl_->ctx->SendTo(*owner, std::move(req));
+}
+
+void Node::Act(const v1::Caller& caller, const std::string& case_id, const v1::Command& command,
+               CaseCallback done) {
+  CaseRequest req;
+  req.caller = caller;
+  req.case_id = case_id;
+  req.command = command;
+  req.reply = std::move(done);
+  if (caller.role() == v1::ROLE_DEPARTMENT) {
+    caf::actor desk = impl_->ctx->DepartmentActor(caller.department_id());
+    if (desk) return caf::anon_send(desk, case_atom::value, std::move(req));
+  }
+  impl_->ctx->RouteToOwner(std::move(req));
+}
+
+StatusOr<v1::Case> Node::Get(const std::string& case_id) const {
+  return impl_->ctx->store().GetCase(case_id);
+}
+
+StatusOr<std::vector<v1::HistoryEntry>> Node::History(const std::string& case_id) const {
+  auto found = impl_->ctx->store().GetCase(case_id);
+  if (!found.ok()) return found.status();
+  return impl_->ctx->store().History(case_id);
+}
+
+const core::Topology& Node::topology() const { return impl_->ctx->topology(); }
+const core::Policy& Node::policy() const { return impl_->ctx->policy(); }
+core::Context Node::context() const { return impl_->ctx->core(); }
+storage::StoreStats Node::StoreStats() const { return impl_->ctx->store().Stats(); }
+const std::string& Node::data_dir() const { return impl_->ctx->store().path(); }
+
+}  // namespace whistle::actors

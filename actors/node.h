@@ -1,0 +1,73 @@
+// Node: one whistled process's actor system. Owns the CAF actor system, one
+// actor per jurisdiction and per department, the deadline timer actor and
+// the Store. Services call it from gRPC threads; replies arrive on CAF or
+// commit threads. No CAF header leaks from here (keeps service builds light).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/case_machine.h"
+#include "core/policy.h"
+#include "core/status.h"
+#include "core/topology.h"
+#include "storage/store.h"
+#include "whistle/v1/case.pb.h"
+#include "whistle/v1/service.pb.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace whistle::actors {
+
+struct NodeOptions {
+  std::string node_id = "szs";     // prefix of case ids
+  int timer_interval_ms = 1000;    // deadline scan period; 0 disables the timer
+  size_t scheduler_threads = 0;    // 0 = hardware concurrency
+};
+
+using CaseCallback = std::function<void(StatusOr<v1::Case>)>;
+
+class Node {
+ public:
+  // Spawns the actors. `registry` may be null (no metrics).
+  static StatusOr<std::unique_ptr<Node>> Start(NodeOptions options,
+                                               std::shared_ptr<const core::Topology> topology,
+                                               std::shared_ptr<const core::Policy> policy,
+                                               std::unique_ptr<storage::Store> store,
+                                               prometheus::Registry* registry);
+  // Stops the timer, lets the actors finish, then drains and closes the store.
+  ~Node();
+
+  // Writes: `done` runs once the transition is durable (or refused).
+  void Report(const v1::Caller& caller, const v1::ReportCommand& report, CaseCallback done);
+  void Act(const v1::Caller& caller, const std::string& case_id, const v1::Command& command,
+           CaseCallback done);
+
+  // Reads: acknowledged state straight from the store.
+  StatusOr<v1::Case> Get(const std::string& case_id) const;
+  StatusOr<std::vector<v1::HistoryEntry>> History(const std::string& case_id) const;
+  // Cases owned anywhere in the subtree of `jurisdiction_id`, paged.
+  StatusOr<v1::ListCasesResponse> List(const std::string& jurisdiction_id, v1::CaseState state,
+                                       int page_size, const std::string& page_token) const;
+  // Cases per state owned anywhere in the subtree of `jurisdiction_id`.
+  StatusOr<v1::CountCasesResponse> Count(const std::string& jurisdiction_id) const;
+
+  const core::Topology& topology() const;
+  const core::Policy& policy() const;
+  core::Context context() const;
+  // Commit-path and RocksDB figures, for metrics.
+  storage::StoreStats StoreStats() const;
+  const std::string& data_dir() const;
+
+ private:
+  struct Impl;
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace whistle::actors

@@ -1,0 +1,108 @@
+// NodeContext: what every actor of a node shares. Built once by Node::Start,
+// then read-only except for the atomics and the mutex-guarded counts.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+
+#include "actors/messages.h"
+#include "actors/node.h"
+#include "actors/probe.h"
+#include "core/case_machine.h"
+#include "storage/store.h"
+
+namespace whistle::actors {
+
+class NodeContext {
+ public:
+  NodeContext(std::string node_id, std::shared_ptr<const core::Topology> topology,
+              std::shared_ptr<const core::Policy> policy, std::unique_ptr<storage::Store> store,
+              prometheus::Registry* registry);
+
+  const std::string& node_id() const { return node_id_; }
+  const core::Topology& topology() const { return *topology_; }
+  const core::Policy& policy() const { return *policy_; }
+  core::Context core() const { return {*topology_, *policy_}; }
+  storage::Store& store() { return *store_; }
+  const storage::Store& store() const { return *store_; }
+  CaseProbe& probe() { return probe_; }
+  int64_t NowMs() const;
+
+  // Loads the case sequence and the per-owner counts from the store.
+  Status Load();
+  std::string NewCaseId();
+
+  // Actor handles; filled by Node::Start before any request arrives.
+  std::unordered_map<std::string, caf::actor>& jurisdictions() { return jurisdictions_; }
+  std::unordered_map<std::string, caf::actor>& departments() { return departments_; }
+  caf::actor JurisdictionActor(const std::string& id) const;
+  caf::actor DepartmentActor(const std::string& id) const;
+
+  // Sends a request for an existing case to the actor of its current owner
+  // (as the store knows it; the owner forwards if ownership moved since).
+  void RouteToOwner(CaseRequest request);
+  // Sends a request to jurisdiction `owner`, or answers it when unknown.
+  void SendTo(const std::string& owner, CaseRequest request);
+
+  // Called once a transition is durable: updates counts and metrics.
+  void RecordDurable(const v1::Case* before, const v1::Case& after,
+                     const v1::HistoryEntry& entry);
+  // Cases per state owned by exactly `owner`.
+  std::array<int64_t, v1::CaseState_ARRAYSIZE> CountsOf(const std::string& owner) const;
+
+  // Destroys the store (drains its commit queue); called after actors stop.
+  void CloseStore() { store_.reset(); }
+
+ private:
+  void AddCount(const std::string& owner, v1::CaseState state, int64_t delta);
+
+  std::string node_id_;
+  std::shared_ptr<const core::Topology> topology_;
+  std::shared_ptr<const core::Policy> policy_;
+  std::unique_ptr<storage::Store> store_;
+  CaseProbe probe_;
+  std::atomic<uint64_t> next_seq_{1};
+  std::unordered_map<std::string, caf::actor> jurisdictions_;
+  std::unordered_map<std::string, caf::actor> departments_;
+  mutable std::mutex counts_mu_;
+  std::unordered_map<std::string, std::array<int64_t, v1::CaseState_ARRAYSIZE>> counts_;
+};
+
+// Spawns the actor of one jurisdiction: it owns the open cases of that
+// jurisdiction, runs their state machine and persists every transition.
+caf::actor SpawnJurisdiction(caf::actor_system& sys, NodeContext* ctx, std::string id);
+// Spawns the desk of one department: receives summons, tracks report-ins and
+// forwards the department's actions to the case owner.
+caf::actor SpawnDepartment(caf::actor_system& sys, NodeContext* ctx, std::string id);
+// Spawns the deadline timer: every `interval_ms` it reads due timers from the
+// store and sends an overdue command to each case's owner.
+caf::actor SpawnTimer(caf::actor_system& sys, NodeContext* ctx, int interval_ms);
+
+// Node's state, shared by node.cc and node_query.cc.
+struct Node::Impl {
+  NodeOptions options;
+  std::unique_ptr<NodeContext> ctx;
+  std::unique_ptr<caf::actor_system_config> config;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor timer;
+
+  ~Impl() {
+    if (system) {
+      if (timer) caf::anon_send_exit(timer, caf::exit_reason::user_shutdown);
+      for (auto& [id, a] : ctx->jurisdictions()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      for (auto& [id, a] : ctx->departments()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      system->await_all_actors_done();
+    }
+    // Actors are gone; drain the commit queue so every queued caller is answered.
+    if (ctx) ctx->CloseStore();
+    system.reset();
+  }
+};
+
+}  // namespace whistle::actors

@@ -1,0 +1,102 @@
+#include "actors/probe.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <cctype>
+
+namespace whistle::actors {
+
+namespace {
+
+// Strips the enum prefix and lower-cases: CASE_STATE_IN_PROGRESS -> in_progress.
+std::string EnumLabel(const std::string& name, std::string_view prefix) {
+  std::string out = name.substr(name.rfind(prefix, 0) == 0 ? prefix.size() : 0);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+}  // namespace
+
+std::string LevelLabel(v1::Level level) { return EnumLabel(v1::Level_Name(level), "LEVEL_"); }
+std::string StateLabel(v1::CaseState state) {
+  return EnumLabel(v1::CaseState_Name(state), "CASE_STATE_");
+}
+std::string KindLabel(v1::TransitionKind kind) {
+  return EnumLabel(v1::TransitionKind_Name(kind), "TRANSITION_KIND_");
+}
+std::string CategoryLabel(std::string_view category) {
+  return std::string(category.substr(0, category.find('.')));
+}
+
+struct CaseProbe::Impl {
+  prometheus::Family<prometheus::Counter>* transitions;
+  prometheus::Family<prometheus::Counter>* overdue;
+  prometheus::Family<prometheus::Counter>* no_shows;
+  prometheus::Family<prometheus::Gauge>* open;
+  prometheus::Gauge* in_memory;
+};
+
+CaseProbe::CaseProbe(prometheus::Registry* registry) {
+  if (registry == nullptr) return;
+  impl_ = std::make_unique<Impl>();
+  impl_->transitions = &prometheus::BuildCounter()
+                            .Name("whistle_case_transitions_total")
+                            .Help("Durable case transitions by kind, owner level after the "
+                                  "transition, and top-level category.")
+                            .Register(*registry);
+  impl_->overdue = &prometheus::BuildCounter()
+                        .Name("whistle_case_overdue_total")
+                        .Help("Missed deadlines by owner level and deadline "
+                              "(accept, report_in, resolve, verify).")
+                        .Register(*registry);
+  impl_->no_shows = &prometheus::BuildCounter()
+                         .Name("whistle_summons_no_show_total")
+                         .Help("Summoned departments that did not report in within the limit, "
+                               "by the level of the case owner.")
+                         .Register(*registry);
+  impl_->open = &prometheus::BuildGauge()
+                     .Name("whistle_cases_open")
+                     .Help("Open cases by owner level and state.")
+                     .Register(*registry);
+  impl_->in_memory = &prometheus::BuildGauge()
+                          .Name("whistle_cases_in_memory")
+                          .Help("Cases held in jurisdiction actors' memory (open or in flight).")
+                          .Register(*registry)
+                          .Add({});
+}
+
+CaseProbe::~CaseProbe() = default;
+
+void CaseProbe::Transition(v1::TransitionKind kind, v1::Level level, std::string_view category) {
+  if (!impl_) return;
+  impl_->transitions
+      ->Add({{"kind", KindLabel(kind)},
+             {"level", LevelLabel(level)},
+             {"category", CategoryLabel(category)}})
+      .Increment();
+}
+
+void CaseProbe::Overdue(v1::Level level, std::string_view deadline) {
+  if (!impl_) return;
+  impl_->overdue->Add({{"level", LevelLabel(level)}, {"deadline", std::string(deadline)}})
+      .Increment();
+}
+
+void CaseProbe::NoShow(v1::Level level) {
+  if (!impl_) return;
+  impl_->no_shows->Add({{"level", LevelLabel(level)}}).Increment();
+}
+
+void CaseProbe::OpenDelta(v1::Level level, v1::CaseState state, double delta) {
+  if (!impl_) return;
+  impl_->open->Add({{"level", LevelLabel(level)}, {"state", StateLabel(state)}}).Increment(delta);
+}
+
+void CaseProbe::InMemoryDelta(double delta) {
+  if (!impl_) return;
+  impl_->in_memory->Increment(delta);
+}
+
+}  // namespace whistle::actors

@@ -1,0 +1,203 @@
+#include "app/flags.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace whistle::app {
+
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+struct FlagDoc {
+  const char* field;
+  const char* help;
+};
+
+// One line per NodeConfig field; the proto is the schema, this is the prose.
+constexpr FlagDoc kDocs[] = {
+    {"node_id", "prefix of case ids created here ([a-z0-9], 1..16)"},
+    {"listen", "gRPC listen address host:port"},
+    {"metrics_listen", "Prometheus /metrics address host:port; empty disables"},
+    {"data_dir", "RocksDB directory (created if missing)"},
+    {"topology_file", "JSON or text-format Topology; empty = embedded Shizuishan"},
+    {"policy_file", "JSON or text-format Policy; empty = embedded default"},
+    {"hosted_jurisdiction", "root of the subtree this node hosts; empty = topology root"},
+    {"parent_address", "host:port of the parent node (node links come later)"},
+    {"timer_interval_ms", "deadline check period in ms (0..60000; 0 disables)"},
+    {"log_level", "debug | info | warn | error"},
+    {"shutdown_grace_ms", "SIGTERM drain time for in-flight calls in ms (0..600000)"},
+    {"tls_cert_file", "PEM certificate for node links (optional)"},
+    {"tls_key_file", "PEM private key for node links (optional)"},
+    {"tls_ca_file", "PEM CA bundle for peer nodes (optional)"},
+};
+
+std::string FlagName(const std::string& field) {
+  std::string out = field;
+  for (char& ch : out) {
+    if (ch == '_') ch = '-';
+  }
+  return out;
+}
+
+std::string EnvName(const std::string& field) {
+  std::string out = "WHISTLE_";
+  for (char ch : field) out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+Status SetField(v1::NodeConfig& config, const FieldDescriptor* field, const std::string& value,
+                const std::string& source) {
+  const auto* reflection = config.GetReflection();
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+    reflection->SetString(&config, field, value);
+    return Status::Ok();
+  }
+  char* end = nullptr;
+  long parsed = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || parsed < INT32_MIN || parsed > INT32_MAX) {
+    return Status::InvalidArgument(source + ": want an integer, got \"" + value + "\"");
+  }
+  reflection->SetInt32(&config, field, static_cast<int32_t>(parsed));
+  return Status::Ok();
+}
+
+Status LoadConfigFile(const std::string& path, v1::NodeConfig& config) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("--config: cannot read \"" + path + "\"");
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::NodeConfig file;
+  auto status = google::protobuf::util::JsonStringToMessage(text.str(), &file);
+  if (!status.ok()) {
+    return Status::InvalidArgument("--config " + path + ": " + std::string(status.message()));
+  }
+  config.MergeFrom(file);
+  return Status::Ok();
+}
+
+bool ValidAddress(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
+  char* end = nullptr;
+  long port = std::strtol(address.c_str() + colon + 1, &end, 10);
+  return *end == '\0' && port >= 0 && port <= 65535;
+}
+
+}  // namespace
+
+v1::NodeConfig DefaultConfig() {
+  v1::NodeConfig c;
+  c.set_node_id("szs");
+  c.set_listen("127.0.0.1:7400");
+  c.set_metrics_listen("127.0.0.1:7401");
+  c.set_data_dir("./whistle-data");
+  c.set_timer_interval_ms(1000);
+  c.set_log_level("info");
+  c.set_shutdown_grace_ms(20000);
+  return c;
+}
+
+StatusOr<v1::NodeConfig> ParseFlags(int argc, char** argv, bool* help) {
+  v1::NodeConfig config = DefaultConfig();
+  const auto* descriptor = v1::NodeConfig::descriptor();
+  *help = false;
+  // --config first, so the environment and flags override the file.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--config") {
+      if (Status s = LoadConfigFile(argv[i + 1], config); !s.ok()) return s;
+    }
+  }
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    if (const char* env = std::getenv(EnvName(field->name()).c_str())) {
+      if (Status s = SetField(config, field, env, EnvName(field->name())); !s.ok()) return s;
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      *help = true;
+      return config;
+    }
+    if (arg.rfind("--", 0) != 0) return Status::InvalidArgument(arg + ": unexpected argument");
+    std::string name = arg.substr(2);
+    std::string value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return Status::InvalidArgument("--" + name + ": needs a value");
+    }
+    if (name == "config") continue;
+    std::string field_name = name;
+    for (char& ch : field_name) {
+      if (ch == '-') ch = '_';
+    }
+    const auto* field = descriptor->FindFieldByName(field_name);
+    if (field == nullptr) return Status::InvalidArgument("--" + name + ": unknown flag");
+    if (Status s = SetField(config, field, value, "--" + name); !s.ok()) return s;
+  }
+  return config;
+}
+
+Status ValidateConfig(const v1::NodeConfig& c) {
+  const auto& id = c.node_id();
+  if (id.empty() || id.size() > 16 ||
+      id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos) {
+    return Status::InvalidArgument("--node-id: want [a-z0-9], 1..16 characters, got \"" + id +
+                                   "\"");
+  }
+  if (!ValidAddress(c.listen())) {
+    return Status::InvalidArgument("--listen: want host:port, got \"" + c.listen() + "\"");
+  }
+  if (!c.metrics_listen().empty() && !ValidAddress(c.metrics_listen())) {
+    return Status::InvalidArgument("--metrics-listen: want host:port, got \"" +
+                                   c.metrics_listen() + "\"");
+  }
+  if (c.data_dir().empty()) return Status::InvalidArgument("--data-dir: required");
+  if (c.timer_interval_ms() < 0 || c.timer_interval_ms() > 60000) {
+    return Status::InvalidArgument("--timer-interval-ms: want 0..60000");
+  }
+  if (c.shutdown_grace_ms() < 0 || c.shutdown_grace_ms() > 600000) {
+    return Status::InvalidArgument("--shutdown-grace-ms: want 0..600000");
+  }
+  if (c.log_level() != "debug" && c.log_level() != "info" && c.log_level() != "warn" &&
+      c.log_level() != "error") {
+    return Status::InvalidArgument("--log-level: want debug, info, warn or error, got \"" +
+                                   c.log_level() + "\"");
+  }
+  if (!c.parent_address().empty() && !ValidAddress(c.parent_address())) {
+    return Status::InvalidArgument("--parent-address: want host:port, got \"" +
+                                   c.parent_address() + "\"");
+  }
+  return Status::Ok();
+}
+
+std::string HelpText() {
+  std::string out =
+      "whistled: one Whistle node (jurisdiction actors, RocksDB store, gRPC API).\n\n"
+      "Usage: whistled [--config FILE.json] [--flag value | --flag=value]...\n"
+      "Precedence: flag > environment variable > --config file > default.\n\n";
+  v1::NodeConfig defaults = DefaultConfig();
+  const auto* descriptor = v1::NodeConfig::descriptor();
+  const auto* reflection = defaults.GetReflection();
+  for (const auto& doc : kDocs) {
+    const auto* field = descriptor->FindFieldByName(doc.field);
+    std::string def = field->cpp_type() == FieldDescriptor::CPPTYPE_STRING
+                          ? reflection->GetString(defaults, field)
+                          : std::to_string(reflection->GetInt32(defaults, field));
+    out += "  --" + FlagName(doc.field) + " (env " + EnvName(doc.field) + ", default \"" + def +
+           "\")\n      " + doc.help + "\n";
+  }
+  out += "  --config FILE\n      JSON NodeConfig (proto/whistle/v1/config.proto)\n";
+  out += "  --help\n      this text\n";
+  return out;
+}
+
+}  // namespace whistle::app

@@ -1,0 +1,425 @@
+// whistlectl: the command-line client. Talks gRPC only; every API verb is a
+// subcommand. Identity comes from flags or WHISTLE_USER / WHISTLE_ROLE /
+// WHISTLE_JURISDICTION / WHISTLE_DEPARTMENT; the server from WHISTLE_SERVER.
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "whistle/v1/service.grpc.pb.h"
+
+namespace whistle::cli {
+
+namespace {
+
+struct Options {
+  std::string server = "127.0.0.1:7400";
+  std::string user, role, jurisdiction, department;
+  bool json = false;
+  int timeout_ms = 10000;
+};
+
+using Args = std::vector<std::string>;
+
+const char kUsage[] =
+    "Usage: whistlectl [global flags] VERB [args]\n\n"
+    "Global flags (or environment):\n"
+    "  --server HOST:PORT      (WHISTLE_SERVER, default 127.0.0.1:7400)\n"
+    "  --user ID               (WHISTLE_USER)\n"
+    "  --role ROLE             (WHISTLE_ROLE: grid_worker|staff|department|leader)\n"
+    "  --jurisdiction ID       (WHISTLE_JURISDICTION)\n"
+    "  --department ID         (WHISTLE_DEPARTMENT)\n"
+    "  --json                  print responses as JSON\n"
+    "  --timeout-ms N          per-call deadline (default 10000)\n\n"
+    "Verbs:\n"
+    "  report --request-id ID --category C --severity general|serious|major|extraordinary\n"
+    "         --grid GRID --text TEXT [--address A] [--attachment URI]...\n"
+    "  accept CASE [--note N]            keep CASE [--note N]\n"
+    "  dispatch CASE DEPARTMENT [--note N]\n"
+    "  escalate CASE --reason R          whistle CASE DEPT [DEPT...] [--note N]\n"
+    "  report-in CASE [--note N]         resolve CASE [--note N]\n"
+    "  verify CASE [--not-fixed] [--note N]\n"
+    "  close CASE [--note N]             evaluate CASE SCORE [--comment C]\n"
+    "  return CASE --reason R            reject CASE --reason R\n"
+    "  supervise CASE [--note N]\n"
+    "  get CASE                          history CASE\n"
+    "  list [--jurisdiction-id J] [--state S] [--page-size N] [--page-token T] [--all]\n"
+    "  count [--jurisdiction-id J]\n"
+    "  topology [ID]\n";
+
+std::string Env(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// Pulls "--name value" out of args; returns fallback when absent.
+std::string Take(Args& args, const std::string& name, const std::string& fallback = "") {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == name) {
+      std::string v = args[i + 1];
+      args.erase(args.begin() + i, args.begin() + i + 2);
+      return v;
+    }
+  }
+  return fallback;
+}
+
+std::vector<std::string> TakeAll(Args& args, const std::string& name) {
+  std::vector<std::string> out;
+  for (std::string v = Take(args, name); !v.empty(); v = Take(args, name)) out.push_back(v);
+  return out;
+}
+
+bool TakeFlag(Args& args, const std::string& name) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == name) {
+      args.erase(args.begin() + i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Short(const std::string& enum_name, const std::string& prefix) {
+  std::string out = enum_name.rfind(prefix, 0) == 0 ? enum_name.substr(prefix.size()) : enum_name;
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::string Time(int64_t ms) {
+  if (ms == 0) return "-";
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+void PrintJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  std::fputs(out.c_str(), stdout);
+}
+
+void PrintCase(const v1::Case& c) {
+  std::printf("case        %s\n", c.id().c_str());
+  std::printf("state       %s\n", Short(v1::CaseState_Name(c.state()), "CASE_STATE_").c_str());
+  std::printf("owner       %s\n", c.owner_id().c_str());
+  std::printf("category    %s (%s)\n", c.category().c_str(),
+              Short(v1::Severity_Name(c.severity()), "SEVERITY_").c_str());
+  std::printf("place       %s %s\n", c.place().grid_id().c_str(), c.place().address().c_str());
+  std::printf("reporter    %s\n", c.reporter().c_str());
+  for (const auto& s : c.summons()) {
+    std::printf("summoned    %-36s reported-in %-19s done %s%s\n", s.department_id().c_str(),
+                Time(s.reported_in_at_ms()).c_str(), Time(s.done_at_ms()).c_str(),
+                s.no_show() ? " NO-SHOW" : "");
+  }
+  if (c.satisfaction() > 0) std::printf("satisfaction %d/5\n", c.satisfaction());
+  std::printf("updated     %s\n", Time(c.updated_at_ms()).c_str());
+}
+
+void PrintHistory(const v1::GetHistoryResponse& h) {
+  std::printf("%-4s %-19s %-10s %-12s %-12s %-28s %-24s %s\n", "SEQ", "AT", "ACTION", "FROM",
+              "TO", "JURISDICTION", "BY", "NOTE");
+  for (const auto& e : h.entries()) {
+    std::string by = e.actor().user() + "/" + Short(v1::Role_Name(e.actor().role()), "ROLE_");
+    std::string note = e.note();
+    for (const auto& d : e.department_ids()) note += (note.empty() ? "" : " ") + d;
+    if (e.score() > 0) note += " score=" + std::to_string(e.score());
+    std::printf("%-4lld %-19s %-10s %-12s %-12s %-28s %-24s %s\n",
+                static_cast<long long>(e.seq()), Time(e.at_ms()).c_str(),
+                Short(v1::TransitionKind_Name(e.kind()), "TRANSITION_KIND_").c_str(),
+                Short(v1::CaseState_Name(e.from_state()), "CASE_STATE_").c_str(),
+                Short(v1::CaseState_Name(e.to_state()), "CASE_STATE_").c_str(),
+                e.jurisdiction_id().c_str(), by.c_str(), note.c_str());
+  }
+}
+
+void PrintList(const v1::ListCasesResponse& list) {
+  std::printf("%-18s %-12s %-26s %-24s %s\n", "CASE", "STATE", "OWNER", "CATEGORY", "UPDATED");
+  for (const auto& c : list.cases()) {
+    std::printf("%-18s %-12s %-26s %-24s %s\n", c.id().c_str(),
+                Short(v1::CaseState_Name(c.state()), "CASE_STATE_").c_str(), c.owner_id().c_str(),
+                c.category().c_str(), Time(c.updated_at_ms()).c_str());
+  }
+  if (!list.next_page_token().empty()) {
+    std::printf("next page: --page-token %s\n", list.next_page_token().c_str());
+  }
+}
+
+void PrintCounts(const v1::CountCasesResponse& counts) {
+  std::printf("%-12s %s\n", "STATE", "CASES");
+  for (const auto& row : counts.counts()) {
+    std::printf("%-12s %lld\n", Short(v1::CaseState_Name(row.state()), "CASE_STATE_").c_str(),
+                static_cast<long long>(row.count()));
+  }
+}
+
+void PrintTopology(const v1::JurisdictionView& view) {
+  std::string path;
+  for (const auto& p : view.path()) path += p.name() + " > ";
+  std::printf("%s%s [%s, %s] grids below: %lld\n", path.c_str(),
+              view.jurisdiction().name().c_str(), view.jurisdiction().id().c_str(),
+              Short(v1::Level_Name(view.jurisdiction().level()), "LEVEL_").c_str(),
+              static_cast<long long>(view.grids_below()));
+  for (const auto& c : view.children()) {
+    std::printf("  child       %-28s %s\n", c.id().c_str(), c.name().c_str());
+  }
+  for (const auto& d : view.departments()) {
+    std::printf("  department  %-28s %s\n", d.id().c_str(), d.name().c_str());
+  }
+}
+
+class Client {
+ public:
+  explicit Client(const Options& o)
+      : options_(o),
+        channel_(grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials())),
+        cases_(v1::CaseService::NewStub(channel_)),
+        topology_(v1::TopologyService::NewStub(channel_)) {}
+
+  void Prepare(grpc::ClientContext& ctx) const {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(options_.timeout_ms));
+    if (!options_.user.empty()) ctx.AddMetadata("x-whistle-user", options_.user);
+    if (!options_.role.empty()) ctx.AddMetadata("x-whistle-role", options_.role);
+    if (!options_.jurisdiction.empty()) {
+      ctx.AddMetadata("x-whistle-jurisdiction", options_.jurisdiction);
+    }
+    if (!options_.department.empty()) ctx.AddMetadata("x-whistle-department", options_.department);
+  }
+
+  const Options& options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+  std::unique_ptr<v1::TopologyService::Stub> topology_;
+};
+
+const char* CodeName(grpc::StatusCode code) {
+  static const std::map<int, const char*> kNames = {
+      {0, "OK"}, {1, "CANCELLED"}, {2, "UNKNOWN"}, {3, "INVALID_ARGUMENT"},
+      {4, "DEADLINE_EXCEEDED"}, {5, "NOT_FOUND"}, {6, "ALREADY_EXISTS"},
+      {7, "PERMISSION_DENIED"}, {8, "RESOURCE_EXHAUSTED"}, {9, "FAILED_PRECONDITION"},
+      {10, "ABORTED"}, {11, "OUT_OF_RANGE"}, {12, "UNIMPLEMENTED"}, {13, "INTERNAL"},
+      {14, "UNAVAILABLE"}, {15, "DATA_LOSS"}, {16, "UNAUTHENTICATED"}};
+  auto it = kNames.find(static_cast<int>(code));
+  return it == kNames.end() ? "UNKNOWN" : it->second;
+}
+
+// Prints the error (exit 1) or the response (exit 0).
+template <class M>
+int Print(const grpc::Status& status, const M& response, bool json,
+          const std::function<void(const M&)>& table) {
+  if (!status.ok()) {
+    std::fprintf(stderr, "error: %s: %s\n", CodeName(status.error_code()),
+                 status.error_message().c_str());
+    return 1;
+  }
+  if (json) {
+    PrintJson(response);
+  } else {
+    table(response);
+  }
+  return 0;
+}
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "whistlectl: %s\n\n%s", why.c_str(), kUsage);
+  return 2;
+}
+
+bool ParseSeverity(const std::string& name, v1::Severity* out) {
+  static const std::map<std::string, v1::Severity> kNames = {
+      {"general", v1::SEVERITY_GENERAL},
+      {"serious", v1::SEVERITY_SERIOUS},
+      {"major", v1::SEVERITY_MAJOR},
+      {"extraordinary", v1::SEVERITY_EXTRAORDINARY}};
+  auto it = kNames.find(name);
+  if (it == kNames.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+int Report(Client& client, Args args) {
+  v1::ReportCaseRequest req;
+  auto* r = req.mutable_report();
+  r->set_request_id(Take(args, "--request-id"));
+  r->set_category(Take(args, "--category"));
+  v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
+  std::string severity_name = Take(args, "--severity", "general");
+  if (!ParseSeverity(severity_name, &severity)) {
+    return Usage("--severity: want general, serious, major or extraordinary");
+  }
+  r->set_severity(severity);
+  r->mutable_place()->set_grid_id(Take(args, "--grid"));
+  r->mutable_place()->set_address(Take(args, "--address"));
+  r->set_text(Take(args, "--text"));
+  for (const auto& uri : TakeAll(args, "--attachment")) r->add_attachments()->set_uri(uri);
+  if (!args.empty()) return Usage("report: unexpected argument " + args[0]);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::Case resp;
+  auto status = client.cases_->Report(&ctx, req, &resp);
+  return Print<v1::Case>(status, resp, client.options_.json, PrintCase);
+}
+
+// Builds the command of a case verb; returns false (and sets *why) on bad args.
+bool BuildCommand(const std::string& verb, Args& args, v1::Command* cmd, std::string* why) {
+  std::string note = Take(args, "--note");
+  if (verb == "accept") {
+    cmd->mutable_accept()->set_note(note);
+  } else if (verb == "keep") {
+    cmd->mutable_keep()->set_note(note);
+  } else if (verb == "dispatch") {
+    if (args.empty()) return (*why = "dispatch: DEPARTMENT missing", false);
+    cmd->mutable_dispatch()->set_department_id(args[0]);
+    cmd->mutable_dispatch()->set_note(note);
+    args.erase(args.begin());
+  } else if (verb == "escalate") {
+    cmd->mutable_escalate()->set_reason(Take(args, "--reason", note));
+  } else if (verb == "whistle") {
+    for (const auto& d : args) cmd->mutable_whistle()->add_department_ids(d);
+    cmd->mutable_whistle()->set_note(note);
+    if (args.empty()) cmd->mutable_whistle();
+    args.clear();
+  } else if (verb == "report-in") {
+    cmd->mutable_report_in()->set_note(note);
+  } else if (verb == "resolve") {
+    cmd->mutable_resolve()->set_note(note);
+  } else if (verb == "verify") {
+    cmd->mutable_verify()->set_fixed(!TakeFlag(args, "--not-fixed"));
+    cmd->mutable_verify()->set_note(note);
+  } else if (verb == "close") {
+    cmd->mutable_close()->set_note(note);
+  } else if (verb == "evaluate") {
+    if (args.empty()) return (*why = "evaluate: SCORE missing", false);
+    cmd->mutable_evaluate()->set_score(std::atoi(args[0].c_str()));
+    cmd->mutable_evaluate()->set_comment(Take(args, "--comment"));
+    args.erase(args.begin());
+  } else if (verb == "return") {
+    cmd->mutable_return_case()->set_reason(Take(args, "--reason", note));
+  } else if (verb == "reject") {
+    cmd->mutable_reject()->set_reason(Take(args, "--reason", note));
+  } else if (verb == "supervise") {
+    cmd->mutable_supervise()->set_note(note);
+  } else {
+    return (*why = "unknown verb " + verb, false);
+  }
+  if (!args.empty()) return (*why = verb + ": unexpected argument " + args[0], false);
+  return true;
+}
+
+int Act(Client& client, const std::string& verb, Args args) {
+  if (args.empty()) return Usage(verb + ": CASE missing");
+  v1::CaseActionRequest req;
+  req.set_case_id(args[0]);
+  args.erase(args.begin());
+  std::string why;
+  if (!BuildCommand(verb, args, req.mutable_command(), &why)) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::Case resp;
+  auto status = client.cases_->Act(&ctx, req, &resp);
+  return Print<v1::Case>(status, resp, client.options_.json, PrintCase);
+}
+
+int List(Client& client, Args args) {
+  v1::ListCasesRequest req;
+  req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
+  std::string state = Take(args, "--state");
+  if (!state.empty()) {
+    std::string name = "CASE_STATE_" + state;
+    for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    v1::CaseState parsed;
+    if (!v1::CaseState_Parse(name, &parsed)) return Usage("--state: unknown state " + state);
+    req.set_state(parsed);
+  }
+  req.set_page_size(std::atoi(Take(args, "--page-size", "50").c_str()));
+  req.set_page_token(Take(args, "--page-token"));
+  bool all = TakeFlag(args, "--all");
+  if (!args.empty()) return Usage("list: unexpected argument " + args[0]);
+  v1::ListCasesResponse total;
+  while (true) {
+    grpc::ClientContext ctx;
+    client.Prepare(ctx);
+    v1::ListCasesResponse page;
+    auto status = client.cases_->List(&ctx, req, &page);
+    if (!status.ok() || !all) {
+      return Print<v1::ListCasesResponse>(status, page, client.options_.json, PrintList);
+    }
+    for (auto& c : *page.mutable_cases()) *total.add_cases() = std::move(c);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  return Print<v1::ListCasesResponse>(grpc::Status::OK, total, client.options_.json, PrintList);
+}
+
+int Run(int argc, char** argv) {
+  Options o;
+  o.server = Env("WHISTLE_SERVER", o.server);
+  Args args(argv + 1, argv + argc);
+  o.server = Take(args, "--server", o.server);
+  o.user = Take(args, "--user", Env("WHISTLE_USER", ""));
+  o.role = Take(args, "--role", Env("WHISTLE_ROLE", ""));
+  o.jurisdiction = Take(args, "--jurisdiction", Env("WHISTLE_JURISDICTION", ""));
+  o.department = Take(args, "--department", Env("WHISTLE_DEPARTMENT", ""));
+  o.timeout_ms = std::atoi(Take(args, "--timeout-ms", "10000").c_str());
+  o.json = TakeFlag(args, "--json");
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  std::string verb = args[0];
+  args.erase(args.begin());
+  Client client(o);
+  if (verb == "report") return Report(client, args);
+  if (verb == "list") return List(client, args);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  if (verb == "get" || verb == "history") {
+    if (args.size() != 1) return Usage(verb + ": want exactly one CASE");
+    if (verb == "get") {
+      v1::GetCaseRequest req;
+      req.set_case_id(args[0]);
+      v1::Case resp;
+      auto status = client.cases_->Get(&ctx, req, &resp);
+      return Print<v1::Case>(status, resp, o.json, PrintCase);
+    }
+    v1::GetHistoryRequest req;
+    req.set_case_id(args[0]);
+    v1::GetHistoryResponse resp;
+    auto status = client.cases_->History(&ctx, req, &resp);
+    return Print<v1::GetHistoryResponse>(status, resp, o.json, PrintHistory);
+  }
+  if (verb == "count") {
+    v1::CountCasesRequest req;
+    req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
+    v1::CountCasesResponse resp;
+    auto status = client.cases_->Count(&ctx, req, &resp);
+    return Print<v1::CountCasesResponse>(status, resp, o.json, PrintCounts);
+  }
+  if (verb == "topology") {
+    v1::GetJurisdictionRequest req;
+    if (!args.empty()) req.set_id(args[0]);
+    v1::JurisdictionView resp;
+    auto status = client.topology_->GetJurisdiction(&ctx, req, &resp);
+    return Print<v1::JurisdictionView>(status, resp, o.json, PrintTopology);
+  }
+  return Act(client, verb, args);
+}
+
+}  // namespace
+
+}  // namespace whistle::cli
+
+int main(int argc, char** argv) { return whistle::cli::Run(argc, argv); }

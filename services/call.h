@@ -1,0 +1,44 @@
+// Call: one unary gRPC call in flight. Copyable handle that finishes the
+// reactor exactly once and records the metrics; safe to finish from any thread.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "core/status.h"
+#include "services/rpc_probe.h"
+
+namespace whistle::services {
+
+// The one mapping from our Status to grpc::Status (same canonical codes).
+inline grpc::Status ToGrpc(const Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), status.message());
+}
+
+class Call {
+ public:
+  Call(grpc::CallbackServerContext* context, RpcProbe* probe, const char* method)
+      : reactor_(context->DefaultReactor()),
+        probe_(probe),
+        method_(method),
+        started_(std::chrono::steady_clock::now()) {}
+
+  grpc::ServerUnaryReactor* Finish(const Status& status) const {
+    grpc::Status out = ToGrpc(status);
+    probe_->Observe(method_, out.error_code(), started_);
+    reactor_->Finish(out);
+    return reactor_;
+  }
+  grpc::ServerUnaryReactor* reactor() const { return reactor_; }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  RpcProbe* probe_;
+  const char* method_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace whistle::services

@@ -1,0 +1,138 @@
+#include "storage/keys.h"
+
+#include <charconv>
+#include <cstdio>
+
+namespace whistle::storage::keys {
+namespace {
+
+// Fixed width keeps numeric order equal to byte order.
+std::string Digits(int64_t v, int width) {
+  char buf[32];
+  int n = std::snprintf(buf, sizeof(buf), "%0*lld", width, static_cast<long long>(v));
+  return std::string(buf, n);
+}
+
+std::optional<int64_t> ParseDigits(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || v < 0) return std::nullopt;
+  return v;
+}
+
+constexpr size_t kStateWidth = 2;
+constexpr size_t kDueWidth = 16;
+
+}  // namespace
+
+std::string Case(std::string_view case_id) { return std::string(case_id); }
+
+std::string HistoryPrefix(std::string_view case_id) {
+  std::string k(case_id);
+  k.push_back(kSep);
+  return k;
+}
+
+std::string History(std::string_view case_id, uint64_t seq) {
+  std::string k = HistoryPrefix(case_id);
+  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
+  return k;
+}
+
+std::string OwnerPrefix(std::string_view owner) {
+  std::string k = "o/";
+  k.append(owner);
+  k.push_back(kSep);
+  return k;
+}
+
+std::string OwnerStatePrefix(std::string_view owner, int state) {
+  std::string k = OwnerPrefix(owner);
+  k.append(Digits(state, kStateWidth));
+  k.push_back('/');
+  return k;
+}
+
+std::string OwnerIndex(std::string_view owner, int state, std::string_view case_id) {
+  std::string k = OwnerStatePrefix(owner, state);
+  k.append(case_id);
+  return k;
+}
+
+std::string_view CaseIdOfOwnerIndex(std::string_view key) {
+  size_t sep = key.find(kSep);
+  if (sep == std::string_view::npos) return {};
+  size_t start = sep + 1 + kStateWidth + 1;
+  if (start >= key.size()) return {};
+  return key.substr(start);
+}
+
+std::string Request(std::string_view reporter, std::string_view request_id) {
+  std::string k = "r/";
+  k.append(reporter);
+  k.push_back(kSep);
+  k.append(request_id);
+  return k;
+}
+
+std::string Timer(int64_t due_ms, std::string_view case_id) {
+  std::string k = Digits(due_ms, kDueWidth);
+  k.push_back('/');
+  k.append(case_id);
+  return k;
+}
+
+std::optional<ParsedTimer> ParseTimer(std::string_view key) {
+  if (key.size() < kDueWidth + 2 || key[kDueWidth] != '/') return std::nullopt;
+  auto due = ParseDigits(key.substr(0, kDueWidth));
+  if (!due) return std::nullopt;
+  return ParsedTimer{*due, key.substr(kDueWidth + 1)};
+}
+
+std::string Count(std::string_view owner, int state) {
+  std::string k(kCountPrefix);
+  k.append(owner);
+  k.push_back(kSep);
+  k.append(Digits(state, kStateWidth));
+  return k;
+}
+
+std::optional<ParsedCount> ParseCount(std::string_view key) {
+  if (!key.starts_with(kCountPrefix)) return std::nullopt;
+  key.remove_prefix(kCountPrefix.size());
+  size_t sep = key.find(kSep);
+  if (sep == std::string_view::npos || key.size() - sep - 1 != kStateWidth) return std::nullopt;
+  auto state = ParseDigits(key.substr(sep + 1));
+  if (!state) return std::nullopt;
+  return ParsedCount{key.substr(0, sep), static_cast<int>(*state)};
+}
+
+std::string EncodeInt64(int64_t v) {
+  auto u = static_cast<uint64_t>(v);
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(u >> (8 * i));
+  return out;
+}
+
+std::optional<int64_t> DecodeInt64(std::string_view bytes) {
+  if (bytes.size() != 8) return std::nullopt;
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u |= uint64_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+  return static_cast<int64_t>(u);
+}
+
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& c = reinterpret_cast<unsigned char&>(end.back());
+    if (c != 0xff) {
+      ++c;
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+}  // namespace whistle::storage::keys

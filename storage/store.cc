@@ -1,0 +1,541 @@
+#include "storage/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string_view>
+#include <thread>
+
+#include "storage/keys.h"
+
+namespace whistle::storage {
+namespace {
+
+// Column families, in the order they are opened (handles_ is indexed by this).
+enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta };
+constexpr std::array<const char*, 5> kCfNames = {"cases", "history", "index", "timers", "meta"};
+
+constexpr size_t kBlockCacheBytes = 64 << 20;
+constexpr size_t kCaseSeqDigits = 12;
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// The only place a rocksdb::Status turns into ours. Transient conditions are
+// UNAVAILABLE so callers may retry; everything else is INTERNAL.
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIOError() || s.IsShutdownInProgress() ||
+      s.IsIncomplete() || s.IsAborted()) {
+    return Status::Unavailable(std::move(msg));
+  }
+  return Status::Internal(std::move(msg));
+}
+
+// meta CF: values are int64 little-endian; a merge operand is a delta.
+class Int64AddOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& key, const rocksdb::Slice* existing_value,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* logger) const override {
+    uint64_t sum = 0;
+    if (existing_value != nullptr) {
+      auto base = keys::DecodeInt64(View(*existing_value));
+      if (!base) return false;
+      sum = static_cast<uint64_t>(*base);
+    }
+    auto delta = keys::DecodeInt64(View(value));
+    if (!delta) return false;
+    sum += static_cast<uint64_t>(*delta);  // unsigned: wraps instead of UB
+    *new_value = keys::EncodeInt64(static_cast<int64_t>(sum));
+    return true;
+  }
+  const char* Name() const override { return "whistle.Int64Add"; }
+};
+
+// Parses the 12 digits after "<prefix>-"; nullopt if `rest` is not exactly that.
+std::optional<uint64_t> CaseSeqDigits(std::string_view rest) {
+  if (rest.size() != kCaseSeqDigits) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : rest) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// For a key "<prefix>-<rest>" that is not a case id of this prefix (another
+// node's id such as "<prefix>-x-..."), the largest "<prefix>-<12 digits>" that
+// sorts below it; "" if none. Lets LastCaseSeq jump over foreign ids instead of
+// stepping through them one by one.
+std::string LargestCaseIdBelow(std::string_view lo, std::string_view rest) {
+  size_t j = 0;
+  while (j < rest.size() && j < kCaseSeqDigits && rest[j] >= '0' && rest[j] <= '9') ++j;
+  std::string digits(rest.substr(0, j));
+  if (j == kCaseSeqDigits) return std::string(lo) + digits;  // 12 digits, then more bytes
+  if (j < rest.size() && rest[j] > '9') {
+    return std::string(lo) + digits + std::string(kCaseSeqDigits - j, '9');
+  }
+  // rest[j] sorts below '0' (or rest ends): a smaller digit must come earlier.
+  while (!digits.empty() && digits.back() == '0') digits.pop_back();
+  if (digits.empty()) return "";
+  digits.back() -= 1;
+  digits.resize(kCaseSeqDigits, '9');
+  return std::string(lo) + digits;
+}
+
+}  // namespace
+
+// ---- Batch ----
+
+struct Batch::Rep {
+  enum class Kind : uint8_t { kPut, kDelete, kMerge };
+  struct Op {
+    Cf cf;
+    Kind kind;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Op> ops;
+  size_t bytes = 0;
+
+  void Add(Cf cf, Kind kind, std::string key, std::string value = {}) {
+    bytes += key.size() + value.size();
+    ops.push_back({cf, kind, std::move(key), std::move(value)});
+  }
+};
+
+Batch::Batch() : rep_(std::make_unique<Rep>()) {}
+Batch::~Batch() = default;
+Batch::Batch(Batch&&) noexcept = default;
+Batch& Batch::operator=(Batch&&) noexcept = default;
+
+void Batch::RecordTransition(const v1::Case* before, const v1::Case& after,
+                             const v1::HistoryEntry& entry) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  using Kind = Rep::Kind;
+  const std::string& id = after.id();
+  rep_->Add(Cf::kCases, Kind::kPut, keys::Case(id), after.SerializeAsString());
+
+  bool moved = before == nullptr || before->owner_id() != after.owner_id() ||
+               before->state() != after.state();
+  if (moved) {
+    if (before != nullptr) {
+      rep_->Add(Cf::kIndex, Kind::kDelete,
+                keys::OwnerIndex(before->owner_id(), before->state(), id));
+      rep_->Add(Cf::kMeta, Kind::kMerge, keys::Count(before->owner_id(), before->state()),
+                keys::EncodeInt64(-1));
+    }
+    rep_->Add(Cf::kIndex, Kind::kPut, keys::OwnerIndex(after.owner_id(), after.state(), id));
+    rep_->Add(Cf::kMeta, Kind::kMerge, keys::Count(after.owner_id(), after.state()),
+              keys::EncodeInt64(1));
+  }
+
+  int64_t old_due = before != nullptr ? before->next_deadline_ms() : 0;
+  int64_t new_due = after.next_deadline_ms();
+  if (old_due > 0 && old_due != new_due) {
+    rep_->Add(Cf::kTimers, Kind::kDelete, keys::Timer(old_due, id));
+  }
+  if (new_due > 0) rep_->Add(Cf::kTimers, Kind::kPut, keys::Timer(new_due, id));
+
+  rep_->Add(Cf::kHistory, Kind::kPut, keys::History(id, static_cast<uint64_t>(entry.seq())),
+            entry.SerializeAsString());
+}
+
+void Batch::RecordRequest(const std::string& reporter, const std::string& request_id,
+                          const std::string& case_id) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  rep_->Add(Cf::kIndex, Rep::Kind::kPut, keys::Request(reporter, request_id), case_id);
+}
+
+size_t Batch::ByteSize() const { return rep_ ? rep_->bytes : 0; }
+bool Batch::empty() const { return !rep_ || rep_->ops.empty(); }
+
+// ---- Store ----
+
+struct Store::Impl {
+  struct Pending {
+    std::unique_ptr<Batch::Rep> rep;
+    Done done;
+  };
+
+  Options options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // Cf order, then "default"
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::Statistics> statistics;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Pending> queue;  // guarded by mu
+  bool stopping = false;      // guarded by mu
+  std::thread committer;
+
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> wal_syncs{0};
+
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles[static_cast<size_t>(c)]; }
+
+  // The commit thread: takes everything queued (up to max_group_bytes), writes
+  // it as one WriteBatch with one WAL sync, then answers each batch in order.
+  void Run() {
+    std::vector<Pending> group;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping, and every batch answered
+        size_t bytes = 0;
+        while (!queue.empty() &&
+               (group.empty() || bytes + queue.front().rep->bytes <= options.max_group_bytes)) {
+          bytes += queue.front().rep->bytes;
+          group.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+      Status status = WriteGroup(group);
+      for (auto& p : group) {
+        if (p.done) p.done(status);
+      }
+      group.clear();
+    }
+  }
+
+  Status WriteGroup(const std::vector<Pending>& group) {
+    rocksdb::WriteBatch wb;
+    for (const auto& p : group) {
+      for (const auto& op : p.rep->ops) {
+        rocksdb::Status s;
+        switch (op.kind) {
+          case Batch::Rep::Kind::kPut:
+            s = wb.Put(cf(op.cf), op.key, op.value);
+            break;
+          case Batch::Rep::Kind::kDelete:
+            s = wb.Delete(cf(op.cf), op.key);
+            break;
+          case Batch::Rep::Kind::kMerge:
+            s = wb.Merge(cf(op.cf), op.key, op.value);
+            break;
+        }
+        if (!s.ok()) return FromRocks(s, "build write batch");
+      }
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = options.sync;
+    Status status = FromRocks(db->Write(wo, &wb), "write batch");
+    if (status.ok()) {
+      commits.fetch_add(group.size(), std::memory_order_relaxed);
+      if (options.sync) wal_syncs.fetch_add(1, std::memory_order_relaxed);
+    }
+    return status;
+  }
+
+  // Visits keys of `c` in [start, end) ("" end = no bound) until fn returns false.
+  template <class Fn>
+  Status Scan(Cf c, std::string_view start, std::string_view end, std::string_view what, Fn fn,
+              const rocksdb::Snapshot* snapshot = nullptr) const {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    rocksdb::Slice upper(end.data(), end.size());
+    if (!end.empty()) ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(c)));
+    for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
+      if (!fn(View(it->key()), View(it->value()))) break;
+    }
+    return FromRocks(it->status(), what);
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    cv.notify_one();
+    if (committer.joinable()) committer.join();
+    if (db) {
+      for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      handles.clear();
+      db->Close().PermitUncheckedError();  // the WAL is already durable
+      db.reset();
+    }
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() {
+  if (impl_) impl_->Shutdown();
+}
+
+StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
+  if (options.path.empty()) return Status::InvalidArgument("storage.path: must not be empty");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  impl->statistics = rocksdb::CreateDBStatistics();
+  // Tickers only: STALL_MICROS and WAL_FILE_SYNCED are all we read.
+  impl->statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.statistics = impl->statistics;
+
+  auto table_factory = [&](bool bloom) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = impl->cache;  // one cache shared by every column family
+    // Point lookups (case by id, request id) dominate cases and index.
+    if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(t));
+  };
+  auto with_bloom = table_factory(true);
+  auto without_bloom = table_factory(false);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (size_t i = 0; i < kCfNames.size(); ++i) {
+    auto c = static_cast<Cf>(i);
+    rocksdb::ColumnFamilyOptions cf_options;
+    cf_options.compaction_style = rocksdb::kCompactionStyleLevel;
+    cf_options.level_compaction_dynamic_level_bytes = true;
+    cf_options.table_factory = c == Cf::kCases || c == Cf::kIndex ? with_bloom : without_bloom;
+    if (c == Cf::kMeta) cf_options.merge_operator = std::make_shared<Int64AddOperator>();
+    descriptors.emplace_back(kCfNames[i], cf_options);
+  }
+  {
+    rocksdb::ColumnFamilyOptions default_options;
+    default_options.table_factory = without_bloom;
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, default_options);
+  }
+
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &db);
+  if (!s.ok()) return FromRocks(s, "open " + options.path);
+  impl->db.reset(db);
+
+  Impl* raw = impl.get();
+  impl->committer = std::thread([raw] { raw->Run(); });
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+void Store::Commit(Batch batch, Done done) {
+  Impl::Pending p{std::move(batch.rep_), std::move(done)};
+  if (!p.rep) p.rep = std::make_unique<Batch::Rep>();
+  {
+    std::unique_lock lock(impl_->mu);
+    if (impl_->stopping) {
+      lock.unlock();
+      if (p.done) p.done(Status::Unavailable("store " + impl_->options.path + " is closing"));
+      return;
+    }
+    impl_->queue.push_back(std::move(p));
+  }
+  impl_->cv.notify_one();
+}
+
+Status Store::CommitAndWait(Batch batch) {
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  Commit(std::move(batch), [&promise](const Status& s) { promise.set_value(s); });
+  return future.get();
+}
+
+StatusOr<v1::Case> Store::GetCase(const std::string& case_id) const {
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(Cf::kCases), keys::Case(case_id), &value);
+  if (s.IsNotFound()) return Status::NotFound("case " + case_id + " not found");
+  if (!s.ok()) return FromRocks(s, "read case " + case_id);
+  v1::Case c;
+  if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return Status::Internal("case " + case_id + ": stored record does not parse");
+  }
+  return c;
+}
+
+StatusOr<std::vector<v1::HistoryEntry>> Store::History(const std::string& case_id) const {
+  std::string prefix = keys::HistoryPrefix(case_id);
+  std::string end = keys::PrefixEnd(prefix);
+  std::vector<v1::HistoryEntry> entries;
+  bool parsed = true;
+  Status s = impl_->Scan(Cf::kHistory, prefix, end, "read history of " + case_id,
+                         [&](std::string_view, std::string_view value) {
+                           v1::HistoryEntry& e = entries.emplace_back();
+                           parsed = e.ParseFromArray(value.data(), static_cast<int>(value.size()));
+                           return parsed;
+                         });
+  if (!s.ok()) return s;
+  if (!parsed) return Status::Internal("history of " + case_id + ": stored entry does not parse");
+  return entries;
+}
+
+StatusOr<std::string> Store::FindRequest(const std::string& reporter,
+                                         const std::string& request_id) const {
+  std::string case_id;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(Cf::kIndex),
+                                     keys::Request(reporter, request_id), &case_id);
+  if (s.IsNotFound()) {
+    return Status::NotFound("no report " + request_id + " from " + reporter);
+  }
+  if (!s.ok()) return FromRocks(s, "read request " + request_id);
+  return case_id;
+}
+
+StatusOr<ListResult> Store::ListByOwner(const std::string& owner, v1::CaseState state,
+                                        const std::string& after_key, size_t limit) const {
+  if (limit == 0) return Status::InvalidArgument("limit: must be positive");
+  std::string prefix = state == v1::CASE_STATE_UNSPECIFIED ? keys::OwnerPrefix(owner)
+                                                           : keys::OwnerStatePrefix(owner, state);
+  std::string end = keys::PrefixEnd(prefix);
+  std::string start = after_key > prefix ? after_key : prefix;
+
+  // One snapshot so the index and the cases it names agree.
+  rocksdb::ManagedSnapshot snapshot(impl_->db.get());
+  std::vector<std::string> index_keys;
+  bool more = false;
+  Status s = impl_->Scan(
+      Cf::kIndex, start, end, "list cases of " + owner,
+      [&](std::string_view key, std::string_view) {
+        if (key == after_key) return true;
+        if (index_keys.size() == limit) {
+          more = true;
+          return false;
+        }
+        index_keys.emplace_back(key);
+        return true;
+      },
+      snapshot.snapshot());
+  if (!s.ok()) return s;
+
+  ListResult result;
+  if (index_keys.empty()) return result;
+  std::vector<std::string> ids;
+  std::vector<rocksdb::Slice> slices;
+  ids.reserve(index_keys.size());
+  for (const auto& k : index_keys) ids.emplace_back(keys::CaseIdOfOwnerIndex(k));
+  for (const auto& id : ids) slices.emplace_back(id);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snapshot();
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(ids.size(), impl_->cf(Cf::kCases));
+  std::vector<std::string> values;
+  std::vector<rocksdb::Status> statuses = impl_->db->MultiGet(ro, cfs, slices, &values);
+  result.cases.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      return Status::Internal("index of " + owner + " names missing case " + ids[i]);
+    }
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "read case " + ids[i]);
+    if (!result.cases.emplace_back().ParseFromString(values[i])) {
+      return Status::Internal("case " + ids[i] + ": stored record does not parse");
+    }
+  }
+  if (more) result.next_key = index_keys.back();
+  return result;
+}
+
+StatusOr<std::vector<std::string>> Store::OpenCaseIds(const std::string& owner) const {
+  // Open states are contiguous in key order: one range scan, closed cases unread.
+  std::string start = keys::OwnerStatePrefix(owner, v1::CASE_STATE_REPORTED);
+  std::string end = keys::OwnerStatePrefix(owner, v1::CASE_STATE_VERIFIED + 1);
+  std::vector<std::string> ids;
+  Status s = impl_->Scan(Cf::kIndex, start, end, "list open cases of " + owner,
+                         [&](std::string_view key, std::string_view) {
+                           ids.emplace_back(keys::CaseIdOfOwnerIndex(key));
+                           return true;
+                         });
+  if (!s.ok()) return s;
+  return ids;
+}
+
+StatusOr<std::map<std::pair<std::string, int>, int64_t>> Store::Counts() const {
+  std::map<std::pair<std::string, int>, int64_t> counts;
+  std::string bad;
+  Status s = impl_->Scan(Cf::kMeta, keys::kCountPrefix, keys::PrefixEnd(keys::kCountPrefix),
+                         "read counts", [&](std::string_view key, std::string_view value) {
+                           auto parsed = keys::ParseCount(key);
+                           auto n = keys::DecodeInt64(value);
+                           if (!parsed || !n) {
+                             bad.assign(key);
+                             return false;
+                           }
+                           if (*n != 0) counts[{std::string(parsed->owner), parsed->state}] = *n;
+                           return true;
+                         });
+  if (!s.ok()) return s;
+  if (!bad.empty()) return Status::Internal("malformed count record");
+  return counts;
+}
+
+StatusOr<uint64_t> Store::LastCaseSeq(const std::string& prefix) const {
+  std::string lo = prefix + "-";
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower(lo);
+  ro.iterate_lower_bound = &lower;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(Cf::kCases)));
+  std::string target = lo + std::string(kCaseSeqDigits, '9');
+  it->SeekForPrev(target);
+  while (it->Valid()) {
+    std::string_view key = View(it->key());
+    std::string_view rest = key.substr(lo.size());
+    if (auto seq = CaseSeqDigits(rest)) return *seq;
+    target = LargestCaseIdBelow(lo, rest);
+    if (target.empty()) break;
+    it->SeekForPrev(target);
+  }
+  Status s = FromRocks(it->status(), "scan case ids of " + prefix);
+  if (!s.ok()) return s;
+  return uint64_t{0};
+}
+
+StatusOr<std::vector<DueTimer>> Store::DueTimers(int64_t now_ms, size_t limit) const {
+  std::vector<DueTimer> due;
+  bool malformed = false;
+  if (limit == 0) return due;
+  Status s =
+      impl_->Scan(Cf::kTimers, "", "", "read timers", [&](std::string_view key, std::string_view) {
+        auto t = keys::ParseTimer(key);
+        if (!t) {
+          malformed = true;
+          return false;
+        }
+        if (t->due_ms > now_ms) return false;
+        due.push_back({t->due_ms, std::string(t->case_id)});
+        return due.size() < limit;
+      });
+  if (!s.ok()) return s;
+  if (malformed) return Status::Internal("malformed timer record");
+  return due;
+}
+
+StoreStats Store::Stats() const {
+  StoreStats st;
+  st.commits = impl_->commits.load(std::memory_order_relaxed);
+  st.wal_syncs = impl_->wal_syncs.load(std::memory_order_relaxed);
+  st.stall_micros = impl_->statistics->getTickerCount(rocksdb::STALL_MICROS);
+  auto prop = [&](const std::string& name) {
+    uint64_t v = 0;
+    return impl_->db->GetAggregatedIntProperty(name, &v) ? v : 0;
+  };
+  st.pending_compaction_bytes = prop(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  st.live_sst_bytes = prop(rocksdb::DB::Properties::kLiveSstFilesSize);
+  st.memtable_bytes = prop(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  st.block_cache_bytes = impl_->cache->GetUsage();
+  return st;
+}
+
+const std::string& Store::path() const { return impl_->options.path; }
+
+}  // namespace whistle::storage

@@ -1,0 +1,736 @@
+#include "core/case_machine.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace whistle::core {
+namespace {
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t kHour = 60 * kMinute;
+constexpr char kCaseId[] = "szs-000000000001";
+constexpr char kGrid[] = "dwk-s01-c03-g002";
+constexpr char kCommunity[] = "dwk-s01-c03";
+constexpr char kStreet[] = "dwk-s01";
+constexpr char kPolice[] = "dwk-s01-police_station";
+constexpr char kJudicial[] = "dwk-s01-judicial_office";
+
+v1::Caller MakeCaller(const std::string& user, v1::Role role, const std::string& where) {
+  v1::Caller c;
+  c.set_user(user);
+  c.set_role(role);
+  if (role == v1::ROLE_DEPARTMENT) {
+    c.set_department_id(where);
+  } else {
+    c.set_jurisdiction_id(where);
+  }
+  return c;
+}
+
+v1::Command Accept() {
+  v1::Command c;
+  c.mutable_accept();
+  return c;
+}
+v1::Command Keep() {
+  v1::Command c;
+  c.mutable_keep();
+  return c;
+}
+v1::Command Dispatch(const std::string& dept) {
+  v1::Command c;
+  c.mutable_dispatch()->set_department_id(dept);
+  return c;
+}
+v1::Command Escalate(const std::string& reason = "needs the street") {
+  v1::Command c;
+  c.mutable_escalate()->set_reason(reason);
+  return c;
+}
+v1::Command Whistle(const std::vector<std::string>& depts) {
+  v1::Command c;
+  c.mutable_whistle();
+  for (const auto& d : depts) c.mutable_whistle()->add_department_ids(d);
+  return c;
+}
+v1::Command ReportIn() {
+  v1::Command c;
+  c.mutable_report_in();
+  return c;
+}
+v1::Command Resolve() {
+  v1::Command c;
+  c.mutable_resolve()->set_note("done");
+  return c;
+}
+v1::Command Verify(bool fixed) {
+  v1::Command c;
+  c.mutable_verify()->set_fixed(fixed);
+  return c;
+}
+v1::Command Close() {
+  v1::Command c;
+  c.mutable_close();
+  return c;
+}
+v1::Command Evaluate(int score) {
+  v1::Command c;
+  c.mutable_evaluate()->set_score(score);
+  return c;
+}
+v1::Command Return(const std::string& reason = "misrouted") {
+  v1::Command c;
+  c.mutable_return_case()->set_reason(reason);
+  return c;
+}
+v1::Command Reject(const std::string& reason = "not ours") {
+  v1::Command c;
+  c.mutable_reject()->set_reason(reason);
+  return c;
+}
+v1::Command Supervise() {
+  v1::Command c;
+  c.mutable_supervise()->set_note("hurry");
+  return c;
+}
+v1::Command Overdue() {
+  v1::Command c;
+  c.mutable_overdue();
+  return c;
+}
+
+class CaseMachineTest : public ::testing::Test {
+ protected:
+  CaseMachineTest()
+      : topology_(*Topology::Build(ShizuishanTopology())),
+        policy_(*Policy::Build(DefaultPolicy())),
+        ctx_{*topology_, *policy_} {}
+
+  v1::ReportCommand NeighbourDispute(v1::Severity severity = v1::SEVERITY_GENERAL,
+                                     const std::string& category = "dispute.neighbour") {
+    v1::ReportCommand r;
+    r.set_request_id("req-1");
+    r.set_category(category);
+    r.set_severity(severity);
+    r.mutable_place()->set_grid_id(kGrid);
+    r.mutable_place()->set_address("长胜街道 3 号楼");
+    r.mutable_place()->set_latitude(39.0);
+    r.mutable_place()->set_longitude(106.4);
+    r.set_text("楼上漏水, 邻里争吵");
+    r.add_attachments()->set_uri("s3://photos/1.jpg");
+    return r;
+  }
+
+  v1::Case NewCase(v1::Severity severity = v1::SEVERITY_GENERAL,
+                   const std::string& category = "dispute.neighbour") {
+    auto t = Report(NeighbourDispute(severity, category), grid_worker_, kCaseId, kT0, ctx_);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    history_ = {t->entry};
+    return t->next;
+  }
+
+  // Applies `command` and expects success; records the history entry.
+  v1::Case Do(const v1::Case& c, const v1::Command& command, const v1::Caller& caller,
+              int64_t now) {
+    auto t = Apply(c, command, caller, now, ctx_);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    if (!t.ok()) return c;
+    history_.push_back(t->entry);
+    last_effects_ = t->effects;
+    return t->next;
+  }
+
+  Status Fail(const v1::Case& c, const v1::Command& command, const v1::Caller& caller,
+              int64_t now) {
+    auto t = Apply(c, command, caller, now, ctx_);
+    EXPECT_FALSE(t.ok());
+    return t.status();
+  }
+
+  // Street-owned case with both departments summoned.
+  v1::Case Whistled() {
+    v1::Case c = NewCase();
+    c = Do(c, Accept(), community_staff_, kT0 + 5 * kMinute);
+    c = Do(c, Escalate(), community_staff_, kT0 + 10 * kMinute);
+    return Do(c, Whistle({kPolice, kJudicial}), street_staff_, kT0 + 15 * kMinute);
+  }
+
+  std::shared_ptr<const Topology> topology_;
+  std::shared_ptr<const Policy> policy_;
+  Context ctx_;
+  std::vector<v1::HistoryEntry> history_;
+  Effects last_effects_;
+
+  v1::Caller grid_worker_ = MakeCaller("gw-wang", v1::ROLE_GRID_WORKER, kGrid);
+  v1::Caller other_grid_worker_ = MakeCaller("gw-li", v1::ROLE_GRID_WORKER, "dwk-s01-c03-g001");
+  v1::Caller community_staff_ = MakeCaller("cs-zhang", v1::ROLE_STAFF, kCommunity);
+  v1::Caller street_staff_ = MakeCaller("ss-liu", v1::ROLE_STAFF, kStreet);
+  v1::Caller county_leader_ = MakeCaller("ld-dwk", v1::ROLE_LEADER, "dwk");
+  v1::Caller hn_leader_ = MakeCaller("ld-hn", v1::ROLE_LEADER, "hn");
+  v1::Caller city_leader_ = MakeCaller("ld-szs", v1::ROLE_LEADER, "szs");
+  v1::Caller police_ = MakeCaller("desk-police", v1::ROLE_DEPARTMENT, kPolice);
+  v1::Caller judicial_ = MakeCaller("desk-judicial", v1::ROLE_DEPARTMENT, kJudicial);
+};
+
+// ---- The scenario, end to end ----
+
+TEST_F(CaseMachineTest, FullClosedLoop) {
+  v1::Case c = NewCase();
+  EXPECT_EQ(c.id(), kCaseId);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(c.owner_id(), kCommunity);
+  EXPECT_EQ(c.routed_to_id(), kCommunity);
+  EXPECT_EQ(c.reporter(), "gw-wang");
+  EXPECT_EQ(c.deadlines().accept_by_ms(), kT0 + 30 * kMinute);
+  EXPECT_EQ(c.next_deadline_ms(), kT0 + 30 * kMinute);
+  EXPECT_EQ(c.history_length(), 1);
+
+  c = Do(c, Accept(), community_staff_, kT0 + 5 * kMinute);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_ACCEPTED);
+  EXPECT_TRUE(c.accepted_in_time());
+  EXPECT_EQ(c.deadlines().accept_by_ms(), 0);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), kT0 + 5 * kMinute + 72 * kHour);
+
+  c = Do(c, Escalate("邻里矛盾激化, 需街道协调"), community_staff_, kT0 + 10 * kMinute);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_ACCEPTED);
+  EXPECT_EQ(c.owner_id(), kStreet);
+  EXPECT_EQ(c.escalations(), 1);
+  EXPECT_EQ(last_effects_.handover_to, kStreet);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), kT0 + 10 * kMinute + 72 * kHour);
+
+  c = Do(c, Whistle({kPolice, kJudicial}), street_staff_, kT0 + 15 * kMinute);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_IN_PROGRESS);
+  ASSERT_EQ(c.summons_size(), 2);
+  EXPECT_EQ(c.summons(0).report_in_by_ms(), kT0 + 15 * kMinute + 2 * kHour);
+  EXPECT_EQ(last_effects_.summon, (std::vector<std::string>{kPolice, kJudicial}));
+  EXPECT_EQ(c.next_deadline_ms(), kT0 + 15 * kMinute + 2 * kHour);
+
+  c = Do(c, ReportIn(), police_, kT0 + 30 * kMinute);
+  c = Do(c, ReportIn(), judicial_, kT0 + 40 * kMinute);
+  EXPECT_EQ(c.summons(1).reported_in_at_ms(), kT0 + 40 * kMinute);
+  EXPECT_EQ(c.next_deadline_ms(), c.deadlines().resolve_by_ms());
+
+  c = Do(c, Resolve(), police_, kT0 + 3 * kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_IN_PROGRESS);
+  c = Do(c, Resolve(), judicial_, kT0 + 4 * kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
+  EXPECT_TRUE(c.resolved_in_time());
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), 0);
+  EXPECT_EQ(c.deadlines().verify_by_ms(), kT0 + 28 * kHour);
+
+  c = Do(c, Verify(true), grid_worker_, kT0 + 5 * kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_VERIFIED);
+  c = Do(c, Close(), street_staff_, kT0 + 6 * kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_CLOSED);
+  EXPECT_EQ(c.closed_at_ms(), kT0 + 6 * kHour);
+  EXPECT_EQ(c.deadlines().evaluate_by_ms(), kT0 + 78 * kHour);
+  EXPECT_EQ(c.next_deadline_ms(), 0);
+  c = Do(c, Evaluate(5), grid_worker_, kT0 + 7 * kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_EVALUATED);
+  EXPECT_EQ(c.satisfaction(), 5);
+  EXPECT_EQ(c.updated_at_ms(), kT0 + 7 * kHour);
+
+  using K = v1::TransitionKind;
+  const std::vector<K> kinds = {
+      v1::TRANSITION_KIND_REPORT,  v1::TRANSITION_KIND_ACCEPT,    v1::TRANSITION_KIND_ESCALATE,
+      v1::TRANSITION_KIND_WHISTLE, v1::TRANSITION_KIND_REPORT_IN, v1::TRANSITION_KIND_REPORT_IN,
+      v1::TRANSITION_KIND_RESOLVE, v1::TRANSITION_KIND_RESOLVE,   v1::TRANSITION_KIND_VERIFY,
+      v1::TRANSITION_KIND_CLOSE,   v1::TRANSITION_KIND_EVALUATE};
+  const std::vector<std::string> owners = {kCommunity, kCommunity, kStreet, kStreet,
+                                           kStreet,    kStreet,    kStreet, kStreet,
+                                           kStreet,    kStreet,    kStreet};
+  ASSERT_EQ(history_.size(), kinds.size());
+  EXPECT_EQ(c.history_length(), static_cast<int64_t>(kinds.size()));
+  for (size_t i = 0; i < history_.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(history_[i].seq(), static_cast<int64_t>(i + 1));
+    EXPECT_EQ(history_[i].case_id(), kCaseId);
+    EXPECT_EQ(history_[i].kind(), kinds[i]);
+    EXPECT_EQ(history_[i].jurisdiction_id(), owners[i]);
+    if (i > 0) {
+      EXPECT_EQ(history_[i].from_state(), history_[i - 1].to_state());
+      EXPECT_EQ(history_[i].from_jurisdiction_id(), owners[i - 1]);
+    }
+  }
+  EXPECT_EQ(history_[2].note(), "邻里矛盾激化, 需街道协调");
+  EXPECT_EQ(history_[2].from_jurisdiction_id(), kCommunity);
+  EXPECT_EQ(history_[3].department_ids_size(), 2);
+  EXPECT_EQ(history_[4].actor().department_id(), kPolice);
+  EXPECT_EQ(history_[10].score(), 5);
+  EXPECT_EQ(history_[10].to_state(), v1::CASE_STATE_EVALUATED);
+}
+
+TEST_F(CaseMachineTest, RoutingFollowsGradedResponse) {
+  const std::pair<v1::Severity, std::string> cases[] = {
+      {v1::SEVERITY_GENERAL, kCommunity},
+      {v1::SEVERITY_SERIOUS, kStreet},
+      {v1::SEVERITY_MAJOR, "dwk"},
+      {v1::SEVERITY_EXTRAORDINARY, "szs"},
+  };
+  for (const auto& [severity, owner] : cases) {
+    auto routed = RouteReport(NeighbourDispute(severity), ctx_);
+    ASSERT_TRUE(routed.ok());
+    EXPECT_EQ(*routed, owner) << v1::Severity_Name(severity);
+  }
+  EXPECT_EQ(*RouteReport(NeighbourDispute(v1::SEVERITY_GENERAL, "public_order"), ctx_), kStreet);
+  EXPECT_EQ(*RouteReport(NeighbourDispute(v1::SEVERITY_GENERAL, "petition"), ctx_), kStreet);
+  EXPECT_EQ(NewCase(v1::SEVERITY_SERIOUS).deadlines().accept_by_ms(), kT0 + 10 * kMinute);
+}
+
+TEST_F(CaseMachineTest, DispatchKeepReturnReject) {
+  v1::Case c = NewCase(v1::SEVERITY_SERIOUS);  // owned by the street
+  c = Do(c, Accept(), street_staff_, kT0);
+  v1::Case dispatched = Do(c, Dispatch(kPolice), street_staff_, kT0 + kMinute);
+  EXPECT_EQ(dispatched.state(), v1::CASE_STATE_DISPATCHED);
+  EXPECT_EQ(dispatched.handler_department_id(), kPolice);
+  EXPECT_EQ(last_effects_.summon, std::vector<std::string>{kPolice});
+  v1::Case in_progress = Do(dispatched, ReportIn(), police_, kT0 + 2 * kMinute);
+  EXPECT_EQ(in_progress.state(), v1::CASE_STATE_IN_PROGRESS);
+  v1::Case resolved = Do(in_progress, Resolve(), police_, kT0 + 3 * kMinute);
+  EXPECT_EQ(resolved.state(), v1::CASE_STATE_RESOLVED);
+
+  v1::Case kept = Do(c, Keep(), street_staff_, kT0 + kMinute);
+  EXPECT_EQ(kept.state(), v1::CASE_STATE_IN_PROGRESS);
+  v1::Case staff_resolved = Do(kept, Resolve(), street_staff_, kT0 + 2 * kMinute);
+  EXPECT_EQ(staff_resolved.state(), v1::CASE_STATE_RESOLVED);
+
+  v1::Case returned = Do(c, Return(), street_staff_, kT0 + kMinute);
+  EXPECT_EQ(returned.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(returned.owner_id(), "dwk");
+  EXPECT_EQ(returned.deadlines().accept_by_ms(), kT0 + 11 * kMinute);
+  EXPECT_EQ(returned.deadlines().resolve_by_ms(), 0);
+  EXPECT_EQ(last_effects_.handover_to, "dwk");
+
+  v1::Case rejected = Do(c, Reject(), street_staff_, kT0 + kMinute);
+  EXPECT_EQ(rejected.state(), v1::CASE_STATE_REJECTED);
+  EXPECT_EQ(rejected.next_deadline_ms(), 0);
+  EXPECT_FALSE(IsOpen(rejected.state()));
+  EXPECT_TRUE(IsSettled(rejected.state()));
+
+  // A department of another street cannot be dispatched.
+  Status other = Fail(c, Dispatch("dwk-s02-police_station"), street_staff_, kT0);
+  EXPECT_EQ(other.code(), Code::kInvalidArgument);
+  EXPECT_EQ(other.message().rfind("command.dispatch.department_id:", 0), 0u);
+  // A county bureau hangs off an ancestor, so it can.
+  EXPECT_TRUE(Apply(c, Dispatch("dwk-public_security"), street_staff_, kT0, ctx_).ok());
+}
+
+TEST_F(CaseMachineTest, WhistleFromReportedAcceptsImplicitly) {
+  v1::Case c = NewCase(v1::SEVERITY_SERIOUS);
+  c = Do(c, Whistle({kPolice}), street_staff_, kT0 + kMinute);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_IN_PROGRESS);
+  EXPECT_TRUE(c.accepted_in_time());
+  EXPECT_EQ(c.deadlines().accept_by_ms(), 0);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), kT0 + kMinute + 48 * kHour);
+  // Whistling again adds only the new department.
+  c = Do(c, Whistle({kPolice, kJudicial}), street_staff_, kT0 + 2 * kMinute);
+  EXPECT_EQ(c.summons_size(), 2);
+  EXPECT_EQ(last_effects_.summon, std::vector<std::string>{kJudicial});
+  EXPECT_EQ(history_.back().department_ids_size(), 1);
+}
+
+TEST_F(CaseMachineTest, VerifyNotFixedReopens) {
+  v1::Case c = Whistled();
+  c = Do(c, Resolve(), street_staff_, kT0 + kHour);
+  c = Do(c, Verify(false), grid_worker_, kT0 + 2 * kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_IN_PROGRESS);
+  EXPECT_EQ(c.deadlines().verify_by_ms(), 0);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), kT0 + 2 * kHour + 72 * kHour);
+}
+
+TEST_F(CaseMachineTest, SuperviseByHigherLevel) {
+  v1::Case c = NewCase();
+  c = Do(c, Supervise(), county_leader_, kT0 + kMinute);
+  EXPECT_EQ(c.supervisions(), 1);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(Fail(c, Supervise(), community_staff_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Supervise(), grid_worker_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Supervise(), hn_leader_, kT0).code(), Code::kPermissionDenied);
+}
+
+// ---- Every FAILED_PRECONDITION names the state ----
+
+struct Snapshot {
+  std::string label;
+  v1::Case c;
+};
+
+TEST_F(CaseMachineTest, FailedPreconditionsNameTheState) {
+  std::vector<Snapshot> snaps;
+  v1::Case c = NewCase();
+  snaps.push_back({"reported", c});
+  snaps.push_back({"rejected", Do(c, Reject(), city_leader_, kT0)});
+  c = Do(c, Accept(), community_staff_, kT0 + kMinute);
+  snaps.push_back({"accepted", c});
+  c = Do(c, Escalate(), community_staff_, kT0 + 2 * kMinute);
+  snaps.push_back({"accepted-street", c});
+  snaps.push_back({"dispatched", Do(c, Dispatch(kPolice), street_staff_, kT0 + 3 * kMinute)});
+  c = Do(c, Whistle({kPolice}), street_staff_, kT0 + 3 * kMinute);
+  snaps.push_back({"in-progress", c});
+  c = Do(c, ReportIn(), police_, kT0 + 4 * kMinute);
+  c = Do(c, Resolve(), police_, kT0 + 5 * kMinute);
+  snaps.push_back({"resolved", c});
+  c = Do(c, Verify(true), grid_worker_, kT0 + 6 * kMinute);
+  snaps.push_back({"verified", c});
+  c = Do(c, Close(), street_staff_, kT0 + 7 * kMinute);
+  snaps.push_back({"closed", c});
+  c = Do(c, Evaluate(4), grid_worker_, kT0 + 8 * kMinute);
+  snaps.push_back({"evaluated", c});
+
+  struct Rule {
+    const char* name;
+    v1::Command command;
+    std::vector<v1::CaseState> allowed;
+  };
+  const std::vector<v1::CaseState> active = {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED,
+                                             v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS};
+  const std::vector<Rule> rules = {
+      {"accept", Accept(), {v1::CASE_STATE_REPORTED}},
+      {"dispatch",
+       Dispatch("dwk-public_security"),
+       {v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_IN_PROGRESS}},
+      {"keep", Keep(), {v1::CASE_STATE_ACCEPTED}},
+      {"escalate", Escalate(), active},
+      {"whistle", Whistle({"dwk-public_security"}), active},
+      {"resolve", Resolve(), {v1::CASE_STATE_IN_PROGRESS}},
+      {"verify", Verify(true), {v1::CASE_STATE_RESOLVED}},
+      {"close", Close(), {v1::CASE_STATE_VERIFIED}},
+      {"evaluate", Evaluate(3), {v1::CASE_STATE_CLOSED}},
+      {"return", Return(), {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}},
+      {"reject", Reject(), {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}},
+      {"supervise",
+       Supervise(),
+       {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_DISPATCHED,
+        v1::CASE_STATE_IN_PROGRESS, v1::CASE_STATE_RESOLVED, v1::CASE_STATE_VERIFIED}},
+  };
+  int checked = 0;
+  for (const auto& rule : rules) {
+    for (const auto& snap : snaps) {
+      bool allowed = false;
+      for (auto s : rule.allowed) allowed |= snap.c.state() == s;
+      if (allowed) continue;
+      SCOPED_TRACE(std::string(rule.name) + " on " + snap.label);
+      Status s = Fail(snap.c, rule.command, city_leader_, kT0 + kHour);
+      EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+      EXPECT_NE(
+          s.message().find("case szs-000000000001 is " + v1::CaseState_Name(snap.c.state()) + "; "),
+          std::string::npos)
+          << s.message();
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 60);
+
+  const v1::Case& closed = snaps[8].c;
+  EXPECT_EQ(Fail(closed, Accept(), city_leader_, kT0).message(),
+            "case szs-000000000001 is CASE_STATE_CLOSED; accept needs CASE_STATE_REPORTED");
+  EXPECT_EQ(Fail(snaps[0].c, Whistle({kPolice}), community_staff_, kT0).message(),
+            "case szs-000000000001 is CASE_STATE_REPORTED; owner \"dwk-s01-c03\" is "
+            "LEVEL_COMMUNITY; whistle needs LEVEL_TOWNSHIP or higher");
+
+  // Department paths.
+  const v1::Case& in_progress = snaps[5].c;
+  v1::Case reported_in = Do(in_progress, ReportIn(), police_, kT0 + kHour);
+  EXPECT_EQ(Fail(reported_in, ReportIn(), police_, kT0 + kHour).message(),
+            "case szs-000000000001 is CASE_STATE_IN_PROGRESS; department "
+            "\"dwk-s01-police_station\" has no pending summons");
+  Status early = Fail(in_progress, Resolve(), police_, kT0 + kHour);
+  EXPECT_EQ(early.code(), Code::kFailedPrecondition);
+  EXPECT_NE(early.message().find("is CASE_STATE_IN_PROGRESS"), std::string::npos);
+  Status late = Fail(snaps[6].c, ReportIn(), police_, kT0 + kHour);
+  EXPECT_EQ(late.message(),
+            "case szs-000000000001 is CASE_STATE_RESOLVED; report_in needs "
+            "CASE_STATE_DISPATCHED or CASE_STATE_IN_PROGRESS");
+
+  // Nowhere to go above the city.
+  v1::Case top = NewCase(v1::SEVERITY_EXTRAORDINARY);
+  EXPECT_EQ(Fail(top, Escalate(), city_leader_, kT0).message(),
+            "case szs-000000000001 is CASE_STATE_REPORTED; owner \"szs\" is already at the top");
+  EXPECT_EQ(Fail(top, Return(), city_leader_, kT0).code(), Code::kFailedPrecondition);
+  // Dispatching an already summoned department.
+  EXPECT_EQ(Fail(in_progress, Dispatch(kPolice), street_staff_, kT0).code(),
+            Code::kFailedPrecondition);
+}
+
+// ---- Permissions ----
+
+TEST_F(CaseMachineTest, ReportPermissions) {
+  auto other = Report(NeighbourDispute(), other_grid_worker_, kCaseId, kT0, ctx_);
+  EXPECT_EQ(other.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(other.status().message(),
+            "caller jurisdiction \"dwk-s01-c03-g001\" does not contain grid "
+            "\"dwk-s01-c03-g002\"");
+  EXPECT_EQ(Report(NeighbourDispute(), police_, kCaseId, kT0, ctx_).status().code(),
+            Code::kPermissionDenied);
+  EXPECT_EQ(Report(NeighbourDispute(), hn_leader_, kCaseId, kT0, ctx_).status().code(),
+            Code::kPermissionDenied);
+  // One-window intake: staff anywhere above the grid may report.
+  auto staff = Report(NeighbourDispute(), county_leader_, kCaseId, kT0, ctx_);
+  ASSERT_TRUE(staff.ok());
+  EXPECT_EQ(staff->next.owner_id(), kCommunity);
+}
+
+TEST_F(CaseMachineTest, ActionPermissions) {
+  v1::Case c = NewCase();
+  Status s = Fail(c, Accept(), hn_leader_, kT0);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied);
+  EXPECT_EQ(s.message(),
+            "caller jurisdiction \"hn\" has no authority over owner \"dwk-s01-c03\" of case "
+            "szs-000000000001");
+  EXPECT_EQ(Fail(c, Reject(), hn_leader_, kT0).code(), Code::kPermissionDenied);
+  Status gw = Fail(c, Accept(), grid_worker_, kT0);
+  EXPECT_EQ(gw.code(), Code::kPermissionDenied);
+  EXPECT_EQ(gw.message(), "role ROLE_GRID_WORKER may not accept case szs-000000000001");
+  EXPECT_EQ(Fail(c, Accept(), police_, kT0).code(), Code::kPermissionDenied);
+  // Staff of a sibling community.
+  auto sibling = MakeCaller("cs-x", v1::ROLE_STAFF, "dwk-s01-c04");
+  EXPECT_EQ(Fail(c, Accept(), sibling, kT0).code(), Code::kPermissionDenied);
+  // Permission is checked before state: a closed case still says PERMISSION_DENIED.
+  v1::Case closed = c;
+  closed.set_state(v1::CASE_STATE_CLOSED);
+  EXPECT_EQ(Fail(closed, Accept(), hn_leader_, kT0).code(), Code::kPermissionDenied);
+}
+
+TEST_F(CaseMachineTest, CommunityStaffMayNotWhistle) {
+  v1::Case c = NewCase();
+  c = Do(c, Accept(), community_staff_, kT0);
+  // At the community the level is wrong ...
+  Status own = Fail(c, Whistle({kPolice}), community_staff_, kT0);
+  EXPECT_EQ(own.code(), Code::kFailedPrecondition);
+  EXPECT_NE(own.message().find("LEVEL_COMMUNITY"), std::string::npos);
+  // ... and once the street owns it, the community has no authority.
+  c = Do(c, Escalate(), community_staff_, kT0);
+  EXPECT_EQ(Fail(c, Whistle({kPolice}), community_staff_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Whistle({kPolice}), hn_leader_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Whistle({"hn-s01-police_station"}), street_staff_, kT0).code(),
+            Code::kInvalidArgument);
+}
+
+TEST_F(CaseMachineTest, DepartmentsActOnlyForThemselves) {
+  v1::Case c = NewCase(v1::SEVERITY_SERIOUS);
+  c = Do(c, Whistle({kPolice}), street_staff_, kT0);
+  Status s = Fail(c, ReportIn(), judicial_, kT0);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied);
+  EXPECT_EQ(s.message(),
+            "department \"dwk-s01-judicial_office\" was not summoned to case szs-000000000001");
+  EXPECT_EQ(Fail(c, Resolve(), judicial_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Accept(), police_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Escalate(), police_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, ReportIn(), street_staff_, kT0).code(), Code::kPermissionDenied);
+}
+
+TEST_F(CaseMachineTest, VerifyAndEvaluatePermissions) {
+  v1::Case c = Whistled();
+  c = Do(c, Resolve(), street_staff_, kT0 + kHour);
+  EXPECT_EQ(Fail(c, Verify(true), other_grid_worker_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Verify(true), community_staff_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Verify(true), police_, kT0).code(), Code::kPermissionDenied);
+  c = Do(c, Verify(true), county_leader_, kT0 + kHour);
+  c = Do(c, Close(), street_staff_, kT0 + kHour);
+  EXPECT_EQ(Fail(c, Evaluate(5), other_grid_worker_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Evaluate(5), hn_leader_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_TRUE(Apply(c, Evaluate(2), street_staff_, kT0, ctx_).ok());
+}
+
+TEST_F(CaseMachineTest, OnlyTheSystemRecordsOverdue) {
+  v1::Case c = NewCase();
+  EXPECT_EQ(Fail(c, Overdue(), city_leader_, kT0 + kHour).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Accept(), SystemCaller(), kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(SystemCaller().user(), "system");
+  EXPECT_EQ(SystemCaller().role(), v1::ROLE_UNSPECIFIED);
+}
+
+// ---- Deadlines ----
+
+TEST_F(CaseMachineTest, MissedAcceptEscalates) {
+  v1::Case c = NewCase();
+  const int64_t accept_by = c.deadlines().accept_by_ms();
+  Status early = Fail(c, Overdue(), SystemCaller(), accept_by);
+  EXPECT_EQ(early.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(early.message(), "case szs-000000000001 is CASE_STATE_REPORTED; nothing overdue at " +
+                                 std::to_string(accept_by));
+
+  c = Do(c, Overdue(), SystemCaller(), accept_by + 1);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(c.owner_id(), kStreet);
+  EXPECT_EQ(c.overdue_count(), 1);
+  EXPECT_EQ(c.escalations(), 1);
+  EXPECT_EQ(c.deadlines().accept_by_ms(), accept_by + 1 + 30 * kMinute);
+  EXPECT_EQ(c.next_deadline_ms(), c.deadlines().accept_by_ms());
+  EXPECT_EQ(last_effects_.handover_to, kStreet);
+  EXPECT_EQ(history_.back().kind(), v1::TRANSITION_KIND_OVERDUE);
+  EXPECT_EQ(history_.back().from_jurisdiction_id(), kCommunity);
+  EXPECT_EQ(history_.back().jurisdiction_id(), kStreet);
+  EXPECT_EQ(history_.back().actor().user(), "system");
+
+  // Accepted late at the street.
+  c = Do(c, Accept(), street_staff_, accept_by + 1 + 31 * kMinute);
+  EXPECT_FALSE(c.accepted_in_time());
+}
+
+TEST_F(CaseMachineTest, NoShowsAreMarked) {
+  v1::Case c = Whistled();
+  const int64_t whistled_at = kT0 + 15 * kMinute;
+  c = Do(c, ReportIn(), police_, whistled_at + kHour);
+  const int64_t report_in_by = whistled_at + 2 * kHour;
+  EXPECT_EQ(c.next_deadline_ms(), report_in_by);
+  c = Do(c, Overdue(), SystemCaller(), report_in_by + 1);
+  EXPECT_EQ(last_effects_.no_shows, std::vector<std::string>{kJudicial});
+  EXPECT_TRUE(last_effects_.handover_to.empty());
+  EXPECT_FALSE(c.summons(0).no_show());
+  EXPECT_TRUE(c.summons(1).no_show());
+  EXPECT_EQ(c.summons(1).report_in_by_ms(), 0);
+  EXPECT_EQ(c.overdue_count(), 0);
+  EXPECT_EQ(c.owner_id(), kStreet);
+  EXPECT_EQ(c.next_deadline_ms(), c.deadlines().resolve_by_ms());
+  EXPECT_EQ(history_.back().department_ids(0), kJudicial);
+  // A late department may still report in.
+  c = Do(c, ReportIn(), judicial_, report_in_by + kHour);
+  EXPECT_TRUE(c.summons(1).no_show());
+}
+
+TEST_F(CaseMachineTest, MissedResolveEscalatesAndCountsLate) {
+  v1::Case c = Whistled();
+  const int64_t resolve_by = c.deadlines().resolve_by_ms();
+  c = Do(c, ReportIn(), police_, kT0 + kHour);
+  c = Do(c, ReportIn(), judicial_, kT0 + kHour);
+  c = Do(c, Overdue(), SystemCaller(), resolve_by + 1);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_IN_PROGRESS);
+  EXPECT_EQ(c.owner_id(), "dwk");
+  EXPECT_EQ(c.overdue_count(), 1);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), 0);
+  EXPECT_EQ(c.next_deadline_ms(), 0);
+  c = Do(c, Resolve(), county_leader_, resolve_by + kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
+  EXPECT_FALSE(c.resolved_in_time());
+  EXPECT_EQ(c.summons(0).done_at_ms(), resolve_by + kHour);
+
+  const int64_t verify_by = c.deadlines().verify_by_ms();
+  c = Do(c, Overdue(), SystemCaller(), verify_by + 1);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
+  EXPECT_EQ(c.overdue_count(), 2);
+  EXPECT_EQ(c.deadlines().verify_by_ms(), 0);
+  EXPECT_EQ(c.next_deadline_ms(), 0);
+}
+
+// ---- Field validation ----
+
+TEST_F(CaseMachineTest, ValidateReportNamesTheField) {
+  auto error = [this](const v1::ReportCommand& r) {
+    Status s = ValidateReport(r, ctx_);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    return s.message();
+  };
+  EXPECT_TRUE(ValidateReport(NeighbourDispute(), ctx_).ok());
+  v1::ReportCommand r = NeighbourDispute();
+  r.clear_request_id();
+  EXPECT_EQ(error(r), "report.request_id: required");
+  r = NeighbourDispute();
+  r.set_request_id(std::string(129, 'x'));
+  EXPECT_EQ(error(r), "report.request_id: must be at most 128 bytes, got 129");
+  r = NeighbourDispute();
+  r.set_category("ufo");
+  EXPECT_EQ(error(r), "report.category: unknown category \"ufo\"");
+  r = NeighbourDispute();
+  r.clear_severity();
+  EXPECT_EQ(error(r).rfind("report.severity: required", 0), 0u);
+  r = NeighbourDispute();
+  r.mutable_place()->set_grid_id("nowhere");
+  EXPECT_EQ(error(r), "report.place.grid_id: unknown grid \"nowhere\"");
+  r.mutable_place()->set_grid_id(kCommunity);
+  EXPECT_EQ(error(r), "report.place.grid_id: \"dwk-s01-c03\" is LEVEL_COMMUNITY, not a grid");
+  r.mutable_place()->clear_grid_id();
+  EXPECT_EQ(error(r), "report.place.grid_id: required");
+  r = NeighbourDispute();
+  r.mutable_place()->set_latitude(91);
+  EXPECT_EQ(error(r).rfind("report.place.latitude:", 0), 0u);
+  r = NeighbourDispute();
+  r.mutable_place()->set_longitude(-181);
+  EXPECT_EQ(error(r).rfind("report.place.longitude:", 0), 0u);
+  r = NeighbourDispute();
+  r.clear_text();
+  EXPECT_EQ(error(r), "report.text: required");
+  r.set_text(std::string(4001, 'x'));
+  EXPECT_EQ(error(r), "report.text: must be at most 4000 bytes, got 4001");
+  r = NeighbourDispute();
+  r.add_attachments();
+  EXPECT_EQ(error(r), "report.attachments[1].uri: required");
+  r = NeighbourDispute();
+  r.mutable_attachments(0)->set_uri(std::string(2049, 'u'));
+  EXPECT_EQ(error(r).rfind("report.attachments[0].uri:", 0), 0u);
+  r = NeighbourDispute();
+  for (int i = 0; i < 20; ++i) r.add_attachments()->set_uri("u");
+  EXPECT_EQ(error(r), "report.attachments: at most 20 allowed, got 21");
+}
+
+TEST_F(CaseMachineTest, ValidateCommandNamesTheField) {
+  auto error = [this](const v1::Command& c) {
+    Status s = ValidateCommand(c, ctx_);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    return s.message();
+  };
+  EXPECT_EQ(error(v1::Command()), "command: no action set");
+  v1::Command report;
+  report.mutable_report();
+  EXPECT_EQ(error(report).rfind("command.report:", 0), 0u);
+  EXPECT_EQ(error(Escalate("")), "command.escalate.reason: required");
+  EXPECT_EQ(error(Return("")), "command.return_case.reason: required");
+  EXPECT_EQ(error(Reject("")), "command.reject.reason: required");
+  EXPECT_EQ(error(Whistle({})), "command.whistle.department_ids: at least one required");
+  EXPECT_EQ(error(Whistle({kPolice, "ghost"})),
+            "command.whistle.department_ids[1]: unknown department \"ghost\"");
+  EXPECT_EQ(error(Whistle({kPolice, kPolice})),
+            "command.whistle.department_ids[1]: duplicate \"dwk-s01-police_station\"");
+  EXPECT_EQ(error(Evaluate(7)), "command.evaluate.score: must be 1..5, got 7");
+  EXPECT_EQ(error(Evaluate(0)), "command.evaluate.score: must be 1..5, got 0");
+  EXPECT_EQ(error(Dispatch("")), "command.dispatch.department_id: required");
+  EXPECT_EQ(error(Dispatch("ghost")),
+            "command.dispatch.department_id: unknown department \"ghost\"");
+  v1::Command note = Accept();
+  note.mutable_accept()->set_note(std::string(4001, 'n'));
+  EXPECT_EQ(error(note), "command.accept.note: must be at most 4000 bytes, got 4001");
+  EXPECT_TRUE(ValidateCommand(Supervise(), ctx_).ok());
+  // Apply runs the same validation.
+  v1::Case c = NewCase();
+  EXPECT_EQ(Fail(c, Evaluate(7), grid_worker_, kT0).code(), Code::kInvalidArgument);
+}
+
+TEST_F(CaseMachineTest, ValidateCallerNamesTheField) {
+  auto error = [this](const v1::Caller& c) {
+    Status s = ValidateCaller(c, ctx_);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    return s.message();
+  };
+  EXPECT_TRUE(ValidateCaller(grid_worker_, ctx_).ok());
+  EXPECT_TRUE(ValidateCaller(police_, ctx_).ok());
+  EXPECT_EQ(error(MakeCaller("", v1::ROLE_STAFF, kStreet)), "caller.user: required");
+  EXPECT_EQ(error(MakeCaller(std::string(129, 'u'), v1::ROLE_STAFF, kStreet))
+                .rfind("caller.user: must be at most 128", 0),
+            0u);
+  EXPECT_EQ(error(MakeCaller("u", v1::ROLE_UNSPECIFIED, kStreet)), "caller.role: required");
+  EXPECT_EQ(error(MakeCaller("u", v1::ROLE_STAFF, "ghost")),
+            "caller.jurisdiction_id: unknown jurisdiction \"ghost\"");
+  EXPECT_EQ(error(MakeCaller("u", v1::ROLE_LEADER, "")),
+            "caller.jurisdiction_id: required for role ROLE_LEADER");
+  EXPECT_EQ(error(MakeCaller("u", v1::ROLE_DEPARTMENT, "ghost")),
+            "caller.department_id: unknown department \"ghost\"");
+  EXPECT_EQ(error(MakeCaller("u", v1::ROLE_GRID_WORKER, kCommunity)),
+            "caller.jurisdiction_id: a grid worker belongs to a grid; \"dwk-s01-c03\" is "
+            "LEVEL_COMMUNITY");
+}
+
+TEST(CaseStateTest, OpenAndSettled) {
+  EXPECT_TRUE(IsOpen(v1::CASE_STATE_REPORTED));
+  EXPECT_TRUE(IsOpen(v1::CASE_STATE_VERIFIED));
+  EXPECT_FALSE(IsOpen(v1::CASE_STATE_CLOSED));
+  EXPECT_FALSE(IsOpen(v1::CASE_STATE_EVALUATED));
+  EXPECT_FALSE(IsOpen(v1::CASE_STATE_REJECTED));
+  EXPECT_FALSE(IsSettled(v1::CASE_STATE_RESOLVED));
+  EXPECT_TRUE(IsSettled(v1::CASE_STATE_CLOSED));
+}
+
+}  // namespace
+}  // namespace whistle::core

@@ -1,0 +1,171 @@
+// End to end: real whistled processes on 127.0.0.1, driven over gRPC.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "tests/e2e/scenario.h"
+
+namespace whistle::testing {
+namespace {
+
+class ScenarioTest : public ::testing::Test {
+ protected:
+  ScenarioIds ids = DawukouIds();
+  TempDir dir;
+
+  std::string ReportOne(WhistledProcess& node, const std::string& request_id) {
+    auto stub = node.cases();
+    v1::Case created;
+    auto status = Report(*stub, GridWorker(ids), NeighbourDispute(ids, request_id), &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return created.id();
+  }
+};
+
+TEST_F(ScenarioTest, WholeLifecycleOverGrpc) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running()) << node.log_path();
+  auto stub = node.cases();
+  v1::Case c;
+  ASSERT_TRUE(Report(*stub, GridWorker(ids), NeighbourDispute(ids, "r-1"), &c).ok());
+  EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(c.owner_id(), ids.community);  // graded response: 一般 stays in the community
+
+  for (const auto& step : ScenarioSteps(ids, c.id())) {
+    v1::Case after;
+    auto status = Act(*stub, step.who, step.case_id, step.command, &after);
+    ASSERT_TRUE(status.ok()) << step.name << ": " << status.error_message();
+    EXPECT_EQ(after.state(), step.expect_state) << step.name;
+  }
+
+  v1::Case final_case;
+  ASSERT_TRUE(Get(*stub, GridWorker(ids), c.id(), &final_case).ok());
+  EXPECT_EQ(final_case.state(), v1::CASE_STATE_EVALUATED);
+  EXPECT_EQ(final_case.owner_id(), ids.township);
+  EXPECT_EQ(final_case.satisfaction(), 5);
+  ASSERT_EQ(final_case.summons_size(), 2);
+  for (const auto& s : final_case.summons()) {
+    EXPECT_GT(s.reported_in_at_ms(), 0) << s.department_id();
+    EXPECT_GT(s.done_at_ms(), 0) << s.department_id();
+  }
+
+  v1::GetHistoryResponse history;
+  ASSERT_TRUE(History(*stub, GridWorker(ids), c.id(), &history).ok());
+  std::vector<v1::TransitionKind> kinds;
+  for (const auto& e : history.entries()) kinds.push_back(e.kind());
+  std::vector<v1::TransitionKind> want = {
+      v1::TRANSITION_KIND_REPORT,    v1::TRANSITION_KIND_ACCEPT,    v1::TRANSITION_KIND_ESCALATE,
+      v1::TRANSITION_KIND_WHISTLE,   v1::TRANSITION_KIND_REPORT_IN, v1::TRANSITION_KIND_REPORT_IN,
+      v1::TRANSITION_KIND_RESOLVE,   v1::TRANSITION_KIND_RESOLVE,   v1::TRANSITION_KIND_VERIFY,
+      v1::TRANSITION_KIND_CLOSE,     v1::TRANSITION_KIND_EVALUATE};
+  EXPECT_EQ(kinds, want);
+  EXPECT_EQ(history.entries(2).from_jurisdiction_id(), ids.community);
+  EXPECT_EQ(history.entries(2).jurisdiction_id(), ids.township);
+  EXPECT_EQ(history.entries(4).actor().department_id(), ids.police);
+
+  grpc::ClientContext ctx;
+  Identity{"zhao.street", "staff", ids.township, ""}.Apply(ctx);
+  v1::CountCasesRequest count_req;
+  v1::CountCasesResponse counts;
+  ASSERT_TRUE(stub->Count(&ctx, count_req, &counts).ok());
+  int64_t evaluated = 0;
+  for (const auto& row : counts.counts()) {
+    if (row.state() == v1::CASE_STATE_EVALUATED) evaluated = row.count();
+  }
+  EXPECT_EQ(evaluated, 1);
+}
+
+TEST_F(ScenarioTest, RetriedReportCreatesNoSecondCase) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running());
+  std::string first = ReportOne(node, "same-request");
+  std::string second = ReportOne(node, "same-request");
+  EXPECT_EQ(first, second);
+  std::string third = ReportOne(node, "other-request");
+  EXPECT_NE(first, third);
+}
+
+TEST_F(ScenarioTest, SigkillMidScenarioLosesNoAcknowledgedStep) {
+  std::string case_id;
+  auto steps = ScenarioSteps(ids, "");
+  const size_t half = 5;  // accept, escalate, whistle, two report-ins
+  std::vector<v1::Case> acknowledged;
+  {
+    WhistledProcess node(dir.path());
+    ASSERT_TRUE(node.running());
+    case_id = ReportOne(node, "crash-1");
+    steps = ScenarioSteps(ids, case_id);
+    auto stub = node.cases();
+    for (size_t i = 0; i < half; ++i) {
+      v1::Case after;
+      ASSERT_TRUE(Act(*stub, steps[i].who, case_id, steps[i].command, &after).ok())
+          << steps[i].name;
+      acknowledged.push_back(after);
+    }
+    EXPECT_EQ(node.Kill(), -SIGKILL);
+  }
+  WhistledProcess restarted(dir.path());
+  ASSERT_TRUE(restarted.running());
+  auto stub = restarted.cases();
+  v1::Case after_restart;
+  ASSERT_TRUE(Get(*stub, GridWorker(ids), case_id, &after_restart).ok());
+  EXPECT_EQ(after_restart.SerializeAsString(), acknowledged.back().SerializeAsString());
+  v1::GetHistoryResponse history;
+  ASSERT_TRUE(History(*stub, GridWorker(ids), case_id, &history).ok());
+  EXPECT_EQ(history.entries_size(), static_cast<int>(half) + 1);
+
+  for (size_t i = half; i < steps.size(); ++i) {
+    v1::Case after;
+    auto status = Act(*stub, steps[i].who, case_id, steps[i].command, &after);
+    ASSERT_TRUE(status.ok()) << steps[i].name << ": " << status.error_message();
+    EXPECT_EQ(after.state(), steps[i].expect_state) << steps[i].name;
+  }
+  // A retried report after the restart still finds the first case.
+  EXPECT_EQ(ReportOne(restarted, "crash-1"), case_id);
+}
+
+TEST_F(ScenarioTest, SigtermDrainsAndExitsZero) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running());
+  std::string id = ReportOne(node, "term-1");
+  EXPECT_EQ(node.Terminate(), 0);
+  WhistledProcess again(dir.path());
+  ASSERT_TRUE(again.running());
+  auto stub = again.cases();
+  v1::Case c;
+  EXPECT_TRUE(Get(*stub, GridWorker(ids), id, &c).ok());
+}
+
+TEST_F(ScenarioTest, MissedAcceptDeadlineEscalatesAcrossRestart) {
+  std::string policy_path = dir.path() + "-policy.json";
+  {
+    std::ofstream out(policy_path);
+    out << R"({"categories":[{"id":"dispute.neighbour","name":"邻里纠纷"}],
+               "ownership":[{"severity":"SEVERITY_GENERAL","owner_level":"LEVEL_COMMUNITY"}],
+               "limits":{"accept_seconds":1}})";
+  }
+  std::string id;
+  {
+    WhistledProcess node(dir.path(), {"--policy-file", policy_path});
+    ASSERT_TRUE(node.running()) << node.log_path();
+    id = ReportOne(node, "late-1");
+    node.Kill();  // the deadline passes while the node is down
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  WhistledProcess node(dir.path(), {"--policy-file", policy_path});
+  ASSERT_TRUE(node.running());
+  auto stub = node.cases();
+  v1::Case c;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(Get(*stub, GridWorker(ids), id, &c).ok());
+    if (c.overdue_count() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(c.overdue_count(), 1);
+  EXPECT_EQ(c.owner_id(), ids.township);  // escalated one level up
+}
+
+}  // namespace
+}  // namespace whistle::testing

@@ -1,0 +1,195 @@
+#include "tests/e2e/whistled_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#ifndef WHISTLED_PATH
+#error "WHISTLED_PATH must name the whistled binary"
+#endif
+
+namespace whistle::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "whistle-test-XXXXXX").string();
+  path_ = mkdtemp(tmpl.data());
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+WhistledProcess::WhistledProcess(std::string data_dir, std::vector<std::string> extra_flags)
+    : data_dir_(std::move(data_dir)) {
+  log_path_ = data_dir_ + ".log";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = FreePort();
+    metrics_port_ = FreePort();
+    std::vector<std::string> args = {WHISTLED_PATH,
+                                     "--listen", address(),
+                                     "--metrics-listen", metrics_address(),
+                                     "--data-dir", data_dir_,
+                                     "--timer-interval-ms", "200"};
+    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+    pid_ = Spawn(args, log_path_);
+    if (WaitServing(30000)) return;
+    Kill();  // a port raced away, or start-up failed: try again on new ports
+  }
+}
+
+WhistledProcess::~WhistledProcess() {
+  if (pid_ > 0) Kill();
+}
+
+int WhistledProcess::Stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return -WTERMSIG(status);
+}
+
+int WhistledProcess::Kill() { return Stop(SIGKILL); }
+int WhistledProcess::Terminate() { return Stop(SIGTERM); }
+
+int WhistledProcess::ExitCode(int timeout_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+bool WhistledProcess::WaitServing(int timeout_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto ch = channel();
+  while (std::chrono::steady_clock::now() < until) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    // grpc.health.v1.Health/Check with an empty HealthCheckRequest; answer field 1 = 1 (SERVING).
+    grpc::Slice empty_slice("", 0);
+    grpc::ByteBuffer req(&empty_slice, 1);
+    grpc::ByteBuffer resp;
+    grpc::GenericStub stub(ch);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status_out;
+    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                   [&](grpc::Status s) {
+                     std::lock_guard lock(mu);
+                     status_out = s;
+                     done = true;
+                     cv.notify_all();
+                   });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+    if (status_out.ok()) {
+      std::vector<grpc::Slice> slices;
+      (void)resp.Dump(&slices);
+      std::string bytes;
+      for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      if (bytes.size() == 2 && bytes[0] == 0x08 && bytes[1] == 0x01) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::shared_ptr<grpc::Channel> WhistledProcess::channel() {
+  return grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+}
+
+std::unique_ptr<v1::CaseService::Stub> WhistledProcess::cases() {
+  return v1::CaseService::NewStub(channel());
+}
+
+std::unique_ptr<v1::TopologyService::Stub> WhistledProcess::topology() {
+  return v1::TopologyService::NewStub(channel());
+}
+
+void Identity::Apply(grpc::ClientContext& ctx) const {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!user.empty()) ctx.AddMetadata("x-whistle-user", user);
+  if (!role.empty()) ctx.AddMetadata("x-whistle-role", role);
+  if (!jurisdiction.empty()) ctx.AddMetadata("x-whistle-jurisdiction", jurisdiction);
+  if (!department.empty()) ctx.AddMetadata("x-whistle-department", department);
+}
+
+std::pair<int, std::string> RunWhistled(const std::vector<std::string>& flags) {
+  TempDir dir;
+  std::string log = dir.path() + "/out.log";
+  std::vector<std::string> args = {WHISTLED_PATH};
+  args.insert(args.end(), flags.begin(), flags.end());
+  pid_t pid = Spawn(args, log);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str()};
+}
+
+}  // namespace whistle::testing

@@ -1,0 +1,69 @@
+// WhistledProcess: a real whistled child process on 127.0.0.1 with free
+// ports and its own data directory. Always stopped by the destructor.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "whistle/v1/service.grpc.pb.h"
+
+namespace whistle::testing {
+
+// A fresh temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+int FreePort();
+
+class WhistledProcess {
+ public:
+  // Starts whistled with its data in `data_dir`; waits until health says SERVING.
+  explicit WhistledProcess(std::string data_dir, std::vector<std::string> extra_flags = {});
+  ~WhistledProcess();
+
+  bool running() const { return pid_ > 0; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string metrics_address() const { return "127.0.0.1:" + std::to_string(metrics_port_); }
+  // Stops with SIGKILL (nothing flushed) or SIGTERM (graceful); returns the exit status
+  // as from waitpid (or the signal number negated).
+  int Kill();
+  int Terminate();
+  // Waits until the gRPC health service answers SERVING; false on timeout.
+  bool WaitServing(int timeout_ms);
+  // Exit code if it has exited on its own (-1 if still running).
+  int ExitCode(int timeout_ms);
+
+  std::shared_ptr<grpc::Channel> channel();
+  std::unique_ptr<v1::CaseService::Stub> cases();
+  std::unique_ptr<v1::TopologyService::Stub> topology();
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  int Stop(int signal);
+  std::string data_dir_;
+  std::string log_path_;
+  int port_ = 0;
+  int metrics_port_ = 0;
+  int pid_ = -1;
+};
+
+// Identity of a caller, as metadata on a ClientContext.
+struct Identity {
+  std::string user, role, jurisdiction, department;
+  void Apply(grpc::ClientContext& ctx) const;
+};
+
+// Runs `whistled` with `flags` and returns (exit code, combined output).
+std::pair<int, std::string> RunWhistled(const std::vector<std::string>& flags);
+
+}  // namespace whistle::testing

@@ -3,6 +3,7 @@
 // needs no locks. Transitions are applied in memory at once (pipelining) and
 // answered when their batch is durable; the store's FIFO group commit keeps
 // acknowledgements in order.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -17,9 +18,9 @@ constexpr int kMaxHops = 16;
 struct JurisdictionState {
   NodeContext* ctx = nullptr;
   std::string id;
-  std::unordered_map<std::string, v1::Case> cases;       // open, or touched with commits in flight
-  std::unordered_map<std::string, std::string> moved;    // handed over, until durable
-  std::unordered_map<std::string, int> inflight;         // case id -> commits not yet durable
+  std::unordered_map<std::string, v1::Case> cases;        // open, or touched with commits in flight
+  std::unordered_map<std::string, std::string> moved;     // handed over, until durable
+  std::unordered_map<std::string, int> inflight;          // case id -> commits not yet durable
   std::unordered_map<std::string, std::string> requests;  // report key -> case id, until durable
   static inline const char* name = "jurisdiction";
 };
@@ -101,22 +102,25 @@ void Commit(Self* self, const v1::Case* before, core::Transition t, std::string 
   }
 
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  ctx->store().Commit(
-      std::move(batch), [ctx, me, before_copy = std::move(before_copy), next = std::move(t.next),
-                         entry = std::move(t.entry), request_key = std::move(request_key),
-                         reply = std::move(reply)](const Status& status) {
-        if (!status.ok()) {
-          // Memory is now ahead of the disk: stop, and let the restart recover from the WAL.
-          std::fprintf(stderr,
-                       "{\"level\":\"fatal\",\"msg\":\"commit failed, stopping\",\"error\":\"%s\"}\n",
-                       status.ToString().c_str());
-          reply(Status::Unavailable("storage failure: " + status.message()));
-          std::abort();
-        }
-        ctx->RecordDurable(before_copy ? &*before_copy : nullptr, next, entry);
-        caf::anon_send(me, committed_atom::value, Committed{next.id(), request_key});
-        reply(next);
-      });
+  auto queued = std::chrono::steady_clock::now();
+  ctx->store().Commit(std::move(batch), [ctx, me, queued, before_copy = std::move(before_copy),
+                                         next = std::move(t.next), entry = std::move(t.entry),
+                                         request_key = std::move(request_key),
+                                         reply = std::move(reply)](const Status& status) {
+    if (!status.ok()) {
+      // Memory is now ahead of the disk: stop, and let the restart recover from the WAL.
+      std::fprintf(stderr,
+                   "{\"level\":\"fatal\",\"msg\":\"commit failed, stopping\",\"error\":\"%s\"}\n",
+                   status.ToString().c_str());
+      reply(Status::Unavailable("storage failure: " + status.message()));
+      std::abort();
+    }
+    ctx->probe().CommitLatency(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - queued).count());
+    ctx->RecordDurable(before_copy ? &*before_copy : nullptr, next, entry);
+    caf::anon_send(me, committed_atom::value, Committed{next.id(), request_key});
+    reply(next);
+  });
 }
 
 // A retried report: answer with the first report's case once it is durable.
@@ -126,8 +130,8 @@ bool AnswerRetry(Self* self, const std::string& key, CaseReply& reply) {
   if (auto it = st.requests.find(key); it != st.requests.end()) {
     case_id = it->second;
   } else {
-    auto found = st.ctx->store().FindRequest(key.substr(0, key.find('\0')),
-                                             key.substr(key.find('\0') + 1));
+    auto found =
+        st.ctx->store().FindRequest(key.substr(0, key.find('\0')), key.substr(key.find('\0') + 1));
     if (!found.ok()) return false;
     case_id = *found;
   }
@@ -150,8 +154,8 @@ void OnReport(Self* self, CaseRequest& req) {
   if (!t.ok()) return req.reply(t.status());
   if (t->next.owner_id() != st.id) {
     // Routing happens before the actor is chosen; a mismatch is a bug, not user error.
-    return req.reply(Status::Internal("report routed to " + st.id + " but owned by " +
-                                      t->next.owner_id()));
+    return req.reply(
+        Status::Internal("report routed to " + st.id + " but owned by " + t->next.owner_id()));
   }
   Commit(self, nullptr, std::move(t).value(), std::move(key), std::move(req.reply));
 }

@@ -3,10 +3,9 @@
 // callback is the only process-local part.
 #pragma once
 
+#include <caf/all.hpp>
 #include <functional>
 #include <string>
-
-#include <caf/all.hpp>
 
 #include "core/status.h"
 #include "whistle/v1/case.pb.h"

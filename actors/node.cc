@@ -141,8 +141,8 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
                                             prometheus::Registry* registry) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->ctx = std::make_unique<NodeContext>(options.node_id, std::move(topology),
-                                            std::move(policy), std::move(store), registry);
+  impl->ctx = std::make_unique<NodeContext>(options.node_id, std::move(topology), std::move(policy),
+                                            std::move(store), registry);
   if (Status s = impl->ctx->Load(); !s.ok()) return s;
   impl->config = std::make_unique<caf::actor_system_config>();
   if (options.scheduler_threads > 0) {

@@ -4,12 +4,11 @@
 
 #include <array>
 #include <atomic>
+#include <caf/all.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
-
-#include <caf/all.hpp>
 
 #include "actors/messages.h"
 #include "actors/node.h"
@@ -51,8 +50,7 @@ class NodeContext {
   void SendTo(const std::string& owner, CaseRequest request);
 
   // Called once a transition is durable: updates counts and metrics.
-  void RecordDurable(const v1::Case* before, const v1::Case& after,
-                     const v1::HistoryEntry& entry);
+  void RecordDurable(const v1::Case* before, const v1::Case& after, const v1::HistoryEntry& entry);
   // Cases per state owned by exactly `owner`.
   std::array<int64_t, v1::CaseState_ARRAYSIZE> CountsOf(const std::string& owner) const;
 
@@ -95,8 +93,10 @@ struct Node::Impl {
   ~Impl() {
     if (system) {
       if (timer) caf::anon_send_exit(timer, caf::exit_reason::user_shutdown);
-      for (auto& [id, a] : ctx->jurisdictions()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-      for (auto& [id, a] : ctx->departments()) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      for (auto& [id, a] : ctx->jurisdictions())
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      for (auto& [id, a] : ctx->departments())
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
       system->await_all_actors_done();
     }
     // Actors are gone; drain the commit queue so every queued caller is answered.

@@ -45,9 +45,8 @@ bool ParseToken(const std::string& token, size_t* position, std::string* after_k
 
 }  // namespace
 
-StatusOr<v1::ListCasesResponse> Node::List(const std::string& jurisdiction_id,
-                                           v1::CaseState state, int page_size,
-                                           const std::string& page_token) const {
+StatusOr<v1::ListCasesResponse> Node::List(const std::string& jurisdiction_id, v1::CaseState state,
+                                           int page_size, const std::string& page_token) const {
   if (page_size == 0) page_size = kDefaultPageSize;
   if (page_size < 0 || page_size > kMaxPageSize) {
     return Status::InvalidArgument("page_size: must be 1.." + std::to_string(kMaxPageSize) +

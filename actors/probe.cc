@@ -2,6 +2,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <cctype>
@@ -36,6 +37,7 @@ struct CaseProbe::Impl {
   prometheus::Family<prometheus::Counter>* no_shows;
   prometheus::Family<prometheus::Gauge>* open;
   prometheus::Gauge* in_memory;
+  prometheus::Histogram* commit_seconds;
 };
 
 CaseProbe::CaseProbe(prometheus::Registry* registry) {
@@ -43,18 +45,21 @@ CaseProbe::CaseProbe(prometheus::Registry* registry) {
   impl_ = std::make_unique<Impl>();
   impl_->transitions = &prometheus::BuildCounter()
                             .Name("whistle_case_transitions_total")
-                            .Help("Durable case transitions by kind, owner level after the "
-                                  "transition, and top-level category.")
+                            .Help(
+                                "Durable case transitions by kind, owner level after the "
+                                "transition, and top-level category.")
                             .Register(*registry);
   impl_->overdue = &prometheus::BuildCounter()
                         .Name("whistle_case_overdue_total")
-                        .Help("Missed deadlines by owner level and deadline "
-                              "(accept, report_in, resolve, verify).")
+                        .Help(
+                            "Missed deadlines by owner level and deadline "
+                            "(accept, report_in, resolve, verify).")
                         .Register(*registry);
   impl_->no_shows = &prometheus::BuildCounter()
                          .Name("whistle_summons_no_show_total")
-                         .Help("Summoned departments that did not report in within the limit, "
-                               "by the level of the case owner.")
+                         .Help(
+                             "Summoned departments that did not report in within the limit, "
+                             "by the level of the case owner.")
                          .Register(*registry);
   impl_->open = &prometheus::BuildGauge()
                      .Name("whistle_cases_open")
@@ -65,6 +70,16 @@ CaseProbe::CaseProbe(prometheus::Registry* registry) {
                           .Help("Cases held in jurisdiction actors' memory (open or in flight).")
                           .Register(*registry)
                           .Add({});
+  impl_->commit_seconds =
+      &prometheus::BuildHistogram()
+           .Name("whistle_storage_commit_seconds")
+           .Help(
+               "Time from queueing a transition's batch to its durable commit (group commit "
+               "wait + write + WAL sync).")
+           .Register(*registry)
+           .Add({},
+                prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
 }
 
 CaseProbe::~CaseProbe() = default;
@@ -97,6 +112,11 @@ void CaseProbe::OpenDelta(v1::Level level, v1::CaseState state, double delta) {
 void CaseProbe::InMemoryDelta(double delta) {
   if (!impl_) return;
   impl_->in_memory->Increment(delta);
+}
+
+void CaseProbe::CommitLatency(double seconds) {
+  if (!impl_) return;
+  impl_->commit_seconds->Observe(seconds);
 }
 
 }  // namespace whistle::actors

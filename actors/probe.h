@@ -35,6 +35,8 @@ class CaseProbe {
   // An open case of (level, state) appeared (+1) or went away (-1).
   void OpenDelta(v1::Level level, v1::CaseState state, double delta);
   void InMemoryDelta(double delta);
+  // Seconds from handing a transition to the store until it was durable.
+  void CommitLatency(double seconds);
 
  private:
   struct Impl;

@@ -157,8 +157,8 @@ Status ValidateConfig(const v1::NodeConfig& c) {
     return Status::InvalidArgument("--listen: want host:port, got \"" + c.listen() + "\"");
   }
   if (!c.metrics_listen().empty() && !ValidAddress(c.metrics_listen())) {
-    return Status::InvalidArgument("--metrics-listen: want host:port, got \"" +
-                                   c.metrics_listen() + "\"");
+    return Status::InvalidArgument("--metrics-listen: want host:port, got \"" + c.metrics_listen() +
+                                   "\"");
   }
   if (c.data_dir().empty()) return Status::InvalidArgument("--data-dir: required");
   if (c.timer_interval_ms() < 0 || c.timer_interval_ms() > 60000) {
@@ -173,8 +173,8 @@ Status ValidateConfig(const v1::NodeConfig& c) {
                                    c.log_level() + "\"");
   }
   if (!c.parent_address().empty() && !ValidAddress(c.parent_address())) {
-    return Status::InvalidArgument("--parent-address: want host:port, got \"" +
-                                   c.parent_address() + "\"");
+    return Status::InvalidArgument("--parent-address: want host:port, got \"" + c.parent_address() +
+                                   "\"");
   }
   return Status::Ok();
 }

@@ -129,15 +129,15 @@ void PrintCase(const v1::Case& c) {
 }
 
 void PrintHistory(const v1::GetHistoryResponse& h) {
-  std::printf("%-4s %-19s %-10s %-12s %-12s %-28s %-24s %s\n", "SEQ", "AT", "ACTION", "FROM",
-              "TO", "JURISDICTION", "BY", "NOTE");
+  std::printf("%-4s %-19s %-10s %-12s %-12s %-28s %-24s %s\n", "SEQ", "AT", "ACTION", "FROM", "TO",
+              "JURISDICTION", "BY", "NOTE");
   for (const auto& e : h.entries()) {
     std::string by = e.actor().user() + "/" + Short(v1::Role_Name(e.actor().role()), "ROLE_");
     std::string note = e.note();
     for (const auto& d : e.department_ids()) note += (note.empty() ? "" : " ") + d;
     if (e.score() > 0) note += " score=" + std::to_string(e.score());
-    std::printf("%-4lld %-19s %-10s %-12s %-12s %-28s %-24s %s\n",
-                static_cast<long long>(e.seq()), Time(e.at_ms()).c_str(),
+    std::printf("%-4lld %-19s %-10s %-12s %-12s %-28s %-24s %s\n", static_cast<long long>(e.seq()),
+                Time(e.at_ms()).c_str(),
                 Short(v1::TransitionKind_Name(e.kind()), "TRANSITION_KIND_").c_str(),
                 Short(v1::CaseState_Name(e.from_state()), "CASE_STATE_").c_str(),
                 Short(v1::CaseState_Name(e.to_state()), "CASE_STATE_").c_str(),
@@ -168,8 +168,8 @@ void PrintCounts(const v1::CountCasesResponse& counts) {
 void PrintTopology(const v1::JurisdictionView& view) {
   std::string path;
   for (const auto& p : view.path()) path += p.name() + " > ";
-  std::printf("%s%s [%s, %s] grids below: %lld\n", path.c_str(),
-              view.jurisdiction().name().c_str(), view.jurisdiction().id().c_str(),
+  std::printf("%s%s [%s, %s] grids below: %lld\n", path.c_str(), view.jurisdiction().name().c_str(),
+              view.jurisdiction().id().c_str(),
               Short(v1::Level_Name(view.jurisdiction().level()), "LEVEL_").c_str(),
               static_cast<long long>(view.grids_below()));
   for (const auto& c : view.children()) {
@@ -206,12 +206,23 @@ class Client {
 };
 
 const char* CodeName(grpc::StatusCode code) {
-  static const std::map<int, const char*> kNames = {
-      {0, "OK"}, {1, "CANCELLED"}, {2, "UNKNOWN"}, {3, "INVALID_ARGUMENT"},
-      {4, "DEADLINE_EXCEEDED"}, {5, "NOT_FOUND"}, {6, "ALREADY_EXISTS"},
-      {7, "PERMISSION_DENIED"}, {8, "RESOURCE_EXHAUSTED"}, {9, "FAILED_PRECONDITION"},
-      {10, "ABORTED"}, {11, "OUT_OF_RANGE"}, {12, "UNIMPLEMENTED"}, {13, "INTERNAL"},
-      {14, "UNAVAILABLE"}, {15, "DATA_LOSS"}, {16, "UNAUTHENTICATED"}};
+  static const std::map<int, const char*> kNames = {{0, "OK"},
+                                                    {1, "CANCELLED"},
+                                                    {2, "UNKNOWN"},
+                                                    {3, "INVALID_ARGUMENT"},
+                                                    {4, "DEADLINE_EXCEEDED"},
+                                                    {5, "NOT_FOUND"},
+                                                    {6, "ALREADY_EXISTS"},
+                                                    {7, "PERMISSION_DENIED"},
+                                                    {8, "RESOURCE_EXHAUSTED"},
+                                                    {9, "FAILED_PRECONDITION"},
+                                                    {10, "ABORTED"},
+                                                    {11, "OUT_OF_RANGE"},
+                                                    {12, "UNIMPLEMENTED"},
+                                                    {13, "INTERNAL"},
+                                                    {14, "UNAVAILABLE"},
+                                                    {15, "DATA_LOSS"},
+                                                    {16, "UNAUTHENTICATED"}};
   auto it = kNames.find(static_cast<int>(code));
   return it == kNames.end() ? "UNKNOWN" : it->second;
 }

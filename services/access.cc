@@ -11,8 +11,7 @@ Status CheckCanRead(const v1::Caller& caller, const v1::Case& c, const core::Top
   } else {
     const std::string& mine = caller.jurisdiction_id();
     if (caller.user() == c.reporter() || topology.IsWithin(c.owner_id(), mine) ||
-        topology.IsWithin(c.place().grid_id(), mine) ||
-        topology.IsWithin(c.routed_to_id(), mine)) {
+        topology.IsWithin(c.place().grid_id(), mine) || topology.IsWithin(c.routed_to_id(), mine)) {
       return Status::Ok();
     }
   }

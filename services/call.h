@@ -2,10 +2,10 @@
 // reactor exactly once and records the metrics; safe to finish from any thread.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "core/status.h"
 #include "services/rpc_probe.h"

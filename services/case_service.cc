@@ -85,8 +85,7 @@ grpc::ServerUnaryReactor* CaseService::Act(grpc::CallbackServerContext* context,
 }
 
 grpc::ServerUnaryReactor* CaseService::Get(grpc::CallbackServerContext* context,
-                                           const v1::GetCaseRequest* request,
-                                           v1::Case* response) {
+                                           const v1::GetCaseRequest* request, v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Get");
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());

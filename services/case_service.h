@@ -17,8 +17,7 @@ class CaseService final : public v1::CaseService::CallbackService {
                                    const v1::ReportCaseRequest* request,
                                    v1::Case* response) override;
   grpc::ServerUnaryReactor* Act(grpc::CallbackServerContext* context,
-                                const v1::CaseActionRequest* request,
-                                v1::Case* response) override;
+                                const v1::CaseActionRequest* request, v1::Case* response) override;
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
                                 const v1::GetCaseRequest* request, v1::Case* response) override;
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* context,

@@ -27,8 +27,9 @@ RpcProbe::RpcProbe(prometheus::Registry* registry) {
                         .Register(*registry);
   impl_->seconds = &prometheus::BuildHistogram()
                         .Name("whistle_grpc_server_handling_seconds")
-                        .Help("Time from receiving a gRPC call to its answer (durable for "
-                              "writes), by method and status code.")
+                        .Help(
+                            "Time from receiving a gRPC call to its answer (durable for "
+                            "writes), by method and status code.")
                         .Register(*registry);
 }
 

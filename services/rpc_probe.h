@@ -2,11 +2,11 @@
 // Observe() is thread-safe and called from whichever thread finishes a call.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
-
-#include <grpcpp/support/status.h>
 
 namespace prometheus {
 class Registry;

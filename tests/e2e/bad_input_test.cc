@@ -104,11 +104,9 @@ TEST_F(BadInputTest, WrongStateIsFailedPreconditionNamingTheState) {
   v1::Command cmd;
   cmd.mutable_close();
   v1::Case out;
-  auto status =
-      Act(*stub, Identity{"li.community", "staff", ids.community, ""}, id, cmd, &out);
+  auto status = Act(*stub, Identity{"li.community", "staff", ids.community, ""}, id, cmd, &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_NE(status.error_message().find("REPORTED"), std::string::npos)
-      << status.error_message();
+  EXPECT_NE(status.error_message().find("REPORTED"), std::string::npos) << status.error_message();
   ExpectUnchanged(id, before);
 }
 
@@ -116,9 +114,8 @@ TEST_F(BadInputTest, UnknownCaseIsNotFound) {
   v1::Command cmd;
   cmd.mutable_accept();
   v1::Case out;
-  auto status =
-      Act(*stub, Identity{"li.community", "staff", ids.community, ""}, "szs-999999999999", cmd,
-          &out);
+  auto status = Act(*stub, Identity{"li.community", "staff", ids.community, ""}, "szs-999999999999",
+                    cmd, &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
@@ -145,13 +142,14 @@ TEST_F(BadInputTest, CallersActOnlyInsideTheirJurisdiction) {
   ExpectUnchanged(id, before);
 
   // A department reports in where it was not summoned.
-  status = Act(*stub, Identity{"desk.police", "department", "", ids.police}, id,
-               [] {
-                 v1::Command c;
-                 c.mutable_report_in();
-                 return c;
-               }(),
-               &out);
+  status = Act(
+      *stub, Identity{"desk.police", "department", "", ids.police}, id,
+      [] {
+        v1::Command c;
+        c.mutable_report_in();
+        return c;
+      }(),
+      &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
   ExpectUnchanged(id, before);
 

@@ -51,29 +51,39 @@ std::vector<Step> ScenarioSteps(const ScenarioIds& ids, const std::string& id) {
     fill(s.command);
     steps.push_back(std::move(s));
   };
-  add("community accepts", community, [](v1::Command& c) { c.mutable_accept(); },
+  add(
+      "community accepts", community, [](v1::Command& c) { c.mutable_accept(); },
       v1::CASE_STATE_ACCEPTED);
-  add("community escalates", community,
+  add(
+      "community escalates", community,
       [](v1::Command& c) { c.mutable_escalate()->set_reason("调解未果"); },
       v1::CASE_STATE_ACCEPTED);
-  add("street blows the whistle", street,
+  add(
+      "street blows the whistle", street,
       [&](v1::Command& c) {
         c.mutable_whistle()->add_department_ids(ids.police);
         c.mutable_whistle()->add_department_ids(ids.judicial);
       },
       v1::CASE_STATE_IN_PROGRESS);
-  add("police reports in", police, [](v1::Command& c) { c.mutable_report_in(); },
+  add(
+      "police reports in", police, [](v1::Command& c) { c.mutable_report_in(); },
       v1::CASE_STATE_IN_PROGRESS);
-  add("judicial office reports in", judicial, [](v1::Command& c) { c.mutable_report_in(); },
+  add(
+      "judicial office reports in", judicial, [](v1::Command& c) { c.mutable_report_in(); },
       v1::CASE_STATE_IN_PROGRESS);
-  add("police resolves", police, [](v1::Command& c) { c.mutable_resolve(); },
+  add(
+      "police resolves", police, [](v1::Command& c) { c.mutable_resolve(); },
       v1::CASE_STATE_IN_PROGRESS);
-  add("judicial office resolves", judicial, [](v1::Command& c) { c.mutable_resolve(); },
+  add(
+      "judicial office resolves", judicial, [](v1::Command& c) { c.mutable_resolve(); },
       v1::CASE_STATE_RESOLVED);
-  add("grid worker verifies", GridWorker(ids),
+  add(
+      "grid worker verifies", GridWorker(ids),
       [](v1::Command& c) { c.mutable_verify()->set_fixed(true); }, v1::CASE_STATE_VERIFIED);
-  add("street closes", street, [](v1::Command& c) { c.mutable_close(); }, v1::CASE_STATE_CLOSED);
-  add("reporter rates 5/5", GridWorker(ids),
+  add(
+      "street closes", street, [](v1::Command& c) { c.mutable_close(); }, v1::CASE_STATE_CLOSED);
+  add(
+      "reporter rates 5/5", GridWorker(ids),
       [](v1::Command& c) { c.mutable_evaluate()->set_score(5); }, v1::CASE_STATE_EVALUATED);
   return steps;
 }
@@ -106,8 +116,8 @@ grpc::Status Get(v1::CaseService::Stub& stub, const Identity& who, const std::st
   return stub.Get(&ctx, req, out);
 }
 
-grpc::Status History(v1::CaseService::Stub& stub, const Identity& who,
-                     const std::string& case_id, v1::GetHistoryResponse* out) {
+grpc::Status History(v1::CaseService::Stub& stub, const Identity& who, const std::string& case_id,
+                     v1::GetHistoryResponse* out) {
   grpc::ClientContext ctx;
   who.Apply(ctx);
   v1::GetHistoryRequest req;

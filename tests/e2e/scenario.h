@@ -40,7 +40,7 @@ grpc::Status Report(v1::CaseService::Stub& stub, const Identity& who,
                     const v1::ReportCommand& report, v1::Case* out);
 grpc::Status Get(v1::CaseService::Stub& stub, const Identity& who, const std::string& case_id,
                  v1::Case* out);
-grpc::Status History(v1::CaseService::Stub& stub, const Identity& who,
-                     const std::string& case_id, v1::GetHistoryResponse* out);
+grpc::Status History(v1::CaseService::Stub& stub, const Identity& who, const std::string& case_id,
+                     v1::GetHistoryResponse* out);
 
 }  // namespace whistle::testing

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,16 +10,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
-
-#include <condition_variable>
-#include <mutex>
 
 #ifndef WHISTLED_PATH
 #error "WHISTLED_PATH must name the whistled binary"
@@ -76,10 +74,14 @@ WhistledProcess::WhistledProcess(std::string data_dir, std::vector<std::string> 
     port_ = FreePort();
     metrics_port_ = FreePort();
     std::vector<std::string> args = {WHISTLED_PATH,
-                                     "--listen", address(),
-                                     "--metrics-listen", metrics_address(),
-                                     "--data-dir", data_dir_,
-                                     "--timer-interval-ms", "200"};
+                                     "--listen",
+                                     address(),
+                                     "--metrics-listen",
+                                     metrics_address(),
+                                     "--data-dir",
+                                     data_dir_,
+                                     "--timer-interval-ms",
+                                     "200"};
     args.insert(args.end(), extra_flags.begin(), extra_flags.end());
     pid_ = Spawn(args, log_path_);
     if (WaitServing(30000)) return;

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Checks a `helm template` render of the Whistle chart against its values.
+
+Usage: check_manifests.py --values VALUES.yaml RENDERED.yaml
+
+For every node in the values (chart defaults when the file has no `nodes`):
+  - a StatefulSet labelled whistle.io/node=<name> with one replica and a
+    volumeClaimTemplate mounted in the whistled container, which sets
+    WHISTLE_DATA_DIR below that mount;
+  - a gRPC Service (port named grpc, 7400 by default) and a metrics Service
+    (port named metrics) whose selectors match the pod labels;
+  - gRPC readiness and liveness probes on the gRPC port;
+  - non-root pod and container securityContext, readOnlyRootFilesystem, no
+    privilege escalation, ALL capabilities dropped, /tmp on an emptyDir;
+  - WHISTLE_NODE_ID / WHISTLE_HOSTED_JURISDICTION equal to the values;
+  - WHISTLE_PARENT_ADDRESS present exactly for nodes with a parent, naming a
+    Service of the render (<service>.<namespace>.svc...:<grpc port>) that
+    selects the parent's pods;
+  - every env var whose name starts with WHISTLE_ is a whistled flag (a field
+    of whistle.v1.NodeConfig in proto/whistle/v1/config.proto);
+  - WHISTLE_SHUTDOWN_GRACE_MS, when set, ends before terminationGracePeriodSeconds;
+  - WHISTLE_TOPOLOGY_FILE / WHISTLE_POLICY_FILE only when topology / policy
+    are set, pointing into a mounted ConfigMap that has the key.
+Prints one line per problem and exits 1 if there is any.
+"""
+import argparse
+import os
+import re
+import sys
+
+import yaml
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+CONFIG_PROTO = os.path.join(REPO, "proto", "whistle", "v1", "config.proto")
+
+
+def known_flags():
+    """WHISTLE_<FIELD> for every field of whistle.v1.NodeConfig (whistled's flags)."""
+    with open(CONFIG_PROTO, encoding="utf-8") as f:
+        text = f.read()
+    body = re.search(r"message\s+NodeConfig\s*\{(.*?)\n\}", text, re.S).group(1)
+    fields = re.findall(r"^\s*(?:repeated\s+)?[\w.]+\s+(\w+)\s*=\s*\d+\s*;", body, re.M)
+    if not fields:
+        raise SystemExit(f"{CONFIG_PROTO}: no NodeConfig fields found")
+    return {"WHISTLE_" + f.upper() for f in fields}
+
+
+CHART_DIR = os.path.join(REPO, "helm", "whistle")
+
+
+def deep_merge(base, over):
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = deep_merge(base.get(k), v) if k in base else v
+        return out
+    return over
+
+
+def selects(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--values", required=True)
+    ap.add_argument("rendered")
+    args = ap.parse_args()
+
+    with open(os.path.join(CHART_DIR, "values.yaml")) as f:
+        values = yaml.safe_load(f)
+    with open(args.values) as f:
+        values = deep_merge(values, yaml.safe_load(f) or {})
+    with open(args.rendered) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+
+    problems = []
+    flags = known_flags()
+
+    def problem(msg):
+        problems.append(msg)
+
+    by_kind = {}
+    for d in docs:
+        for key in ("apiVersion", "kind", "metadata"):
+            if key not in d:
+                problem(f"object without {key}: {str(d)[:80]}")
+        by_kind.setdefault(d.get("kind"), []).append(d)
+    names = [(d.get("kind"), d["metadata"].get("name")) for d in docs if "metadata" in d]
+    for kn in set(names):
+        if names.count(kn) > 1:
+            problem(f"{kn[0]} {kn[1]} rendered twice")
+
+    services = {s["metadata"]["name"]: s for s in by_kind.get("Service", [])}
+    statefulsets = by_kind.get("StatefulSet", [])
+    configmaps = {c["metadata"]["name"]: c for c in by_kind.get("ConfigMap", [])}
+    grpc_port = values["ports"]["grpc"]
+    metrics_port = values["ports"]["metrics"]
+    nodes = values["nodes"]
+    if len(statefulsets) != len(nodes):
+        problem(f"{len(statefulsets)} StatefulSets for {len(nodes)} nodes")
+
+    def pod_labels_of(node_name):
+        for sts in statefulsets:
+            if sts["metadata"].get("labels", {}).get("whistle.io/node") == node_name:
+                return sts["spec"]["template"]["metadata"].get("labels", {})
+        return None
+
+    for node in nodes:
+        name = node["name"]
+        where = f"node {name}"
+        sts = [s for s in statefulsets if s["metadata"].get("labels", {}).get("whistle.io/node") == name]
+        if len(sts) != 1:
+            problem(f"{where}: {len(sts)} StatefulSets labelled whistle.io/node={name}, want 1")
+            continue
+        sts = sts[0]
+        spec = sts["spec"]
+        pod = spec["template"]["spec"]
+        pod_labels = spec["template"]["metadata"].get("labels", {})
+        if spec.get("replicas") != 1:
+            problem(f"{where}: replicas {spec.get('replicas')}, want 1")
+        if not selects(spec["selector"].get("matchLabels"), pod_labels):
+            problem(f"{where}: StatefulSet selector does not match its pod labels")
+        if spec.get("serviceName") not in services:
+            problem(f"{where}: serviceName {spec.get('serviceName')!r} is not a rendered Service")
+
+        containers = [c for c in pod.get("containers", []) if c.get("name") == "whistled"]
+        if len(containers) != 1:
+            problem(f"{where}: no container named whistled")
+            continue
+        c = containers[0]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+
+        # Storage.
+        vcts = spec.get("volumeClaimTemplates") or []
+        if not vcts:
+            problem(f"{where}: no volumeClaimTemplates (RocksDB needs a PersistentVolumeClaim)")
+        for vct in vcts:
+            vname = vct["metadata"]["name"]
+            size = vct["spec"].get("resources", {}).get("requests", {}).get("storage")
+            want = (node.get("storage") or {}).get("size") or values["storage"]["size"]
+            if str(size) != str(want):
+                problem(f"{where}: volume {vname} requests {size}, values say {want}")
+            if vname not in mounts:
+                problem(f"{where}: volume claim {vname} is not mounted in whistled")
+            else:
+                mount = mounts[vname]["mountPath"].rstrip("/")
+                data_dir = env.get("WHISTLE_DATA_DIR") or ""
+                if not (data_dir == mount or data_dir.startswith(mount + "/")):
+                    problem(f"{where}: WHISTLE_DATA_DIR {data_dir!r} is not on the volume mounted at {mount}")
+
+        # Services.
+        def find_service(port_name, want_port):
+            found = []
+            for s in services.values():
+                ports = {p.get("name"): p for p in s["spec"].get("ports", [])}
+                if port_name in ports and selects(s["spec"].get("selector"), pod_labels):
+                    if ports[port_name].get("port") != want_port:
+                        problem(f"{where}: Service {s['metadata']['name']} port {port_name} is "
+                                f"{ports[port_name].get('port')}, want {want_port}")
+                    found.append(s)
+            return found
+        grpc_svcs = find_service("grpc", grpc_port)
+        metrics_svcs = find_service("metrics", metrics_port)
+        if len(grpc_svcs) != 1:
+            problem(f"{where}: {len(grpc_svcs)} gRPC Services select its pod, want 1")
+        if len(metrics_svcs) != 1:
+            problem(f"{where}: {len(metrics_svcs)} metrics Services select its pod, want 1")
+        cports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+        if cports.get("grpc") != grpc_port or cports.get("metrics") != metrics_port:
+            problem(f"{where}: container ports {cports}, want grpc={grpc_port} metrics={metrics_port}")
+        if env.get("WHISTLE_LISTEN") != f"0.0.0.0:{grpc_port}":
+            problem(f"{where}: WHISTLE_LISTEN {env.get('WHISTLE_LISTEN')!r}, want 0.0.0.0:{grpc_port}")
+        if env.get("WHISTLE_METRICS_LISTEN") != f"0.0.0.0:{metrics_port}":
+            problem(f"{where}: WHISTLE_METRICS_LISTEN {env.get('WHISTLE_METRICS_LISTEN')!r}")
+
+        # Probes.
+        for probe in ("readinessProbe", "livenessProbe"):
+            p = c.get(probe)
+            if not p:
+                problem(f"{where}: no {probe}")
+            elif (p.get("grpc") or {}).get("port") != grpc_port:
+                problem(f"{where}: {probe} is not a gRPC probe on port {grpc_port}: {p}")
+        if not pod.get("terminationGracePeriodSeconds"):
+            problem(f"{where}: no terminationGracePeriodSeconds")
+        elif pod["terminationGracePeriodSeconds"] != values["terminationGracePeriodSeconds"]:
+            problem(f"{where}: terminationGracePeriodSeconds {pod['terminationGracePeriodSeconds']}")
+
+        # Security.
+        psc = pod.get("securityContext") or {}
+        csc = c.get("securityContext") or {}
+        if psc.get("runAsNonRoot") is not True or csc.get("runAsNonRoot") is not True:
+            problem(f"{where}: runAsNonRoot is not true on pod and container")
+        for sc, what in ((psc, "pod"), (csc, "container")):
+            if sc.get("runAsUser") in (None, 0):
+                problem(f"{where}: {what} runAsUser {sc.get('runAsUser')!r}, want a non-root uid")
+        if not psc.get("fsGroup"):
+            problem(f"{where}: no fsGroup (the volume would not be writable by uid {psc.get('runAsUser')})")
+        if csc.get("readOnlyRootFilesystem") is not True:
+            problem(f"{where}: readOnlyRootFilesystem is not true")
+        if csc.get("allowPrivilegeEscalation") is not False:
+            problem(f"{where}: allowPrivilegeEscalation is not false")
+        if "ALL" not in ((csc.get("capabilities") or {}).get("drop") or []):
+            problem(f"{where}: capabilities do not drop ALL")
+        tmp = [m for m in mounts.values() if m.get("mountPath") == "/tmp"]
+        if not tmp or "emptyDir" not in volumes.get(tmp[0]["name"], {}):
+            problem(f"{where}: /tmp is not an emptyDir (the root filesystem is read-only)")
+
+        # Graceful shutdown must finish before the kubelet's SIGKILL.
+        grace = env.get("WHISTLE_SHUTDOWN_GRACE_MS")
+        if grace is not None and pod.get("terminationGracePeriodSeconds"):
+            if not grace.isdigit() or int(grace) >= pod["terminationGracePeriodSeconds"] * 1000:
+                problem(f"{where}: WHISTLE_SHUTDOWN_GRACE_MS {grace} does not end before "
+                        f"terminationGracePeriodSeconds {pod['terminationGracePeriodSeconds']}")
+
+        # Environment.
+        for k in env:
+            if k.startswith("WHISTLE_") and k not in flags:
+                problem(f"{where}: {k} is not a whistled flag")
+        if env.get("WHISTLE_NODE_ID") != name:
+            problem(f"{where}: WHISTLE_NODE_ID {env.get('WHISTLE_NODE_ID')!r}")
+        if env.get("WHISTLE_HOSTED_JURISDICTION") != node["hostedJurisdiction"]:
+            problem(f"{where}: WHISTLE_HOSTED_JURISDICTION {env.get('WHISTLE_HOSTED_JURISDICTION')!r}, "
+                    f"want {node['hostedJurisdiction']!r}")
+        parent = node.get("parent") or ""
+        address = env.get("WHISTLE_PARENT_ADDRESS")
+        if parent:
+            if not address:
+                problem(f"{where}: parent {parent} but no WHISTLE_PARENT_ADDRESS")
+            else:
+                host, _, port = address.rpartition(":")
+                svc_name, _, rest = host.partition(".")
+                namespace = rest.split(".")[0] if rest else sts["metadata"].get("namespace")
+                if port != str(grpc_port):
+                    problem(f"{where}: WHISTLE_PARENT_ADDRESS {address} port is not {grpc_port}")
+                if svc_name not in services:
+                    problem(f"{where}: WHISTLE_PARENT_ADDRESS {address} names Service {svc_name!r}, "
+                            f"which is not in the render")
+                else:
+                    svc = services[svc_name]
+                    if namespace != svc["metadata"].get("namespace"):
+                        problem(f"{where}: WHISTLE_PARENT_ADDRESS namespace {namespace!r} is not the "
+                                f"Service's {svc['metadata'].get('namespace')!r}")
+                    plabels = pod_labels_of(parent)
+                    if plabels is None or not selects(svc["spec"].get("selector"), plabels):
+                        problem(f"{where}: Service {svc_name} does not select the pods of parent node {parent}")
+                    if "grpc" not in {p.get("name") for p in svc["spec"].get("ports", [])}:
+                        problem(f"{where}: parent Service {svc_name} has no grpc port")
+        elif node.get("parentAddress"):
+            if address != node["parentAddress"]:
+                problem(f"{where}: WHISTLE_PARENT_ADDRESS {address!r}, want {node['parentAddress']!r}")
+        elif address:
+            problem(f"{where}: root node has WHISTLE_PARENT_ADDRESS {address}")
+
+        # Topology / policy.
+        for key, var, fname in (("topology", "WHISTLE_TOPOLOGY_FILE", "topology.json"),
+                                ("policy", "WHISTLE_POLICY_FILE", "policy.json")):
+            if not values.get(key):
+                if var in env:
+                    problem(f"{where}: {var} set although {key} is empty (embedded default expected)")
+                continue
+            path = env.get(var)
+            if not path:
+                problem(f"{where}: {key} is set but {var} is not")
+                continue
+            mount = [m for m in mounts.values() if path.startswith(m["mountPath"].rstrip("/") + "/")]
+            cm_name = mount and (volumes.get(mount[0]["name"], {}).get("configMap") or {}).get("name")
+            if not cm_name or cm_name not in configmaps:
+                problem(f"{where}: {var}={path} is not in a mounted ConfigMap of the render")
+            elif fname not in configmaps[cm_name].get("data", {}):
+                problem(f"{where}: ConfigMap {cm_name} has no key {fname}")
+
+        # TLS.
+        if values.get("tls", {}).get("enabled"):
+            secret = values["tls"]["existingSecret"]
+            secrets = [v for v in volumes.values() if (v.get("secret") or {}).get("secretName") == secret]
+            if not secrets or secrets[0]["name"] not in mounts:
+                problem(f"{where}: TLS secret {secret} is not mounted")
+            for var in ("WHISTLE_TLS_CERT_FILE", "WHISTLE_TLS_KEY_FILE", "WHISTLE_TLS_CA_FILE"):
+                if var not in env:
+                    problem(f"{where}: TLS enabled but {var} is not set")
+
+    # Optional objects.
+    expect = {
+        "ServiceMonitor": values["serviceMonitor"]["enabled"],
+        "PrometheusRule": values["prometheusRule"]["enabled"],
+        "PodDisruptionBudget": values["podDisruptionBudget"]["enabled"],
+    }
+    for kind, enabled in expect.items():
+        n = len(by_kind.get(kind, []))
+        if enabled and n != 1:
+            problem(f"{kind}: enabled but {n} rendered")
+        if not enabled and n:
+            problem(f"{kind}: disabled but {n} rendered")
+    for rule in by_kind.get("PrometheusRule", []):
+        groups = rule["spec"].get("groups") or []
+        alerts = [r.get("alert") for g in groups for r in g.get("rules", [])]
+        if not alerts:
+            problem("PrometheusRule has no alerts")
+    dashboards = [c for c in configmaps.values()
+                  if c["metadata"].get("labels", {}).get(values["grafanaDashboard"]["label"])
+                  == values["grafanaDashboard"]["labelValue"]]
+    if values["grafanaDashboard"]["enabled"]:
+        if len(dashboards) != 1:
+            problem(f"grafana dashboard: enabled but {len(dashboards)} ConfigMaps carry the label")
+        else:
+            import json
+            for key, text in dashboards[0].get("data", {}).items():
+                try:
+                    panels = json.loads(text).get("panels", [])
+                    if not panels:
+                        problem(f"grafana dashboard {key}: no panels")
+                except ValueError as e:
+                    problem(f"grafana dashboard {key}: not JSON: {e}")
+    elif dashboards:
+        problem("grafana dashboard: disabled but rendered")
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        sel = pdb["spec"].get("selector", {}).get("matchLabels")
+        covered = [n["name"] for n in nodes if selects(sel, pod_labels_of(n["name"]) or {})]
+        if len(covered) != len(nodes):
+            problem(f"PodDisruptionBudget {pdb['metadata']['name']} covers {covered}, not every node")
+
+    for p in problems:
+        print(f"check_manifests: {args.rendered}: {p}")
+    if not problems:
+        print(f"check_manifests: {len(nodes)} node(s), {len(docs)} objects: all checks passed")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

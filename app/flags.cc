@@ -33,6 +33,9 @@ constexpr FlagDoc kDocs[] = {
     {"tls_cert_file", "PEM certificate for node links (optional)"},
     {"tls_key_file", "PEM private key for node links (optional)"},
     {"tls_ca_file", "PEM CA bundle for peer nodes (optional)"},
+    {"drain_delay_ms",
+     "SIGTERM: serve NOT_SERVING this long (ms, 0..60000) before closing, so load balancers "
+     "stop routing first"},
 };
 
 std::string FlagName(const std::string& field) {
@@ -166,6 +169,9 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   }
   if (c.shutdown_grace_ms() < 0 || c.shutdown_grace_ms() > 600000) {
     return Status::InvalidArgument("--shutdown-grace-ms: want 0..600000");
+  }
+  if (c.drain_delay_ms() < 0 || c.drain_delay_ms() > 60000) {
+    return Status::InvalidArgument("--drain-delay-ms: want 0..60000");
   }
   if (c.log_level() != "debug" && c.log_level() != "info" && c.log_level() != "warn" &&
       c.log_level() != "error") {

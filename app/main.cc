@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "actors/node.h"
 #include "app/collectors.h"
@@ -175,6 +176,7 @@ int Run(int argc, char** argv) {
   Log(LogLevel::kInfo, "draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   ready.Set(0);
   server->GetHealthCheckService()->SetServingStatus(false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(config->drain_delay_ms()));
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(config->shutdown_grace_ms()));
   node->reset();  // actors stop, the commit queue drains, RocksDB closes

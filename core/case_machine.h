@@ -22,9 +22,9 @@ struct Context {
 
 // What the actor must do besides persisting the new case and entry.
 struct Effects {
-  std::string handover_to;                  // new owner jurisdiction ("" = unchanged)
-  std::vector<std::string> summon;          // departments to notify of a whistle/dispatch
-  std::vector<std::string> no_shows;        // departments that just missed report-in
+  std::string handover_to;            // new owner jurisdiction ("" = unchanged)
+  std::vector<std::string> summon;    // departments to notify of a whistle/dispatch
+  std::vector<std::string> no_shows;  // departments that just missed report-in
 };
 
 struct Transition {

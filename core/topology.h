@@ -49,11 +49,11 @@ class Topology {
 
   v1::Topology config_;
   int root_ = -1;
-  std::unordered_map<std::string, int> by_id_;          // index into config_.jurisdictions
-  std::unordered_map<std::string, int> dept_by_id_;     // index into config_.departments
-  std::vector<std::vector<int>> children_;              // by jurisdiction index
-  std::vector<std::vector<int>> departments_;           // by jurisdiction index
-  std::vector<int> parent_;                             // -1 for the root
+  std::unordered_map<std::string, int> by_id_;       // index into config_.jurisdictions
+  std::unordered_map<std::string, int> dept_by_id_;  // index into config_.departments
+  std::vector<std::vector<int>> children_;           // by jurisdiction index
+  std::vector<std::vector<int>> departments_;        // by jurisdiction index
+  std::vector<int> parent_;                          // -1 for the root
   std::vector<int> depth_;
   std::vector<int64_t> grids_below_;
 };

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 namespace whistle::testing {
@@ -136,6 +137,54 @@ TEST_F(ScenarioTest, SigtermDrainsAndExitsZero) {
   auto stub = again.cases();
   v1::Case c;
   EXPECT_TRUE(Get(*stub, GridWorker(ids), id, &c).ok());
+}
+
+TEST_F(ScenarioTest, SigtermUnderLoadLosesNoAcknowledgedReport) {
+  std::vector<std::string> acknowledged;
+  {
+    WhistledProcess node(dir.path());
+    ASSERT_TRUE(node.running());
+    std::mutex mu;
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 8; ++t) {
+      clients.emplace_back([&, t] {
+        auto stub = node.cases();
+        for (int i = 0;; ++i) {
+          v1::Case c;
+          auto report =
+              NeighbourDispute(ids, "load-" + std::to_string(t) + "-" + std::to_string(i));
+          if (!Report(*stub, GridWorker(ids), report, &c).ok()) return;  // node is gone
+          std::lock_guard lock(mu);
+          acknowledged.push_back(c.id());
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    EXPECT_EQ(node.Terminate(), 0) << node.log_path();
+    for (auto& c : clients) c.join();
+  }
+  ASSERT_GT(acknowledged.size(), 0u);
+  WhistledProcess restarted(dir.path());
+  ASSERT_TRUE(restarted.running());
+  auto stub = restarted.cases();
+  for (const auto& id : acknowledged) {
+    v1::Case c;
+    ASSERT_TRUE(Get(*stub, GridWorker(ids), id, &c).ok()) << id << " lost";
+  }
+}
+
+TEST_F(ScenarioTest, ReadinessFlipsToNotServingOnSigterm) {
+  WhistledProcess node(dir.path(), {"--drain-delay-ms", "3000"});
+  ASSERT_TRUE(node.running());
+  EXPECT_EQ(node.HealthStatus(), 1);  // SERVING once the store is open and the server up
+  node.Signal(SIGTERM);
+  int status = -1;
+  for (int i = 0; i < 40 && status != 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    status = node.HealthStatus();
+  }
+  EXPECT_EQ(status, 2);  // NOT_SERVING while draining
+  EXPECT_EQ(node.ExitCode(20000), 0);
 }
 
 TEST_F(ScenarioTest, MissedAcceptDeadlineEscalatesAcrossRestart) {

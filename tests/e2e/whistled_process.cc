@@ -119,42 +119,49 @@ int WhistledProcess::ExitCode(int timeout_ms) {
   return -1;
 }
 
+void WhistledProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+int WhistledProcess::HealthStatus() {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest; the answer's
+  // field 1 is the status (1 SERVING, 2 NOT_SERVING).
+  grpc::Slice empty_slice("", 0);
+  grpc::ByteBuffer req(&empty_slice, 1);
+  grpc::ByteBuffer resp;
+  grpc::GenericStub stub(channel());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status s) {
+                   std::lock_guard lock(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_all();
+                 });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  if (!status.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  (void)resp.Dump(&slices);
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : -1;
+}
+
 bool WhistledProcess::WaitServing(int timeout_ms) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto ch = channel();
   while (std::chrono::steady_clock::now() < until) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       return false;
     }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-    // grpc.health.v1.Health/Check with an empty HealthCheckRequest; answer field 1 = 1 (SERVING).
-    grpc::Slice empty_slice("", 0);
-    grpc::ByteBuffer req(&empty_slice, 1);
-    grpc::ByteBuffer resp;
-    grpc::GenericStub stub(ch);
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status_out;
-    stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
-                   [&](grpc::Status s) {
-                     std::lock_guard lock(mu);
-                     status_out = s;
-                     done = true;
-                     cv.notify_all();
-                   });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
-    if (status_out.ok()) {
-      std::vector<grpc::Slice> slices;
-      (void)resp.Dump(&slices);
-      std::string bytes;
-      for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      if (bytes.size() == 2 && bytes[0] == 0x08 && bytes[1] == 0x01) return true;
-    }
+    if (HealthStatus() == 1) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;

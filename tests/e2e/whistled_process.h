@@ -38,6 +38,10 @@ class WhistledProcess {
   // as from waitpid (or the signal number negated).
   int Kill();
   int Terminate();
+  // Sends `signal` without waiting for the process to exit.
+  void Signal(int signal);
+  // The health service's answer: 1 SERVING, 2 NOT_SERVING, -1 no answer.
+  int HealthStatus();
   // Waits until the gRPC health service answers SERVING; false on timeout.
   bool WaitServing(int timeout_ms);
   // Exit code if it has exited on its own (-1 if still running).

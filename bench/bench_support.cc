@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -28,8 +29,7 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 // ---- Flags ----
 
-Flags::Flags(int argc, char** argv, const std::vector<std::string>& known,
-             const std::string& usage)
+Flags::Flags(int argc, char** argv, const std::vector<std::string>& known, const std::string& usage)
     : usage_(usage) {
   auto fail = [&](const std::string& why) {
     std::cerr << argv[0] << ": " << why << "\n" << usage_;
@@ -229,6 +229,23 @@ double SelfCpuSeconds() {
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
+uint64_t DirBytes(const std::string& path) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(path, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+
+double MachineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // ---- /metrics ----
 
 std::string HttpGet(int port, const std::string& path) {
@@ -286,7 +303,7 @@ std::vector<uint32_t> LatencyLog::Sorted() const {
 
 double QuantileMs(const std::vector<uint32_t>& sorted, double q) {
   if (sorted.empty()) return std::nan("");
-  size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size()))) ;
+  size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
   i = std::clamp<size_t>(i, 1, sorted.size()) - 1;
   return sorted[i] / 1000.0;
 }

@@ -77,6 +77,11 @@ int64_t VmRssKib(pid_t pid);
 double ProcessCpuSeconds(pid_t pid);
 // User + system CPU seconds of this process (getrusage).
 double SelfCpuSeconds();
+// Busy CPU seconds of the whole machine, all CPUs (from /proc/stat; steal included).
+double MachineBusySeconds();
+
+// Bytes of the regular files under `path`.
+uint64_t DirBytes(const std::string& path);
 
 // GET http://127.0.0.1:<port><path>; empty on failure.
 std::string HttpGet(int port, const std::string& path);

@@ -1,7 +1,9 @@
 #include "actors/node.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "actors/node_context.h"
 
@@ -145,9 +147,12 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
                                             std::move(store), registry);
   if (Status s = impl->ctx->Load(); !s.ok()) return s;
   impl->config = std::make_unique<caf::actor_system_config>();
-  if (options.scheduler_threads > 0) {
-    impl->config->set("scheduler.max-threads", options.scheduler_threads);
-  }
+  // One worker per core: CAF's default floor is 4, too many for small pods.
+  size_t threads = options.scheduler_threads > 0
+                       ? options.scheduler_threads
+                       : std::max<size_t>(2, std::thread::hardware_concurrency());
+  impl->config->set("scheduler.max-threads", threads);
+
   impl->config->set("logger.verbosity", caf::atom("quiet"));
   impl->system = std::make_unique<caf::actor_system>(*impl->config);
   NodeContext* ctx = impl->ctx.get();

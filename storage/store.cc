@@ -185,6 +185,18 @@ struct Store::Impl {
   bool stopping = false;      // guarded by mu
   std::thread committer;
 
+  // Written groups wait here to be answered. Answering (gRPC sends, actor
+  // messages) runs on its own thread so the next WAL write starts at once.
+  struct Written {
+    std::vector<Pending> group;
+    Status status;
+  };
+  std::mutex answer_mu;
+  std::condition_variable answer_cv;
+  std::deque<Written> answers;  // guarded by answer_mu
+  bool answers_done = false;    // guarded by answer_mu
+  std::thread answerer;
+
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> wal_syncs{0};
 
@@ -208,10 +220,30 @@ struct Store::Impl {
         }
       }
       Status status = WriteGroup(group);
-      for (auto& p : group) {
-        if (p.done) p.done(status);
+      {
+        std::lock_guard lock(answer_mu);
+        answers.push_back({std::move(group), std::move(status)});
       }
+      answer_cv.notify_one();
       group.clear();
+    }
+  }
+
+  // The answer thread: runs `done` of every written batch, in commit order.
+  void Answer() {
+    for (;;) {
+      std::deque<Written> ready;
+      {
+        std::unique_lock lock(answer_mu);
+        answer_cv.wait(lock, [&] { return answers_done || !answers.empty(); });
+        if (answers.empty()) return;  // committer finished and everything is answered
+        ready.swap(answers);
+      }
+      for (auto& written : ready) {
+        for (auto& p : written.group) {
+          if (p.done) p.done(written.status);
+        }
+      }
     }
   }
 
@@ -266,7 +298,16 @@ struct Store::Impl {
     }
     cv.notify_one();
     if (committer.joinable()) committer.join();
+    {
+      std::lock_guard lock(answer_mu);
+      answers_done = true;
+    }
+    answer_cv.notify_one();
+    if (answerer.joinable()) answerer.join();
     if (db) {
+      // Flushing makes the next start-up cheap: nothing to replay from the WAL.
+      rocksdb::FlushOptions flush;
+      db->Flush(flush, handles).PermitUncheckedError();
       for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
       handles.clear();
       db->Close().PermitUncheckedError();  // the WAL is already durable
@@ -294,6 +335,9 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  // Small column families (counts, timers) would otherwise pin old WAL files and
+  // make a restart replay them; this forces their flush instead.
+  db_options.max_total_wal_size = 128 << 20;
   db_options.statistics = impl->statistics;
 
   auto table_factory = [&](bool bloom) {
@@ -328,6 +372,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
 
   Impl* raw = impl.get();
   impl->committer = std::thread([raw] { raw->Run(); });
+  impl->answerer = std::thread([raw] { raw->Answer(); });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 

@@ -90,6 +90,11 @@ bool ValidAddress(const std::string& address) {
   return *end == '\0' && port >= 0 && port <= 65535;
 }
 
+// "--log-level (WHISTLE_LOG_LEVEL)": errors name both ways of setting a field.
+std::string Named(const std::string& field) {
+  return "--" + FlagName(field) + " (" + EnvName(field) + ")";
+}
+
 }  // namespace
 
 v1::NodeConfig DefaultConfig() {
@@ -153,34 +158,35 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   const auto& id = c.node_id();
   if (id.empty() || id.size() > 16 ||
       id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos) {
-    return Status::InvalidArgument("--node-id: want [a-z0-9], 1..16 characters, got \"" + id +
-                                   "\"");
+    return Status::InvalidArgument(Named("node_id") + ": want [a-z0-9], 1..16 characters, got \"" +
+                                   id + "\"");
   }
   if (!ValidAddress(c.listen())) {
-    return Status::InvalidArgument("--listen: want host:port, got \"" + c.listen() + "\"");
-  }
-  if (!c.metrics_listen().empty() && !ValidAddress(c.metrics_listen())) {
-    return Status::InvalidArgument("--metrics-listen: want host:port, got \"" + c.metrics_listen() +
+    return Status::InvalidArgument(Named("listen") + ": want host:port, got \"" + c.listen() +
                                    "\"");
   }
-  if (c.data_dir().empty()) return Status::InvalidArgument("--data-dir: required");
+  if (!c.metrics_listen().empty() && !ValidAddress(c.metrics_listen())) {
+    return Status::InvalidArgument(Named("metrics_listen") + ": want host:port, got \"" +
+                                   c.metrics_listen() + "\"");
+  }
+  if (c.data_dir().empty()) return Status::InvalidArgument(Named("data_dir") + ": required");
   if (c.timer_interval_ms() < 0 || c.timer_interval_ms() > 60000) {
-    return Status::InvalidArgument("--timer-interval-ms: want 0..60000");
+    return Status::InvalidArgument(Named("timer_interval_ms") + ": want 0..60000");
   }
   if (c.shutdown_grace_ms() < 0 || c.shutdown_grace_ms() > 600000) {
-    return Status::InvalidArgument("--shutdown-grace-ms: want 0..600000");
+    return Status::InvalidArgument(Named("shutdown_grace_ms") + ": want 0..600000");
   }
   if (c.drain_delay_ms() < 0 || c.drain_delay_ms() > 60000) {
-    return Status::InvalidArgument("--drain-delay-ms: want 0..60000");
+    return Status::InvalidArgument(Named("drain_delay_ms") + ": want 0..60000");
   }
   if (c.log_level() != "debug" && c.log_level() != "info" && c.log_level() != "warn" &&
       c.log_level() != "error") {
-    return Status::InvalidArgument("--log-level: want debug, info, warn or error, got \"" +
-                                   c.log_level() + "\"");
+    return Status::InvalidArgument(
+        Named("log_level") + ": want debug, info, warn or error, got \"" + c.log_level() + "\"");
   }
   if (!c.parent_address().empty() && !ValidAddress(c.parent_address())) {
-    return Status::InvalidArgument("--parent-address: want host:port, got \"" + c.parent_address() +
-                                   "\"");
+    return Status::InvalidArgument(Named("parent_address") + ": want host:port, got \"" +
+                                   c.parent_address() + "\"");
   }
   return Status::Ok();
 }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <mutex>
@@ -222,6 +223,62 @@ TEST_F(ScenarioTest, MissedAcceptDeadlineEscalatesAcrossRestart) {
   EXPECT_EQ(history.entries(1).from_jurisdiction_id(), ids.community);
   EXPECT_EQ(history.entries(1).jurisdiction_id(), ids.township);
   EXPECT_EQ(history.entries(1).actor().user(), "system");
+}
+
+}  // namespace
+}  // namespace whistle::testing
+
+namespace whistle::testing {
+namespace {
+
+// Commands racing with hand-overs: supervisions from the city while the case
+// climbs from the community to the county. Every acknowledged command must be
+// in the history exactly once, in a gapless sequence.
+TEST_F(ScenarioTest, ConcurrentCommandsDuringEscalationStayConsistent) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running());
+  std::string id = ReportOne(node, "race-1");
+  std::atomic<int> supervised{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> supervisors;
+  for (int t = 0; t < 4; ++t) {
+    supervisors.emplace_back([&] {
+      auto stub = node.cases();
+      v1::Command cmd;
+      cmd.mutable_supervise()->set_note("督办");
+      while (!done) {
+        v1::Case out;
+        auto status = Act(*stub, Identity{"leader.szs", "leader", "szs", ""}, id, cmd, &out);
+        ASSERT_TRUE(status.ok()) << status.error_message();
+        ++supervised;
+      }
+    });
+  }
+  auto stub = node.cases();
+  v1::Command accept, escalate;
+  accept.mutable_accept();
+  escalate.mutable_escalate()->set_reason("上报");
+  v1::Case out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(Act(*stub, Identity{"li", "staff", ids.community, ""}, id, accept, &out).ok());
+  ASSERT_TRUE(Act(*stub, Identity{"li", "staff", ids.community, ""}, id, escalate, &out).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(Act(*stub, Identity{"zhao", "staff", ids.township, ""}, id, escalate, &out).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  done = true;
+  for (auto& t : supervisors) t.join();
+
+  v1::Case final_case;
+  ASSERT_TRUE(Get(*stub, GridWorker(ids), id, &final_case).ok());
+  EXPECT_EQ(final_case.owner_id(), ids.county);
+  EXPECT_EQ(final_case.supervisions(), supervised.load());
+  v1::GetHistoryResponse history;
+  ASSERT_TRUE(History(*stub, GridWorker(ids), id, &history).ok());
+  ASSERT_EQ(history.entries_size(), 1 + 3 + supervised.load());
+  EXPECT_EQ(final_case.history_length(), history.entries_size());
+  for (int i = 0; i < history.entries_size(); ++i) {
+    EXPECT_EQ(history.entries(i).seq(), i + 1);
+  }
 }
 
 }  // namespace

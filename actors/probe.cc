@@ -5,7 +5,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <cctype>
+#include <mutex>
+#include <unordered_map>
 
 namespace whistle::actors {
 
@@ -32,6 +36,14 @@ std::string CategoryLabel(std::string_view category) {
 }
 
 struct CaseProbe::Impl {
+  // Label sets are built once per series: building label maps on every
+  // transition cost more than the increment itself.
+  std::mutex mu;
+  std::unordered_map<std::string, prometheus::Counter*> transition_series;  // guarded by mu
+  std::array<std::array<std::atomic<prometheus::Gauge*>, v1::CaseState_ARRAYSIZE>,
+             v1::Level_ARRAYSIZE>
+      open_series{};
+
   prometheus::Family<prometheus::Counter>* transitions;
   prometheus::Family<prometheus::Counter>* overdue;
   prometheus::Family<prometheus::Counter>* no_shows;
@@ -86,11 +98,23 @@ CaseProbe::~CaseProbe() = default;
 
 void CaseProbe::Transition(v1::TransitionKind kind, v1::Level level, std::string_view category) {
   if (!impl_) return;
-  impl_->transitions
-      ->Add({{"kind", KindLabel(kind)},
-             {"level", LevelLabel(level)},
-             {"category", CategoryLabel(category)}})
-      .Increment();
+  std::string_view top = category.substr(0, category.find('.'));
+  thread_local std::string key;
+  key.assign(1, static_cast<char>(kind));
+  key.push_back(static_cast<char>(level));
+  key.append(top);
+  prometheus::Counter* counter = nullptr;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto& slot = impl_->transition_series[key];
+    if (slot == nullptr) {
+      slot = &impl_->transitions->Add({{"kind", KindLabel(kind)},
+                                       {"level", LevelLabel(level)},
+                                       {"category", std::string(top)}});
+    }
+    counter = slot;
+  }
+  counter->Increment();
 }
 
 void CaseProbe::Overdue(v1::Level level, std::string_view deadline) {
@@ -105,8 +129,18 @@ void CaseProbe::NoShow(v1::Level level) {
 }
 
 void CaseProbe::OpenDelta(v1::Level level, v1::CaseState state, double delta) {
-  if (!impl_) return;
-  impl_->open->Add({{"level", LevelLabel(level)}, {"state", StateLabel(state)}}).Increment(delta);
+  if (!impl_ || !v1::Level_IsValid(level) || !v1::CaseState_IsValid(state)) return;
+  auto& slot = impl_->open_series[level][state];
+  prometheus::Gauge* gauge = slot.load(std::memory_order_acquire);
+  if (gauge == nullptr) {
+    std::lock_guard lock(impl_->mu);
+    gauge = slot.load(std::memory_order_relaxed);
+    if (gauge == nullptr) {
+      gauge = &impl_->open->Add({{"level", LevelLabel(level)}, {"state", StateLabel(state)}});
+      slot.store(gauge, std::memory_order_release);
+    }
+  }
+  gauge->Increment(delta);
 }
 
 void CaseProbe::InMemoryDelta(double delta) {

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Plays the scenario through a fresh whistled over gRPC with
 # whistlectl, printing every step, the case history and the counts.
-# Usage: app/scenario.sh [BUILD_DIR]   (env WHISTLE_PORT, default 7400)
+# Usage: app/scenario.sh [BUILD_DIR]   (env WHISTLE_PORT, default 7400; "auto" = a free port)
 set -euo pipefail
 BUILD=${1:-build}
 PORT=${WHISTLE_PORT:-7400}
+if [ "$PORT" = auto ]; then
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+fi
 METRICS_PORT=$((PORT + 1))
 DATA=$(mktemp -d /tmp/whistle-demo-XXXXXX)
 export WHISTLE_SERVER=127.0.0.1:$PORT

@@ -121,6 +121,7 @@ void NodeContext::RecordDurable(const v1::Case* before, const v1::Case& after,
   const auto& b = before->deadlines();
   const auto& a = after.deadlines();
   if (Missed(b.accept_by_ms(), a.accept_by_ms(), at)) probe_.Overdue(level_before, "accept");
+  if (Missed(b.dispatch_by_ms(), a.dispatch_by_ms(), at)) probe_.Overdue(level_before, "dispatch");
   if (Missed(b.resolve_by_ms(), a.resolve_by_ms(), at)) probe_.Overdue(level_before, "resolve");
   if (Missed(b.verify_by_ms(), a.verify_by_ms(), at)) probe_.Overdue(level_before, "verify");
   for (int i = 0; i < after.summons_size() && i < before->summons_size(); ++i) {

@@ -65,7 +65,7 @@ CaseProbe::CaseProbe(prometheus::Registry* registry) {
                         .Name("whistle_case_overdue_total")
                         .Help(
                             "Missed deadlines by owner level and deadline "
-                            "(accept, report_in, resolve, verify).")
+                            "(accept, dispatch, report_in, resolve, verify).")
                         .Register(*registry);
   impl_->no_shows = &prometheus::BuildCounter()
                          .Name("whistle_summons_no_show_total")

@@ -209,6 +209,7 @@ int64_t NextDeadline(const v1::Case& c) {
     if (d > 0 && (next == 0 || d < next)) next = d;
   };
   consider(c.deadlines().accept_by_ms());
+  consider(c.deadlines().dispatch_by_ms());
   consider(c.deadlines().resolve_by_ms());
   consider(c.deadlines().verify_by_ms());
   for (const auto& s : c.summons()) {
@@ -231,6 +232,8 @@ Transition Begin(const v1::Case& current, v1::TransitionKind kind, const v1::Cal
 }
 
 Transition Finish(Transition t, std::string_view note, int64_t now_ms) {
+  // The dispatch window exists only while the case waits, accepted, for a decision.
+  if (t.next.state() != v1::CASE_STATE_ACCEPTED) t.next.mutable_deadlines()->set_dispatch_by_ms(0);
   t.next.set_history_length(t.next.history_length() + 1);
   t.next.set_updated_at_ms(now_ms);
   t.next.set_next_deadline_ms(NextDeadline(t.next));
@@ -319,6 +322,7 @@ Result Accept(const v1::Case& c, const v1::AcceptCommand& cmd, const v1::Caller&
   auto* d = t.next.mutable_deadlines();
   t.next.set_accepted_in_time(d->accept_by_ms() == 0 || now <= d->accept_by_ms());
   d->set_accept_by_ms(0);
+  d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));
   d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
   t.next.set_state(v1::CASE_STATE_ACCEPTED);
   return Finish(std::move(t), cmd.note(), now);
@@ -375,6 +379,7 @@ Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Cal
     t.next.set_accepted_in_time(d->accept_by_ms() == 0 || now <= d->accept_by_ms());
   }
   d->set_accept_by_ms(0);
+  d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));  // the parent decides afresh
   d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
   HandOver(t, *parent);
   t.next.set_state(v1::CASE_STATE_ACCEPTED);
@@ -609,6 +614,13 @@ Result Overdue(const v1::Case& c, const v1::OverdueCommand& cmd, const v1::Calle
     AutoEscalate(t, ctx);
     // The parent gets a fresh acceptance window (it stays REPORTED there).
     if (!t.effects.handover_to.empty()) d->set_accept_by_ms(ctx.policy.AcceptBy(c.severity(), now));
+  }
+  if (passed(d->dispatch_by_ms())) {
+    note("dispatch");
+    t.next.set_overdue_count(t.next.overdue_count() + 1);
+    d->set_dispatch_by_ms(0);
+    AutoEscalate(t, ctx);
+    if (!t.effects.handover_to.empty()) d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));
   }
   for (auto& s : *t.next.mutable_summons()) {
     if (AwaitingReportIn(s) && passed(s.report_in_by_ms())) {

@@ -114,6 +114,10 @@ int64_t Policy::AcceptBy(v1::Severity severity, int64_t now_ms) const {
                             l.accept_seconds()));
 }
 
+int64_t Policy::DispatchBy(int64_t now_ms) const {
+  return After(now_ms, config_.limits().dispatch_seconds());
+}
+
 int64_t Policy::ReportInBy(v1::Severity severity, int64_t now_ms) const {
   const auto& l = config_.limits();
   return After(now_ms, Pick(severity >= v1::SEVERITY_MAJOR, l.report_in_emergency_seconds(),

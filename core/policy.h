@@ -25,6 +25,7 @@ class Policy {
 
   // Deadlines as absolute milliseconds from `now_ms`; 0 when unlimited.
   int64_t AcceptBy(v1::Severity severity, int64_t now_ms) const;
+  int64_t DispatchBy(int64_t now_ms) const;
   int64_t ReportInBy(v1::Severity severity, int64_t now_ms) const;
   int64_t ResolveBy(v1::Severity severity, int64_t now_ms) const;
   int64_t VerifyBy(int64_t now_ms) const;

@@ -185,8 +185,8 @@ class RandomWalk {
   }
 
   static int64_t ExpectedNextDeadline(const v1::Case& c) {
-    std::vector<int64_t> pending = {c.deadlines().accept_by_ms(), c.deadlines().resolve_by_ms(),
-                                    c.deadlines().verify_by_ms()};
+    std::vector<int64_t> pending = {c.deadlines().accept_by_ms(), c.deadlines().dispatch_by_ms(),
+                                    c.deadlines().resolve_by_ms(), c.deadlines().verify_by_ms()};
     for (const auto& s : c.summons()) {
       if (s.reported_in_at_ms() == 0 && s.done_at_ms() == 0) pending.push_back(s.report_in_by_ms());
     }

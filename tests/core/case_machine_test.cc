@@ -571,6 +571,23 @@ TEST_F(CaseMachineTest, MissedAcceptEscalates) {
   EXPECT_FALSE(c.accepted_in_time());
 }
 
+TEST_F(CaseMachineTest, AcceptedButNotDispatchedInAnHourEscalates) {
+  v1::Case c = Do(NewCase(), Accept(), community_staff_, kT0 + kMinute);
+  const int64_t dispatch_by = kT0 + kMinute + kHour;
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), dispatch_by);
+  EXPECT_EQ(c.next_deadline_ms(), dispatch_by);
+  c = Do(c, Overdue(), SystemCaller(), dispatch_by + 1);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_ACCEPTED);
+  EXPECT_EQ(c.owner_id(), kStreet);
+  EXPECT_EQ(c.overdue_count(), 1);
+  EXPECT_EQ(history_.back().note(), "dispatch");
+  // The street gets its own hour; keeping the case ends the window.
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), dispatch_by + 1 + kHour);
+  c = Do(c, Keep(), street_staff_, dispatch_by + 2);
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), 0);
+  EXPECT_EQ(c.next_deadline_ms(), c.deadlines().resolve_by_ms());
+}
+
 TEST_F(CaseMachineTest, NoShowsAreMarked) {
   v1::Case c = Whistled();
   const int64_t whistled_at = kT0 + 15 * kMinute;

@@ -141,7 +141,7 @@ const Env& GetEnv() {
 }
 
 // Mirrors NextDeadline in core/case_machine.cc: the earliest positive
-// accept/resolve/verify deadline, or report-in deadline of a summons neither
+// accept/dispatch/resolve/verify deadline, or report-in deadline of a summons neither
 // reported in nor done (a no-show has its report_in_by cleared).
 int64_t ExpectedNextDeadline(const v1::Case& c) {
   int64_t next = 0;
@@ -149,6 +149,7 @@ int64_t ExpectedNextDeadline(const v1::Case& c) {
     if (d > 0 && (next == 0 || d < next)) next = d;
   };
   consider(c.deadlines().accept_by_ms());
+  consider(c.deadlines().dispatch_by_ms());
   consider(c.deadlines().resolve_by_ms());
   consider(c.deadlines().verify_by_ms());
   for (const auto& s : c.summons()) {
@@ -165,6 +166,7 @@ void CheckCase(const v1::Case& c, const Env& env) {
   FUZZ_CHECK(env.topology->IsWithin(c.place().grid_id(), c.owner_id()), c);
   FUZZ_CHECK(c.next_deadline_ms() == ExpectedNextDeadline(c), c);
   FUZZ_CHECK(c.state() == v1::CASE_STATE_REPORTED || c.deadlines().accept_by_ms() == 0, c);
+  FUZZ_CHECK(c.state() == v1::CASE_STATE_ACCEPTED || c.deadlines().dispatch_by_ms() == 0, c);
   FUZZ_CHECK(!IsSettled(c.state()) || c.next_deadline_ms() == 0, c);
   FUZZ_CHECK(IsOpen(c.state()) != IsSettled(c.state()), c);
 }

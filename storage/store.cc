@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <string_view>
@@ -324,6 +325,9 @@ Store::~Store() {
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   if (options.path.empty()) return Status::InvalidArgument("storage.path: must not be empty");
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);  // RocksDB creates only the last level
+  if (ec) return Status::Unavailable("create " + options.path + ": " + ec.message());
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->cache = rocksdb::NewLRUCache(kBlockCacheBytes);

@@ -147,6 +147,12 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   impl->ctx = std::make_unique<NodeContext>(options.node_id, std::move(topology), std::move(policy),
                                             std::move(store), registry);
   if (Status s = impl->ctx->Load(); !s.ok()) return s;
+  const std::string root = options.hosted_jurisdiction.empty() ? impl->ctx->topology().root().id()
+                                                               : options.hosted_jurisdiction;
+  if (impl->ctx->topology().Find(root) == nullptr) {
+    return Status::InvalidArgument("hosted_jurisdiction: unknown jurisdiction \"" + root + "\"");
+  }
+  if (!options.hosted_jurisdiction.empty()) impl->ctx->set_hosted_root(root);
   impl->config = std::make_unique<caf::actor_system_config>();
   // One worker per core: CAF's default floor is 4, too many for small pods.
   size_t threads = options.scheduler_threads > 0
@@ -157,11 +163,13 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   impl->config->set("logger.verbosity", caf::atom("quiet"));
   impl->system = std::make_unique<caf::actor_system>(*impl->config);
   NodeContext* ctx = impl->ctx.get();
-  for (const auto& j : ctx->topology().config().jurisdictions()) {
-    ctx->jurisdictions()[j.id()] = SpawnJurisdiction(*impl->system, ctx, j.id());
-  }
-  for (const auto& d : ctx->topology().config().departments()) {
-    ctx->departments()[d.id()] = SpawnDepartment(*impl->system, ctx, d.id());
+  const core::Topology& tree = ctx->topology();
+  // Actors only for the hosted subtree: other nodes run the rest.
+  for (const v1::Jurisdiction* j : tree.Subtree(root)) {
+    ctx->jurisdictions()[j->id()] = SpawnJurisdiction(*impl->system, ctx, j->id());
+    for (const v1::Department* d : tree.DepartmentsOf(j->id())) {
+      ctx->departments()[d->id()] = SpawnDepartment(*impl->system, ctx, d->id());
+    }
   }
   if (options.timer_interval_ms > 0) {
     impl->timer = SpawnTimer(*impl->system, ctx, options.timer_interval_ms);

@@ -25,9 +25,10 @@ class Registry;
 namespace whistle::actors {
 
 struct NodeOptions {
-  std::string node_id = "szs";   // prefix of case ids
-  int timer_interval_ms = 1000;  // deadline scan period; 0 disables the timer
-  size_t scheduler_threads = 0;  // 0 = hardware concurrency
+  std::string node_id = "szs";      // prefix of case ids
+  std::string hosted_jurisdiction;  // subtree root this node runs actors for; "" = all
+  int timer_interval_ms = 1000;     // deadline scan period; 0 disables the timer
+  size_t scheduler_threads = 0;     // 0 = hardware concurrency
 };
 
 using CaseCallback = std::function<void(StatusOr<v1::Case>)>;

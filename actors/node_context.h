@@ -27,7 +27,8 @@ class NodeContext {
   const std::string& node_id() const { return node_id_; }
   const core::Topology& topology() const { return *topology_; }
   const core::Policy& policy() const { return *policy_; }
-  core::Context core() const { return {*topology_, *policy_}; }
+  core::Context core() const { return {*topology_, *policy_, hosted_root_}; }
+  void set_hosted_root(std::string root) { hosted_root_ = std::move(root); }
   storage::Store& store() { return *store_; }
   const storage::Store& store() const { return *store_; }
   CaseProbe& probe() { return probe_; }
@@ -64,6 +65,7 @@ class NodeContext {
   std::shared_ptr<const core::Topology> topology_;
   std::shared_ptr<const core::Policy> policy_;
   std::unique_ptr<storage::Store> store_;
+  std::string hosted_root_;  // "" = the whole topology
   CaseProbe probe_;
   std::atomic<uint64_t> next_seq_{1};
   std::unordered_map<std::string, caf::actor> jurisdictions_;

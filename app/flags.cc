@@ -25,7 +25,9 @@ constexpr FlagDoc kDocs[] = {
     {"data_dir", "RocksDB directory (created if missing)"},
     {"topology_file", "JSON or text-format Topology; empty = embedded Shizuishan"},
     {"policy_file", "JSON or text-format Policy; empty = embedded default"},
-    {"hosted_jurisdiction", "root of the subtree this node hosts; empty = topology root"},
+    {"hosted_jurisdiction",
+     "root of the subtree this node runs actors for; empty = topology root. Until node links "
+     "exist, cases cannot be escalated above it"},
     {"parent_address", "host:port of the parent node (node links come later)"},
     {"timer_interval_ms", "deadline check period in ms (0..60000; 0 disables)"},
     {"log_level", "debug | info | warn | error"},

@@ -137,6 +137,7 @@ int Run(int argc, char** argv) {
   if (!store.ok()) return Fail(store.status());
   actors::NodeOptions node_options;
   node_options.node_id = config->node_id();
+  node_options.hosted_jurisdiction = config->hosted_jurisdiction();
   node_options.timer_interval_ms = config->timer_interval_ms();
   auto node = actors::Node::Start(node_options, *topology, *policy, std::move(store).value(),
                                   registry.get());

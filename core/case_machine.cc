@@ -310,6 +310,24 @@ void MarkResolved(Transition& t, int64_t now_ms, const Context& ctx) {
   t.next.set_state(v1::CASE_STATE_RESOLVED);
 }
 
+bool Hosted(const std::string& id, const Context& ctx) {
+  return ctx.hosted_root.empty() || ctx.topology.IsWithin(id, ctx.hosted_root);
+}
+
+// The parent a case may be handed to: none at the top of the tree, and none
+// above the subtree this node hosts.
+StatusOr<const v1::Jurisdiction*> MovableParent(const v1::Case& c, const Context& ctx) {
+  const v1::Jurisdiction* parent = ctx.topology.Parent(c.owner_id());
+  if (parent == nullptr) {
+    return WrongState(c, "owner " + Quote(c.owner_id()) + " is already at the top");
+  }
+  if (!Hosted(parent->id(), ctx)) {
+    return WrongState(c, "parent " + Quote(parent->id()) +
+                             " is hosted by another node (node links are not available yet)");
+  }
+  return parent;
+}
+
 // ---- One function per command ----
 
 using Result = StatusOr<Transition>;
@@ -368,10 +386,8 @@ Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Cal
       !s.ok()) {
     return s;
   }
-  const v1::Jurisdiction* parent = ctx.topology.Parent(c.owner_id());
-  if (parent == nullptr) {
-    return WrongState(c, "owner " + Quote(c.owner_id()) + " is already at the top");
-  }
+  auto parent = MovableParent(c, ctx);
+  if (!parent.ok()) return parent.status();
   Transition t = Begin(c, v1::TRANSITION_KIND_ESCALATE, caller, now);
   auto* d = t.next.mutable_deadlines();
   if (c.state() == v1::CASE_STATE_REPORTED) {
@@ -381,7 +397,7 @@ Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Cal
   d->set_accept_by_ms(0);
   d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));  // the parent decides afresh
   d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
-  HandOver(t, *parent);
+  HandOver(t, **parent);
   t.next.set_state(v1::CASE_STATE_ACCEPTED);
   t.next.set_escalations(c.escalations() + 1);
   t.next.clear_summons();
@@ -545,12 +561,10 @@ Result Return(const v1::Case& c, const v1::ReturnCommand& cmd, const v1::Caller&
       !s.ok()) {
     return s;
   }
-  const v1::Jurisdiction* parent = ctx.topology.Parent(c.owner_id());
-  if (parent == nullptr) {
-    return WrongState(c, "owner " + Quote(c.owner_id()) + " is already at the top");
-  }
+  auto parent = MovableParent(c, ctx);
+  if (!parent.ok()) return parent.status();
   Transition t = Begin(c, v1::TRANSITION_KIND_RETURN, caller, now);
-  HandOver(t, *parent);
+  HandOver(t, **parent);
   t.next.set_state(v1::CASE_STATE_REPORTED);
   auto* d = t.next.mutable_deadlines();
   d->set_accept_by_ms(ctx.policy.AcceptBy(c.severity(), now));
@@ -588,7 +602,7 @@ Result Supervise(const v1::Case& c, const v1::SuperviseCommand& cmd, const v1::C
 // Moves the case one level up after a missed deadline, when there is a level.
 void AutoEscalate(Transition& t, const Context& ctx) {
   const v1::Jurisdiction* parent = ctx.topology.Parent(t.next.owner_id());
-  if (parent == nullptr) return;
+  if (parent == nullptr || !Hosted(parent->id(), ctx)) return;  // counted, stays here
   HandOver(t, *parent);
   t.next.set_escalations(t.next.escalations() + 1);
 }

@@ -18,6 +18,9 @@ namespace whistle::core {
 struct Context {
   const Topology& topology;
   const Policy& policy;
+  // Root of the subtree this node hosts ("" = the whole topology). Cases do not
+  // move above it until node links exist.
+  std::string_view hosted_root = {};
 };
 
 // What the actor must do besides persisting the new case and entry.

@@ -545,6 +545,21 @@ TEST_F(CaseMachineTest, OnlyTheSystemRecordsOverdue) {
 
 // ---- Deadlines ----
 
+TEST_F(CaseMachineTest, CasesStayInsideTheHostedSubtree) {
+  // A node hosting only the community: nothing can climb above it yet.
+  ctx_.hosted_root = kCommunity;
+  v1::Case c = Do(NewCase(), Accept(), community_staff_, kT0 + kMinute);
+  Status s = Fail(c, Escalate(), community_staff_, kT0 + 2 * kMinute);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("hosted by another node"), std::string::npos) << s.message();
+  // A missed deadline is still counted, but the case stays where it is.
+  c = Do(c, Overdue(), SystemCaller(), c.deadlines().dispatch_by_ms() + 1);
+  EXPECT_EQ(c.overdue_count(), 1);
+  EXPECT_EQ(c.owner_id(), kCommunity);
+  EXPECT_TRUE(last_effects_.handover_to.empty());
+  ctx_.hosted_root = {};
+}
+
 TEST_F(CaseMachineTest, MissedAcceptEscalates) {
   v1::Case c = NewCase();
   const int64_t accept_by = c.deadlines().accept_by_ms();

@@ -185,3 +185,35 @@ TEST(StartupTest, BadFlagStopsStartupNamingTheFlag) {
 
 }  // namespace
 }  // namespace whistle::testing
+
+namespace whistle::testing {
+namespace {
+
+TEST(HostedSubtreeTest, NodeHostingOneStreetKeepsCasesInside) {
+  TempDir dir;
+  ScenarioIds ids = DawukouIds();
+  WhistledProcess node(dir.path(), {"--hosted-jurisdiction", ids.township});
+  ASSERT_TRUE(node.running()) << node.log_path();
+  auto stub = node.cases();
+  v1::Case c;
+  ASSERT_TRUE(Report(*stub, GridWorker(ids), NeighbourDispute(ids, "h-1"), &c).ok());
+  Identity community{"li", "staff", ids.community, ""};
+  Identity street{"zhao", "staff", ids.township, ""};
+  v1::Command accept, escalate;
+  accept.mutable_accept();
+  escalate.mutable_escalate()->set_reason("上报");
+  ASSERT_TRUE(Act(*stub, community, c.id(), accept, &c).ok());
+  ASSERT_TRUE(Act(*stub, community, c.id(), escalate, &c).ok());
+  EXPECT_EQ(c.owner_id(), ids.township);
+  v1::Case before = c;
+  auto status = Act(*stub, street, c.id(), escalate, &c);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("hosted by another node"), std::string::npos)
+      << status.error_message();
+  v1::Case now;
+  ASSERT_TRUE(Get(*stub, GridWorker(ids), before.id(), &now).ok());
+  EXPECT_EQ(now.SerializeAsString(), before.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace whistle::testing

@@ -351,4 +351,18 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
+Shizuishan LoadShizuishan() {
+  auto topology = core::Topology::Build(core::ShizuishanTopology());
+  auto policy = core::Policy::Build(core::DefaultPolicy());
+  if (!topology.ok() || !policy.ok()) {
+    std::fprintf(stderr, "cannot build the embedded topology/policy\n");
+    std::exit(1);
+  }
+  Shizuishan out{*topology, *policy, {}};
+  for (const auto& j : out.topology->config().jurisdictions()) {
+    if (j.level() == v1::LEVEL_GRID) out.grids.push_back(j.id());
+  }
+  return out;
+}
+
 }  // namespace whistle::bench

@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "core/policy.h"
+#include "core/topology.h"
+
 namespace whistle::bench {
 
 using Clock = std::chrono::steady_clock;
@@ -111,5 +114,14 @@ double QuantileMs(const std::vector<uint32_t>& sorted, double q);
 void PrintTable(const std::vector<std::vector<std::string>>& rows);
 std::string Fixed(double v, int decimals);
 std::string LoadAverage();
+
+// The embedded Shizuishan topology and default policy, built, with the ids of
+// every grid; exits the process if they do not build.
+struct Shizuishan {
+  std::shared_ptr<const core::Topology> topology;
+  std::shared_ptr<const core::Policy> policy;
+  std::vector<std::string> grids;
+};
+Shizuishan LoadShizuishan();
 
 }  // namespace whistle::bench

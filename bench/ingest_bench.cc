@@ -466,18 +466,10 @@ int Main(int argc, char** argv) {
   const std::string phases = flags.Get("phases", "health,report,half,rocksdb");
   const std::string binary = flags.Get("whistled", WHISTLED_PATH);
 
-  auto topology = core::Topology::Build(core::ShizuishanTopology());
-  auto policy = core::Policy::Build(core::DefaultPolicy());
-  if (!topology.ok() || !policy.ok()) {
-    std::cerr << "cannot build the embedded topology/policy\n";
-    return 1;
-  }
-  std::vector<std::string> grids;
-  for (const auto& j : (*topology)->config().jurisdictions()) {
-    if (j.level() == v1::LEVEL_GRID) grids.push_back(j.id());
-  }
+  Shizuishan szs = LoadShizuishan();
+  std::vector<std::string>& grids = szs.grids;
   std::shuffle(grids.begin(), grids.end(), std::mt19937(42));
-  ReportBytes bytes = MeasureReportBytes(**topology, **policy, grids.front());
+  ReportBytes bytes = MeasureReportBytes(*szs.topology, *szs.policy, grids.front());
 
   std::cout << "ingest_bench: " << seconds << " s per phase after " << warmup
             << " s warm-up; concurrency " << concurrency << " over " << channels << " channels; "

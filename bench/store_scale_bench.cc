@@ -260,16 +260,8 @@ int Main(int argc, char** argv) {
   const std::string keep = flags.Get("keep", "");
   const std::string binary = flags.Get("whistled", WHISTLED_PATH);
 
-  auto topology = core::Topology::Build(core::ShizuishanTopology());
-  auto policy = core::Policy::Build(core::DefaultPolicy());
-  if (!topology.ok() || !policy.ok()) {
-    std::cerr << "cannot build the embedded topology/policy\n";
-    return 1;
-  }
-  std::vector<std::string> grids;
-  for (const auto& j : (*topology)->config().jurisdictions()) {
-    if (j.level() == v1::LEVEL_GRID) grids.push_back(j.id());
-  }
+  Shizuishan szs = LoadShizuishan();
+  std::vector<std::string>& grids = szs.grids;
   std::cout << "store_scale_bench: " << cases << " cases, " << Fixed(open_share * 100, 1)
             << "% open, " << grids.size() << " grids; " << gets << " Gets after start-up\n";
   std::cout << "machine: " << std::thread::hardware_concurrency() << " CPUs; load average at start "
@@ -283,7 +275,7 @@ int Main(int argc, char** argv) {
               << " MiB); --cases is taken as its size\n";
   } else {
     std::cout << "filling " << filled << " ..." << std::endl;
-    if (!Fill(filled, cases, open_share, **topology, **policy, grids)) return 1;
+    if (!Fill(filled, cases, open_share, *szs.topology, *szs.policy, grids)) return 1;
   }
 
   std::vector<Row> rows(3);

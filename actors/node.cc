@@ -177,7 +177,30 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
+// Bounds the writes in flight: past the limit a caller learns at once that the
+// node is busy instead of waiting in an ever longer queue.
+bool Node::Admit(CaseCallback& done) {
+  auto& inflight = impl_->inflight_writes;
+  const int64_t limit = impl_->options.max_inflight_writes;
+  if (inflight.fetch_add(1, std::memory_order_relaxed) >= limit && limit > 0) {
+    inflight.fetch_sub(1, std::memory_order_relaxed);
+    done(Status(Code::kResourceExhausted,
+                "node busy: " + std::to_string(limit) + " writes in flight; retry with backoff"));
+    return false;
+  }
+  done = [&inflight, inner = std::move(done)](StatusOr<v1::Case> result) {
+    inflight.fetch_sub(1, std::memory_order_relaxed);
+    inner(std::move(result));
+  };
+  return true;
+}
+
+int64_t Node::inflight_writes() const {
+  return impl_->inflight_writes.load(std::memory_order_relaxed);
+}
+
 void Node::Report(const v1::Caller& caller, const v1::ReportCommand& report, CaseCallback done) {
+  if (!Admit(done)) return;
   auto owner = core::RouteReport(report, context());
   if (!owner.ok()) return done(owner.status());
   CaseRequest req;
@@ -189,6 +212,7 @@ void Node::Report(const v1::Caller& caller, const v1::ReportCommand& report, Cas
 
 void Node::Act(const v1::Caller& caller, const std::string& case_id, const v1::Command& command,
                CaseCallback done) {
+  if (!Admit(done)) return;
   CaseRequest req;
   req.caller = caller;
   req.case_id = case_id;

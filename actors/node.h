@@ -25,10 +25,11 @@ class Registry;
 namespace whistle::actors {
 
 struct NodeOptions {
-  std::string node_id = "szs";      // prefix of case ids
-  std::string hosted_jurisdiction;  // subtree root this node runs actors for; "" = all
-  int timer_interval_ms = 1000;     // deadline scan period; 0 disables the timer
-  size_t scheduler_threads = 0;     // 0 = hardware concurrency
+  std::string node_id = "szs";          // prefix of case ids
+  std::string hosted_jurisdiction;      // subtree root this node runs actors for; "" = all
+  int timer_interval_ms = 1000;         // deadline scan period; 0 disables the timer
+  size_t scheduler_threads = 0;         // 0 = hardware concurrency
+  int64_t max_inflight_writes = 10000;  // past it, writes get RESOURCE_EXHAUSTED; 0 = no limit
 };
 
 using CaseCallback = std::function<void(StatusOr<v1::Case>)>;
@@ -50,6 +51,9 @@ class Node {
            CaseCallback done);
 
   // Reads: acknowledged state straight from the store.
+  // Writes in flight now (admitted, not yet answered).
+  int64_t inflight_writes() const;
+
   StatusOr<v1::Case> Get(const std::string& case_id) const;
   StatusOr<std::vector<v1::HistoryEntry>> History(const std::string& case_id) const;
   // Cases owned anywhere in the subtree of `jurisdiction_id`, paged.
@@ -68,6 +72,8 @@ class Node {
  private:
   struct Impl;
   explicit Node(std::unique_ptr<Impl> impl);
+  // Counts `done` in flight, or answers RESOURCE_EXHAUSTED and returns false.
+  bool Admit(CaseCallback& done);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -91,6 +91,7 @@ struct Node::Impl {
   std::unique_ptr<caf::actor_system_config> config;
   std::unique_ptr<caf::actor_system> system;
   caf::actor timer;
+  std::atomic<int64_t> inflight_writes{0};
 
   ~Impl() {
     if (system) {

@@ -35,6 +35,9 @@ constexpr FlagDoc kDocs[] = {
     {"tls_cert_file", "PEM certificate for node links (optional)"},
     {"tls_key_file", "PEM private key for node links (optional)"},
     {"tls_ca_file", "PEM CA bundle for peer nodes (optional)"},
+    {"max_inflight_writes",
+     "writes (reports, actions) in flight at once (1..1000000); past it callers get "
+     "RESOURCE_EXHAUSTED instead of an ever longer queue"},
     {"drain_delay_ms",
      "SIGTERM: serve NOT_SERVING this long (ms, 0..60000) before closing, so load balancers "
      "stop routing first"},
@@ -108,6 +111,7 @@ v1::NodeConfig DefaultConfig() {
   c.set_timer_interval_ms(1000);
   c.set_log_level("info");
   c.set_shutdown_grace_ms(20000);
+  c.set_max_inflight_writes(10000);
   return c;
 }
 
@@ -177,6 +181,9 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   }
   if (c.shutdown_grace_ms() < 0 || c.shutdown_grace_ms() > 600000) {
     return Status::InvalidArgument(Named("shutdown_grace_ms") + ": want 0..600000");
+  }
+  if (c.max_inflight_writes() < 1 || c.max_inflight_writes() > 1000000) {
+    return Status::InvalidArgument(Named("max_inflight_writes") + ": want 1..1000000");
   }
   if (c.drain_delay_ms() < 0 || c.drain_delay_ms() > 60000) {
     return Status::InvalidArgument(Named("drain_delay_ms") + ": want 0..60000");

@@ -138,6 +138,7 @@ int Run(int argc, char** argv) {
   actors::NodeOptions node_options;
   node_options.node_id = config->node_id();
   node_options.hosted_jurisdiction = config->hosted_jurisdiction();
+  node_options.max_inflight_writes = config->max_inflight_writes();
   node_options.timer_interval_ms = config->timer_interval_ms();
   auto node = actors::Node::Start(node_options, *topology, *policy, std::move(store).value(),
                                   registry.get());

@@ -283,3 +283,48 @@ TEST_F(ScenarioTest, ConcurrentCommandsDuringEscalationStayConsistent) {
 
 }  // namespace
 }  // namespace whistle::testing
+
+namespace whistle::testing {
+namespace {
+
+// Past --max-inflight-writes a caller is told at once (RESOURCE_EXHAUSTED)
+// instead of queueing; what was acknowledged is still all there.
+TEST_F(ScenarioTest, OverloadIsRefusedNotQueued) {
+  WhistledProcess node(dir.path(), {"--max-inflight-writes", "1"});
+  ASSERT_TRUE(node.running());
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t) {
+    clients.emplace_back([&, t] {
+      auto stub = node.cases();
+      for (int i = 0; i < 30; ++i) {
+        v1::Case c;
+        auto status =
+            Report(*stub, GridWorker(ids),
+                   NeighbourDispute(ids, "o-" + std::to_string(t) + "-" + std::to_string(i)), &c);
+        if (status.ok()) {
+          std::lock_guard lock(mu);
+          acknowledged.push_back(c.id());
+        } else {
+          EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+              << status.error_message();
+          ++refused;
+        }
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_GT(acknowledged.size(), 0u);
+  EXPECT_EQ(acknowledged.size() + refused.load(), 16u * 30u);
+  auto stub = node.cases();
+  for (const auto& id : acknowledged) {
+    v1::Case c;
+    EXPECT_TRUE(Get(*stub, GridWorker(ids), id, &c).ok()) << id;
+  }
+}
+
+}  // namespace
+}  // namespace whistle::testing

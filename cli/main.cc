@@ -234,6 +234,16 @@ int Print(const grpc::Status& status, const M& response, bool json,
   if (!status.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", CodeName(status.error_code()),
                  status.error_message().c_str());
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      std::fputs(
+          "hint: say who you are: --user ID --role ROLE [--jurisdiction ID | --department ID]\n",
+          stderr);
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      std::fputs(
+          "hint: if the node is unreachable, check --server (WHISTLE_SERVER) and that whistled "
+          "runs\n",
+          stderr);
+    }
     return 1;
   }
   if (json) {

@@ -17,23 +17,25 @@ struct DepartmentState {
 
 using Self = caf::stateful_actor<DepartmentState>;
 
+caf::behavior Department(Self* self, NodeContext* ctx, std::string id) {
+  self->state.ctx = ctx;
+  self->state.id = std::move(id);
+  return {
+      [self](summon_atom, SummonNotice& notice) {
+        self->state.pending[notice.case_id] = std::move(notice);
+      },
+      [self](case_atom, CaseRequest& req) {
+        if (req.command.has_report_in()) self->state.pending.erase(req.case_id);
+        req.hops = 1;
+        self->state.ctx->RouteToOwner(std::move(req));
+      },
+  };
+}
+
 }  // namespace
 
 caf::actor SpawnDepartment(caf::actor_system& sys, NodeContext* ctx, std::string id) {
-  return sys.spawn([ctx, id = std::move(id)](Self* self) -> caf::behavior {
-    self->state.ctx = ctx;
-    self->state.id = id;
-    return {
-        [self](summon_atom, SummonNotice& notice) {
-          self->state.pending[notice.case_id] = std::move(notice);
-        },
-        [self](case_atom, CaseRequest& req) {
-          if (req.command.has_report_in()) self->state.pending.erase(req.case_id);
-          req.hops = 1;
-          self->state.ctx->RouteToOwner(std::move(req));
-        },
-    };
-  });
+  return sys.spawn(Department, ctx, std::move(id));
 }
 
 }  // namespace whistle::actors

@@ -174,36 +174,40 @@ void OnCommand(Self* self, CaseRequest& req) {
   Commit(self, &before, std::move(t).value(), "", std::move(req.reply));
 }
 
+// Spawned with its arguments rather than a capturing lambda: CAF 0.17 binds a
+// null tuple reference when a function actor gets no arguments (UBSan flags it).
+caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
+  self->state.ctx = ctx;
+  self->state.id = std::move(id);
+  return {
+      [self](case_atom, CaseRequest& req) {
+        if (req.command.has_report()) {
+          OnReport(self, req);
+        } else {
+          OnCommand(self, req);
+        }
+      },
+      [self](handover_atom, Handover& h) {
+        auto [it, inserted] = self->state.cases.insert_or_assign(h.value.id(), h.value);
+        if (inserted) self->state.ctx->probe().InMemoryDelta(1);
+      },
+      [self](committed_atom, const Committed& c) {
+        auto& st = self->state;
+        auto it = st.inflight.find(c.case_id);
+        if (it != st.inflight.end() && --it->second <= 0) {
+          st.inflight.erase(it);
+          st.moved.erase(c.case_id);
+        }
+        if (!c.request_key.empty()) st.requests.erase(c.request_key);
+        MaybeEvict(self, c.case_id);
+      },
+  };
+}
+
 }  // namespace
 
 caf::actor SpawnJurisdiction(caf::actor_system& sys, NodeContext* ctx, std::string id) {
-  return sys.spawn([ctx, id = std::move(id)](Self* self) -> caf::behavior {
-    self->state.ctx = ctx;
-    self->state.id = id;
-    return {
-        [self](case_atom, CaseRequest& req) {
-          if (req.command.has_report()) {
-            OnReport(self, req);
-          } else {
-            OnCommand(self, req);
-          }
-        },
-        [self](handover_atom, Handover& h) {
-          auto [it, inserted] = self->state.cases.insert_or_assign(h.value.id(), h.value);
-          if (inserted) self->state.ctx->probe().InMemoryDelta(1);
-        },
-        [self](committed_atom, const Committed& c) {
-          auto& st = self->state;
-          auto it = st.inflight.find(c.case_id);
-          if (it != st.inflight.end() && --it->second <= 0) {
-            st.inflight.erase(it);
-            st.moved.erase(c.case_id);
-          }
-          if (!c.request_key.empty()) st.requests.erase(c.request_key);
-          MaybeEvict(self, c.case_id);
-        },
-    };
-  });
+  return sys.spawn(Jurisdiction, ctx, std::move(id));
 }
 
 }  // namespace whistle::actors

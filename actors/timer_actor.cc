@@ -40,18 +40,20 @@ void Tick(Self* self) {
   self->delayed_send(self, st.interval, tick_atom::value);
 }
 
+caf::behavior Timer(Self* self, NodeContext* ctx, int interval_ms) {
+  self->state.ctx = ctx;
+  self->state.interval = std::chrono::milliseconds(interval_ms);
+  self->send(self, tick_atom::value);
+  return {
+      [self](tick_atom) { Tick(self); },
+      [self](fired_atom, const std::string& case_id) { self->state.inflight.erase(case_id); },
+  };
+}
+
 }  // namespace
 
 caf::actor SpawnTimer(caf::actor_system& sys, NodeContext* ctx, int interval_ms) {
-  return sys.spawn([ctx, interval_ms](Self* self) -> caf::behavior {
-    self->state.ctx = ctx;
-    self->state.interval = std::chrono::milliseconds(interval_ms);
-    self->send(self, tick_atom::value);
-    return {
-        [self](tick_atom) { Tick(self); },
-        [self](fired_atom, const std::string& case_id) { self->state.inflight.erase(case_id); },
-    };
-  });
+  return sys.spawn(Timer, ctx, interval_ms);
 }
 
 }  // namespace whistle::actors

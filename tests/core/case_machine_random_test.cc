@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/case_machine.h"
+#include "tests/core/callers.h"
 
 namespace whistle::core {
 namespace {
@@ -42,15 +43,8 @@ class RandomWalk {
   bool Chance(int percent) { return Uniform(1, 100) <= percent; }
 
   v1::Caller MakeCaller(v1::Role role, const std::string& where) {
-    v1::Caller c;
-    c.set_user(role == v1::ROLE_GRID_WORKER ? "gw-" + where : "u-" + where);
-    c.set_role(role);
-    if (role == v1::ROLE_DEPARTMENT) {
-      c.set_department_id(where);
-    } else {
-      c.set_jurisdiction_id(where);
-    }
-    return c;
+    return testing::MakeCaller(role == v1::ROLE_GRID_WORKER ? "gw-" + where : "u-" + where, role,
+                               where);
   }
 
   // Departments hanging off the owner or its ancestors (the legal ones).

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/core/callers.h"
+
 namespace whistle::core {
 namespace {
 
@@ -18,17 +20,7 @@ constexpr char kStreet[] = "dwk-s01";
 constexpr char kPolice[] = "dwk-s01-police_station";
 constexpr char kJudicial[] = "dwk-s01-judicial_office";
 
-v1::Caller MakeCaller(const std::string& user, v1::Role role, const std::string& where) {
-  v1::Caller c;
-  c.set_user(user);
-  c.set_role(role);
-  if (role == v1::ROLE_DEPARTMENT) {
-    c.set_department_id(where);
-  } else {
-    c.set_jurisdiction_id(where);
-  }
-  return c;
-}
+using testing::MakeCaller;
 
 v1::Command Accept() {
   v1::Command c;

@@ -23,6 +23,7 @@
 #include "core/case_machine.h"
 #include "core/policy.h"
 #include "core/topology.h"
+#include "tests/core/callers.h"
 #include "whistle/v1/case.pb.h"
 #include "whistle/v1/common.pb.h"
 
@@ -56,15 +57,7 @@ struct Env {
   std::vector<v1::Caller> callers;
 
   static v1::Caller MakeCaller(v1::Role role, const std::string& where, const std::string& user) {
-    v1::Caller c;
-    c.set_user(user);
-    c.set_role(role);
-    if (role == v1::ROLE_DEPARTMENT) {
-      c.set_department_id(where);
-    } else {
-      c.set_jurisdiction_id(where);
-    }
-    return c;
+    return testing::MakeCaller(user, role, where);
   }
 
   Env(std::shared_ptr<const Topology> t, std::shared_ptr<const Policy> p)

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "actors/node_context.h"
 
@@ -72,20 +73,18 @@ void MaybeEvict(Self* self, const std::string& case_id) {
 }
 
 // Carries out a transition: memory, effects, then one durable batch.
-void Commit(Self* self, const v1::Case* before, core::Transition t, std::string request_key,
+void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std::string request_key,
             CaseReply reply) {
   auto& st = self->state;
   NodeContext* ctx = st.ctx;
   const std::string case_id = t.next.id();
   storage::Batch batch;
-  batch.RecordTransition(before, t.next, t.entry);
+  batch.RecordTransition(before ? &*before : nullptr, t.next, t.entry);
   if (!request_key.empty()) {
     batch.RecordRequest(t.next.reporter(), t.next.request_id(), case_id);
     st.requests[request_key] = case_id;
   }
   ++st.inflight[case_id];
-  std::optional<v1::Case> before_copy;
-  if (before != nullptr) before_copy = *before;
 
   if (!t.effects.handover_to.empty()) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
@@ -103,7 +102,7 @@ void Commit(Self* self, const v1::Case* before, core::Transition t, std::string 
 
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto queued = std::chrono::steady_clock::now();
-  ctx->store().Commit(std::move(batch), [ctx, me, queued, before_copy = std::move(before_copy),
+  ctx->store().Commit(std::move(batch), [ctx, me, queued, before = std::move(before),
                                          next = std::move(t.next), entry = std::move(t.entry),
                                          request_key = std::move(request_key),
                                          reply = std::move(reply)](const Status& status) {
@@ -117,7 +116,7 @@ void Commit(Self* self, const v1::Case* before, core::Transition t, std::string 
     }
     ctx->probe().CommitLatency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - queued).count());
-    ctx->RecordDurable(before_copy ? &*before_copy : nullptr, next, entry);
+    ctx->RecordDurable(before ? &*before : nullptr, next, entry);
     caf::anon_send(me, committed_atom::value, Committed{next.id(), request_key});
     reply(next);
   });
@@ -157,7 +156,7 @@ void OnReport(Self* self, CaseRequest& req) {
     return req.reply(
         Status::Internal("report routed to " + st.id + " but owned by " + t->next.owner_id()));
   }
-  Commit(self, nullptr, std::move(t).value(), std::move(key), std::move(req.reply));
+  Commit(self, std::nullopt, std::move(t).value(), std::move(key), std::move(req.reply));
 }
 
 void OnCommand(Self* self, CaseRequest& req) {
@@ -170,8 +169,8 @@ void OnCommand(Self* self, CaseRequest& req) {
     MaybeEvict(self, req.case_id);
     return;
   }
-  v1::Case before = *current;
-  Commit(self, &before, std::move(t).value(), "", std::move(req.reply));
+  // One copy of the old state: the batch needs it now, the metrics once durable.
+  Commit(self, *current, std::move(t).value(), "", std::move(req.reply));
 }
 
 // Spawned with its arguments rather than a capturing lambda: CAF 0.17 binds a

@@ -230,8 +230,6 @@ StatusOr<v1::Case> Node::Get(const std::string& case_id) const {
 }
 
 StatusOr<std::vector<v1::HistoryEntry>> Node::History(const std::string& case_id) const {
-  auto found = impl_->ctx->store().GetCase(case_id);
-  if (!found.ok()) return found.status();
   return impl_->ctx->store().History(case_id);
 }
 

@@ -55,6 +55,8 @@ class Node {
   int64_t inflight_writes() const;
 
   StatusOr<v1::Case> Get(const std::string& case_id) const;
+  // Empty for an unknown case; callers check the case first (they must anyway,
+  // for read access), so the store is not read twice.
   StatusOr<std::vector<v1::HistoryEntry>> History(const std::string& case_id) const;
   // Cases owned anywhere in the subtree of `jurisdiction_id`, paged.
   StatusOr<v1::ListCasesResponse> List(const std::string& jurisdiction_id, v1::CaseState state,

@@ -3,6 +3,7 @@
 // needs no locks. Transitions are applied in memory at once (pipelining) and
 // answered when their batch is durable; the store's FIFO group commit keeps
 // acknowledgements in order.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -72,21 +73,44 @@ void MaybeEvict(Self* self, const std::string& case_id) {
   st.ctx->probe().InMemoryDelta(-1);
 }
 
-// Carries out a transition: memory, effects, then one durable batch.
+// Federation bookkeeping on the new case: who touched it (their nodes keep
+// a copy) and which node owns it. Nothing changes in one process.
+void Annotate(NodeContext* ctx, const v1::Caller& caller, v1::Case& next) {
+  if (!ctx->placement().federated()) return;
+  std::string who = caller.role() == v1::ROLE_DEPARTMENT
+                        ? core::JurisdictionOf(ctx->topology(), caller.department_id())
+                        : caller.jurisdiction_id();
+  if (!who.empty() && ctx->topology().Find(who) != nullptr &&
+      std::find(next.touched_ids().begin(), next.touched_ids().end(), who) ==
+          next.touched_ids().end()) {
+    next.add_touched_ids(who);
+  }
+  if (ctx->Hosts(next.owner_id())) next.set_owner_node_id(ctx->node_id());
+}
+
+// Carries out a transition: memory, effects, then one durable batch. A case
+// whose new owner lives on another node leaves in the same batch (outbox).
 void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std::string request_key,
-            CaseReply reply) {
+            const v1::Caller& caller, CaseReply reply) {
   auto& st = self->state;
   NodeContext* ctx = st.ctx;
+  Annotate(ctx, caller, t.next);
   const std::string case_id = t.next.id();
+  const bool owned = ctx->Hosts(t.next.owner_id());
   storage::Batch batch;
-  batch.RecordTransition(before ? &*before : nullptr, t.next, t.entry);
+  batch.PutCase(before ? &*before : nullptr, t.next, owned);
+  batch.PutHistory(t.entry);
+  ctx->AddSyncs(batch, t.next, "");
   if (!request_key.empty()) {
     batch.RecordRequest(t.next.reporter(), t.next.request_id(), case_id);
     st.requests[request_key] = case_id;
   }
   ++st.inflight[case_id];
 
-  if (!t.effects.handover_to.empty()) {
+  if (!owned) {
+    if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
+    st.moved[case_id] = t.next.owner_id();
+  } else if (!t.effects.handover_to.empty()) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
     st.moved[case_id] = t.effects.handover_to;
     caf::actor next_owner = ctx->JurisdictionActor(t.effects.handover_to);
@@ -102,7 +126,7 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
 
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto queued = std::chrono::steady_clock::now();
-  ctx->store().Commit(std::move(batch), [ctx, me, queued, before = std::move(before),
+  ctx->store().Commit(std::move(batch), [ctx, me, queued, owned, before = std::move(before),
                                          next = std::move(t.next), entry = std::move(t.entry),
                                          request_key = std::move(request_key),
                                          reply = std::move(reply)](const Status& status) {
@@ -116,7 +140,7 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
     }
     ctx->probe().CommitLatency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - queued).count());
-    ctx->RecordDurable(before ? &*before : nullptr, next, entry);
+    ctx->RecordDurable(before ? &*before : nullptr, next, entry, owned);
     caf::anon_send(me, committed_atom::value, Committed{next.id(), request_key});
     reply(next);
   });
@@ -151,12 +175,14 @@ void OnReport(Self* self, CaseRequest& req) {
   if (AnswerRetry(self, key, req.reply)) return;
   auto t = core::Report(report, req.caller, st.ctx->NewCaseId(), st.ctx->NowMs(), st.ctx->core());
   if (!t.ok()) return req.reply(t.status());
-  if (t->next.owner_id() != st.id) {
+  if (t->next.owner_id() != st.id && st.ctx->Hosts(t->next.owner_id())) {
     // Routing happens before the actor is chosen; a mismatch is a bug, not user error.
     return req.reply(
         Status::Internal("report routed to " + st.id + " but owned by " + t->next.owner_id()));
   }
-  Commit(self, std::nullopt, std::move(t).value(), std::move(key), std::move(req.reply));
+  // Owned on another node: created here (id from this node), then transferred.
+  Commit(self, std::nullopt, std::move(t).value(), std::move(key), req.caller,
+         std::move(req.reply));
 }
 
 void OnCommand(Self* self, CaseRequest& req) {
@@ -170,7 +196,7 @@ void OnCommand(Self* self, CaseRequest& req) {
     return;
   }
   // One copy of the old state: the batch needs it now, the metrics once durable.
-  Commit(self, *current, std::move(t).value(), "", std::move(req.reply));
+  Commit(self, *current, std::move(t).value(), "", req.caller, std::move(req.reply));
 }
 
 // Spawned with its arguments rather than a capturing lambda: CAF 0.17 binds a

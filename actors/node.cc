@@ -60,14 +60,23 @@ caf::actor NodeContext::DepartmentActor(const std::string& id) const {
 }
 
 void NodeContext::SendTo(const std::string& owner, CaseRequest request) {
-  caf::actor target = JurisdictionActor(owner);
-  if (!target) {
-    // Owned by a jurisdiction this node does not host (node links come later).
-    request.reply(Status::Unavailable("case " + request.case_id + " is owned by " + owner +
-                                      ", which this node does not host"));
+  if (caf::actor target = JurisdictionActor(owner)) {
+    caf::anon_send(target, case_atom::value, std::move(request));
     return;
   }
-  caf::anon_send(target, case_atom::value, std::move(request));
+  LinkHub* hub = hub_.load();
+  const std::string hop = placement_.NextHop(owner);
+  if (hub == nullptr || hop.empty() || (hop == core::kParentPeer && !placement_.has_parent())) {
+    request.reply(Status::Unavailable("case " + request.case_id + " is owned by " + owner +
+                                      ", which this node does not host and has no link to"));
+    return;
+  }
+  if (request.command.has_overdue()) {
+    // Deadlines are the owner's: its own timer fires them.
+    request.reply(Status::FailedPrecondition("case " + request.case_id + " is owned elsewhere"));
+    return;
+  }
+  hub->Forward(hop, owner, std::move(request));
 }
 
 void NodeContext::RouteToOwner(CaseRequest request) {
@@ -101,10 +110,18 @@ bool Missed(int64_t before_by, int64_t after_by, int64_t now) {
 }  // namespace
 
 void NodeContext::RecordDurable(const v1::Case* before, const v1::Case& after,
-                                const v1::HistoryEntry& entry) {
+                                const v1::HistoryEntry& entry, bool owned) {
   const v1::Level level_after = LevelOf(*topology_, after.owner_id());
-  if (before == nullptr || before->owner_id() != after.owner_id() ||
-      before->state() != after.state()) {
+  if (!owned) {
+    // Handed to another node: it counts the case from now on.
+    if (before != nullptr) {
+      AddCount(before->owner_id(), before->state(), -1);
+      if (core::IsOpen(before->state())) {
+        probe_.OpenDelta(LevelOf(*topology_, before->owner_id()), before->state(), -1);
+      }
+    }
+  } else if (before == nullptr || before->owner_id() != after.owner_id() ||
+             before->state() != after.state()) {
     if (before != nullptr) {
       AddCount(before->owner_id(), before->state(), -1);
       if (core::IsOpen(before->state())) {
@@ -147,12 +164,15 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   impl->ctx = std::make_unique<NodeContext>(options.node_id, std::move(topology), std::move(policy),
                                             std::move(store), registry);
   if (Status s = impl->ctx->Load(); !s.ok()) return s;
-  const std::string root = options.hosted_jurisdiction.empty() ? impl->ctx->topology().root().id()
-                                                               : options.hosted_jurisdiction;
-  if (impl->ctx->topology().Find(root) == nullptr) {
-    return Status::InvalidArgument("hosted_jurisdiction: unknown jurisdiction \"" + root + "\"");
+  auto placement = core::Placement::Build(impl->ctx->topology(), options.hosted_jurisdiction,
+                                          options.child_roots, options.has_parent);
+  if (!placement.ok()) return placement.status();
+  const std::string root = placement->hosted_root();
+  // Without a parent link nothing can move above the hosted root.
+  if (!options.hosted_jurisdiction.empty() && !options.has_parent) {
+    impl->ctx->set_hosted_root(root);
   }
-  if (!options.hosted_jurisdiction.empty()) impl->ctx->set_hosted_root(root);
+  impl->ctx->set_placement(std::move(placement).value());
   impl->config = std::make_unique<caf::actor_system_config>();
   // One worker per core: CAF's default floor is 4, too many for small pods.
   size_t threads = options.scheduler_threads > 0
@@ -166,6 +186,7 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   const core::Topology& tree = ctx->topology();
   // Actors only for the hosted subtree: other nodes run the rest.
   for (const v1::Jurisdiction* j : tree.Subtree(root)) {
+    if (!ctx->placement().Hosts(j->id())) continue;
     ctx->jurisdictions()[j->id()] = SpawnJurisdiction(*impl->system, ctx, j->id());
     for (const v1::Department* d : tree.DepartmentsOf(j->id())) {
       ctx->departments()[d->id()] = SpawnDepartment(*impl->system, ctx, d->id());
@@ -203,11 +224,22 @@ void Node::Report(const v1::Caller& caller, const v1::ReportCommand& report, Cas
   if (!Admit(done)) return;
   auto owner = core::RouteReport(report, context());
   if (!owner.ok()) return done(owner.status());
+  NodeContext& ctx = *impl_->ctx;
+  std::string intake = *owner;
+  if (!ctx.Hosts(*owner)) {
+    // Owned on another node: created here and transferred over the link.
+    const std::string hop = ctx.placement().NextHop(*owner);
+    if (hop == core::kParentPeer && !ctx.placement().has_parent()) {
+      return done(Status::Unavailable("report routed to " + *owner +
+                                      ", which this node does not host and has no link to"));
+    }
+    intake = ctx.placement().hosted_root();
+  }
   CaseRequest req;
   req.caller = caller;
   *req.command.mutable_report() = report;
   req.reply = std::move(done);
-  impl_->ctx->SendTo(*owner, std::move(req));
+  ctx.SendTo(intake, std::move(req));
 }
 
 void Node::Act(const v1::Caller& caller, const std::string& case_id, const v1::Command& command,
@@ -226,7 +258,16 @@ void Node::Act(const v1::Caller& caller, const std::string& case_id, const v1::C
 }
 
 StatusOr<v1::Case> Node::Get(const std::string& case_id) const {
-  return impl_->ctx->store().GetCase(case_id);
+  NodeContext& ctx = *impl_->ctx;
+  auto found = ctx.store().GetCase(case_id);
+  if (!found.ok() || !ctx.placement().federated()) return found;
+  // A copy of a case owned on another node is read-only here.
+  if (ctx.Hosts(found->owner_id())) {
+    found->set_owner_node_id(ctx.node_id());
+  } else {
+    found->set_read_only(true);
+  }
+  return found;
 }
 
 StatusOr<std::vector<v1::HistoryEntry>> Node::History(const std::string& case_id) const {
@@ -238,5 +279,6 @@ const core::Policy& Node::policy() const { return impl_->ctx->policy(); }
 core::Context Node::context() const { return impl_->ctx->core(); }
 storage::StoreStats Node::StoreStats() const { return impl_->ctx->store().Stats(); }
 const std::string& Node::data_dir() const { return impl_->ctx->store().path(); }
+storage::Store& Node::store() { return impl_->ctx->store(); }
 
 }  // namespace whistle::actors

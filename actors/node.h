@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "core/case_machine.h"
+#include "core/placement.h"
 #include "core/policy.h"
 #include "core/status.h"
 #include "core/topology.h"
 #include "storage/store.h"
 #include "whistle/v1/case.pb.h"
+#include "whistle/v1/link.pb.h"
 #include "whistle/v1/service.pb.h"
 
 namespace prometheus {
@@ -25,12 +27,16 @@ class Registry;
 namespace whistle::actors {
 
 struct NodeOptions {
-  std::string node_id = "szs";          // prefix of case ids
-  std::string hosted_jurisdiction;      // subtree root this node runs actors for; "" = all
-  int timer_interval_ms = 1000;         // deadline scan period; 0 disables the timer
-  size_t scheduler_threads = 0;         // 0 = hardware concurrency
-  int64_t max_inflight_writes = 10000;  // past it, writes get RESOURCE_EXHAUSTED; 0 = no limit
+  std::string node_id = "szs";           // prefix of case ids
+  std::string hosted_jurisdiction;       // subtree root this node runs actors for; "" = all
+  int timer_interval_ms = 1000;          // deadline scan period; 0 disables the timer
+  size_t scheduler_threads = 0;          // 0 = hardware concurrency
+  int64_t max_inflight_writes = 10000;   // past it, writes get RESOURCE_EXHAUSTED; 0 = no limit
+  std::vector<std::string> child_roots;  // subtrees hosted by child nodes
+  bool has_parent = false;               // a parent node hosts what lies above
 };
+
+class LinkHub;
 
 using CaseCallback = std::function<void(StatusOr<v1::Case>)>;
 
@@ -64,12 +70,26 @@ class Node {
   // Cases per state owned anywhere in the subtree of `jurisdiction_id`.
   StatusOr<v1::CountCasesResponse> Count(const std::string& jurisdiction_id) const;
 
+  // ---- Federation (called by link/) ----
+  void SetLinkHub(LinkHub* hub);
+  const core::Placement& placement() const;
+  // A command forwarded by a peer node: checked again (bytes from the
+  // network), then routed to the owner here or further along the tree.
+  // `done` gets the answer; OK answers come with the case as stored here.
+  void HandleForward(const v1::ForwardRequest& request,
+                     std::function<void(StatusOr<v1::Case>, const v1::CaseSync*)> done);
+  // See NodeContext::ApplySync.
+  void ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,
+                 std::function<void(const Status&)> done);
+  uint64_t DurableInboxSeq(const std::string& peer);
+
   const core::Topology& topology() const;
   const core::Policy& policy() const;
   core::Context context() const;
   // Commit-path and RocksDB figures, for metrics.
   storage::StoreStats StoreStats() const;
   const std::string& data_dir() const;
+  storage::Store& store();
 
  private:
   struct Impl;

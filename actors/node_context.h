@@ -10,11 +10,14 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/link_hub.h"
 #include "actors/messages.h"
 #include "actors/node.h"
 #include "actors/probe.h"
 #include "core/case_machine.h"
+#include "core/placement.h"
 #include "storage/store.h"
+#include "whistle/v1/link.pb.h"
 
 namespace whistle::actors {
 
@@ -29,6 +32,11 @@ class NodeContext {
   const core::Policy& policy() const { return *policy_; }
   core::Context core() const { return {*topology_, *policy_, hosted_root_}; }
   void set_hosted_root(std::string root) { hosted_root_ = std::move(root); }
+  const core::Placement& placement() const { return placement_; }
+  void set_placement(core::Placement p) { placement_ = std::move(p); }
+  // True when this node runs the actor of jurisdiction `id`.
+  bool Hosts(const std::string& id) const { return jurisdictions_.count(id) != 0; }
+  void set_link_hub(LinkHub* hub) { hub_.store(hub); }
   storage::Store& store() { return *store_; }
   const storage::Store& store() const { return *store_; }
   CaseProbe& probe() { return probe_; }
@@ -50,8 +58,22 @@ class NodeContext {
   // Sends a request to jurisdiction `owner`, or answers it when unknown.
   void SendTo(const std::string& owner, CaseRequest request);
 
-  // Called once a transition is durable: updates counts and metrics.
-  void RecordDurable(const v1::Case* before, const v1::Case& after, const v1::HistoryEntry& entry);
+  // Called once a transition is durable: updates counts and metrics. `owned`:
+  // this node still owns `after` (false when the transition handed it away).
+  void RecordDurable(const v1::Case* before, const v1::Case& after, const v1::HistoryEntry& entry,
+                     bool owned = true);
+
+  // Federation. Adds one outbox entry per link towards a jurisdiction that
+  // touched `c`, except `from` (the link it came in on); none in one process.
+  void AddSyncs(storage::Batch& batch, const v1::Case& c, std::string_view from);
+  // Applies a copy of a case received from link `from` (envelope `seq`, or 0
+  // for a copy riding on a forwarded answer, which is not relayed): stores
+  // it if newer, takes ownership when its owner is hosted here, relays it,
+  // and records `seq`, all in one batch. `done` runs once that is durable.
+  void ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,
+                 std::function<void(const Status&)> done);
+  // Last envelope seq from `peer` applied durably (for hello/welcome).
+  uint64_t DurableInboxSeq(const std::string& peer);
   // Cases per state owned by exactly `owner`.
   std::array<int64_t, v1::CaseState_ARRAYSIZE> CountsOf(const std::string& owner) const;
 
@@ -66,6 +88,19 @@ class NodeContext {
   std::shared_ptr<const core::Policy> policy_;
   std::unique_ptr<storage::Store> store_;
   std::string hosted_root_;  // "" = the whole topology
+  core::Placement placement_;
+  std::atomic<LinkHub*> hub_{nullptr};
+  // Copies being applied: case id -> history length queued, until durable;
+  // inbox: peer -> last seq queued / durable.
+  std::mutex sync_mu_;
+  struct PendingCopy {
+    int64_t length = 0;  // history length queued
+    int batches = 0;     // not yet durable
+    bool owned = false;  // the copy made this node the owner
+  };
+  std::unordered_map<std::string, PendingCopy> sync_pending_;
+  std::unordered_map<std::string, uint64_t> inbox_queued_;
+  std::unordered_map<std::string, uint64_t> inbox_durable_;
   CaseProbe probe_;
   std::atomic<uint64_t> next_seq_{1};
   std::unordered_map<std::string, caf::actor> jurisdictions_;

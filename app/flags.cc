@@ -26,15 +26,25 @@ constexpr FlagDoc kDocs[] = {
     {"topology_file", "JSON or text-format Topology; empty = embedded Shizuishan"},
     {"policy_file", "JSON or text-format Policy; empty = embedded default"},
     {"hosted_jurisdiction",
-     "root of the subtree this node runs actors for; empty = topology root. Until node links "
-     "exist, cases cannot be escalated above it"},
-    {"parent_address", "host:port of the parent node (node links come later)"},
+     "root of the subtree this node hosts; empty = topology root. Without --parent-address, "
+     "cases cannot move above it"},
+    {"parent_address",
+     "host:port of the parent node: this node dials it and holds one link (cases and their "
+     "updates travel over it, queued durably while it is down)"},
+    {"child_jurisdictions",
+     "comma-separated roots hosted by child nodes (they dial this node); this node hosts its "
+     "subtree minus theirs"},
+    {"link_keepalive_ms",
+     "node link ping period in ms (50..60000); a link silent for 3 periods is dropped and "
+     "redialled"},
     {"timer_interval_ms", "deadline check period in ms (0..60000; 0 disables)"},
     {"log_level", "debug | info | warn | error"},
     {"shutdown_grace_ms", "SIGTERM drain time for in-flight calls in ms (0..600000)"},
-    {"tls_cert_file", "PEM certificate for node links (optional)"},
-    {"tls_key_file", "PEM private key for node links (optional)"},
-    {"tls_ca_file", "PEM CA bundle for peer nodes (optional)"},
+    {"tls_cert_file",
+     "PEM certificate of this node (CN or DNS SAN = node id); with key and CA, the gRPC port "
+     "serves TLS and node links use mutual TLS"},
+    {"tls_key_file", "PEM private key of --tls-cert-file"},
+    {"tls_ca_file", "PEM CA bundle that signs every node's certificate"},
     {"max_inflight_writes",
      "writes (reports, actions) in flight at once (1..1000000); past it callers get "
      "RESOURCE_EXHAUSTED instead of an ever longer queue"},
@@ -112,6 +122,7 @@ v1::NodeConfig DefaultConfig() {
   c.set_log_level("info");
   c.set_shutdown_grace_ms(20000);
   c.set_max_inflight_writes(10000);
+  c.set_link_keepalive_ms(1000);
   return c;
 }
 
@@ -196,6 +207,15 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   if (!c.parent_address().empty() && !ValidAddress(c.parent_address())) {
     return Status::InvalidArgument(Named("parent_address") + ": want host:port, got \"" +
                                    c.parent_address() + "\"");
+  }
+  if (c.link_keepalive_ms() < 50 || c.link_keepalive_ms() > 60000) {
+    return Status::InvalidArgument(Named("link_keepalive_ms") + ": want 50..60000");
+  }
+  const int tls_files =
+      !c.tls_cert_file().empty() + !c.tls_key_file().empty() + !c.tls_ca_file().empty();
+  if (tls_files != 0 && tls_files != 3) {
+    return Status::InvalidArgument(Named("tls_cert_file") + ", " + Named("tls_key_file") + " and " +
+                                   Named("tls_ca_file") + ": set all three or none");
   }
   return Status::Ok();
 }

@@ -18,6 +18,7 @@
 #include "app/collectors.h"
 #include "app/flags.h"
 #include "app/log.h"
+#include "link/link_service.h"
 #include "services/case_service.h"
 #include "storage/store.h"
 
@@ -68,6 +69,50 @@ StatusOr<std::shared_ptr<const core::Policy>> LoadPolicy(const v1::NodeConfig& c
     policy = std::move(parsed).value();
   }
   return core::Policy::Build(std::move(policy));
+}
+
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+struct Credentials {
+  std::shared_ptr<grpc::ServerCredentials> server;
+  std::shared_ptr<grpc::ChannelCredentials> channel;
+  bool tls = false;
+};
+
+// TLS from the three PEM files, or plaintext (logged once) without them.
+StatusOr<Credentials> LoadCredentials(const v1::NodeConfig& config) {
+  Credentials out;
+  if (config.tls_cert_file().empty()) {
+    out.server = grpc::InsecureServerCredentials();
+    out.channel = grpc::InsecureChannelCredentials();
+    Log(LogLevel::kWarn, "plaintext: the gRPC port and node links are not encrypted",
+        {{"hint", "set --tls-cert-file, --tls-key-file and --tls-ca-file"}});
+    return out;
+  }
+  auto cert = ReadFile("--tls-cert-file", config.tls_cert_file());
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFile("--tls-key-file", config.tls_key_file());
+  if (!key.ok()) return key.status();
+  auto ca = ReadFile("--tls-ca-file", config.tls_ca_file());
+  if (!ca.ok()) return ca.status();
+  grpc::SslServerCredentialsOptions server(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  server.pem_root_certs = *ca;
+  server.pem_key_cert_pairs.push_back({*key, *cert});
+  out.server = grpc::SslServerCredentials(server);
+  grpc::SslCredentialsOptions channel;
+  channel.pem_root_certs = *ca;
+  channel.pem_private_key = *key;
+  channel.pem_cert_chain = *cert;
+  out.channel = grpc::SslCredentials(channel);
+  out.tls = true;
+  return out;
 }
 
 int Fail(const Status& status) {
@@ -140,6 +185,10 @@ int Run(int argc, char** argv) {
   node_options.hosted_jurisdiction = config->hosted_jurisdiction();
   node_options.max_inflight_writes = config->max_inflight_writes();
   node_options.timer_interval_ms = config->timer_interval_ms();
+  node_options.child_roots = SplitList(config->child_jurisdictions());
+  node_options.has_parent = !config->parent_address().empty();
+  auto credentials = LoadCredentials(*config);
+  if (!credentials.ok()) return Fail(credentials.status());
   auto node = actors::Node::Start(node_options, *topology, *policy, std::move(store).value(),
                                   registry.get());
   if (!node.ok()) return Fail(node.status());
@@ -152,6 +201,22 @@ int Run(int argc, char** argv) {
     exposer->RegisterCollectable(storage_collector);
   }
 
+  link::LinkOptions link_options;
+  link_options.node_id = config->node_id();
+  link_options.parent_address = config->parent_address();
+  link_options.keepalive_ms = config->link_keepalive_ms();
+  link_options.tls = credentials->tls;
+  link_options.channel_credentials = credentials->channel;
+  link_options.topology_fingerprint = link::Fingerprint((*topology)->config());
+  link_options.policy_fingerprint = link::Fingerprint((*policy)->config());
+  auto links =
+      std::make_unique<link::LinkManager>(link_options, **node, (*node)->store(), registry.get());
+  (*node)->store().SetOutboxListener(
+      [l = links.get()](const std::string& peer, uint64_t seq) { l->OutboxWritten(peer, seq); });
+  (*node)->SetLinkHub(links.get());
+  link::LinkServiceImpl link_service(*links);
+  link::NodeServiceImpl node_service(*links);
+
   services::RpcProbe rpc_probe(registry.get());
   services::CaseService case_service(**node, rpc_probe);
   services::TopologyService topology_service(**node, rpc_probe);
@@ -159,26 +224,33 @@ int Run(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(config->listen(), grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(config->listen(), credentials->server, &bound_port);
   builder.RegisterService(&case_service);
+  builder.RegisterService(&link_service);
+  builder.RegisterService(&node_service);
   builder.RegisterService(&topology_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     return Fail(Status::InvalidArgument("--listen: cannot listen on " + config->listen()));
   }
   server->GetHealthCheckService()->SetServingStatus(true);
+  links->Start();
   ready.Set(1);
   Log(LogLevel::kInfo, "serving",
       {{"listen", config->listen()},
        {"metrics", config->metrics_listen()},
        {"data_dir", config->data_dir()},
-       {"jurisdictions", std::to_string((*topology)->jurisdiction_count())}});
+       {"jurisdictions", std::to_string((*topology)->jurisdiction_count())},
+       {"hosted", (*node)->placement().hosted_root()},
+       {"parent", config->parent_address()},
+       {"children", config->child_jurisdictions()}});
 
   int sig = WaitForSignal(signals);
   Log(LogLevel::kInfo, "draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   ready.Set(0);
   server->GetHealthCheckService()->SetServingStatus(false);
   std::this_thread::sleep_for(std::chrono::milliseconds(config->drain_delay_ms()));
+  links->Stop();  // ends link streams, so the server's shutdown does not wait on them
   server->Shutdown(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(config->shutdown_grace_ms()));
   node->reset();  // actors stop, the commit queue drains, RocksDB closes

@@ -40,6 +40,28 @@ std::string History(std::string_view case_id, uint64_t seq) {
   return k;
 }
 
+std::string OutboxPrefix(std::string_view peer) {
+  std::string k = "o/";
+  k.append(peer);
+  k.push_back(kSep);
+  return k;
+}
+
+std::string Outbox(std::string_view peer, uint64_t seq) {
+  std::string k = OutboxPrefix(peer);
+  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
+  return k;
+}
+
+std::optional<uint64_t> SeqOfOutbox(std::string_view key) {
+  if (key.size() < 8) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : key.substr(key.size() - 8)) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
+std::string Inbox(std::string_view peer) { return "i/" + std::string(peer); }
+
 std::string OwnerPrefix(std::string_view owner) {
   std::string k = "o/";
   k.append(owner);

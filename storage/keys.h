@@ -41,6 +41,11 @@ struct ParsedCount {
 };
 std::optional<ParsedCount> ParseCount(std::string_view key);
 
+std::string Outbox(std::string_view peer, uint64_t seq);
+std::string OutboxPrefix(std::string_view peer);
+std::optional<uint64_t> SeqOfOutbox(std::string_view key);
+std::string Inbox(std::string_view peer);
+
 std::string EncodeInt64(int64_t v);  // 8 bytes little-endian
 std::optional<int64_t> DecodeInt64(std::string_view bytes);
 

@@ -19,15 +19,18 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "storage/keys.h"
+#include "whistle/v1/link.pb.h"
 
 namespace whistle::storage {
 namespace {
 
 // Column families, in the order they are opened (handles_ is indexed by this).
-enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta };
-constexpr std::array<const char*, 5> kCfNames = {"cases", "history", "index", "timers", "meta"};
+enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta, kLink };
+constexpr std::array<const char*, 6> kCfNames = {"cases",  "history", "index",
+                                                 "timers", "meta",    "link"};
 
 constexpr size_t kBlockCacheBytes = 64 << 20;
 constexpr size_t kCaseSeqDigits = 12;
@@ -104,7 +107,8 @@ std::string LargestCaseIdBelow(std::string_view lo, std::string_view rest) {
 // ---- Batch ----
 
 struct Batch::Rep {
-  enum class Kind : uint8_t { kPut, kDelete, kMerge };
+  // kSend: key = peer, value = OutboxRecord; numbered by the commit thread.
+  enum class Kind : uint8_t { kPut, kDelete, kMerge, kSend };
   struct Op {
     Cf cf;
     Kind kind;
@@ -127,12 +131,18 @@ Batch& Batch::operator=(Batch&&) noexcept = default;
 
 void Batch::RecordTransition(const v1::Case* before, const v1::Case& after,
                              const v1::HistoryEntry& entry) {
+  PutCase(before, after, true);
+  PutHistory(entry);
+}
+
+void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool owned) {
   if (!rep_) rep_ = std::make_unique<Rep>();
   using Kind = Rep::Kind;
   const std::string& id = after.id();
+  const v1::Case* before = owned_before;
   rep_->Add(Cf::kCases, Kind::kPut, keys::Case(id), after.SerializeAsString());
 
-  bool moved = before == nullptr || before->owner_id() != after.owner_id() ||
+  bool moved = before == nullptr || !owned || before->owner_id() != after.owner_id() ||
                before->state() != after.state();
   if (moved) {
     if (before != nullptr) {
@@ -141,20 +151,41 @@ void Batch::RecordTransition(const v1::Case* before, const v1::Case& after,
       rep_->Add(Cf::kMeta, Kind::kMerge, keys::Count(before->owner_id(), before->state()),
                 keys::EncodeInt64(-1));
     }
-    rep_->Add(Cf::kIndex, Kind::kPut, keys::OwnerIndex(after.owner_id(), after.state(), id));
-    rep_->Add(Cf::kMeta, Kind::kMerge, keys::Count(after.owner_id(), after.state()),
-              keys::EncodeInt64(1));
+    if (owned) {
+      rep_->Add(Cf::kIndex, Kind::kPut, keys::OwnerIndex(after.owner_id(), after.state(), id));
+      rep_->Add(Cf::kMeta, Kind::kMerge, keys::Count(after.owner_id(), after.state()),
+                keys::EncodeInt64(1));
+    }
   }
 
+  // Only the owner times a case: a copy's deadlines are its owner's business.
   int64_t old_due = before != nullptr ? before->next_deadline_ms() : 0;
-  int64_t new_due = after.next_deadline_ms();
+  int64_t new_due = owned ? after.next_deadline_ms() : 0;
   if (old_due > 0 && old_due != new_due) {
     rep_->Add(Cf::kTimers, Kind::kDelete, keys::Timer(old_due, id));
   }
   if (new_due > 0) rep_->Add(Cf::kTimers, Kind::kPut, keys::Timer(new_due, id));
+}
 
-  rep_->Add(Cf::kHistory, Kind::kPut, keys::History(id, static_cast<uint64_t>(entry.seq())),
+void Batch::PutHistory(const v1::HistoryEntry& entry) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  rep_->Add(Cf::kHistory, Rep::Kind::kPut,
+            keys::History(entry.case_id(), static_cast<uint64_t>(entry.seq())),
             entry.SerializeAsString());
+}
+
+void Batch::Send(const std::string& peer, const std::string& case_id, int64_t now_ms) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  v1::OutboxRecord record;
+  record.set_case_id(case_id);
+  record.set_written_at_ms(now_ms);
+  rep_->Add(Cf::kLink, Rep::Kind::kSend, peer, record.SerializeAsString());
+}
+
+void Batch::RecordInbox(const std::string& peer, uint64_t seq) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  rep_->Add(Cf::kLink, Rep::Kind::kPut, keys::Inbox(peer),
+            keys::EncodeInt64(static_cast<int64_t>(seq)));
 }
 
 void Batch::RecordRequest(const std::string& reporter, const std::string& request_id,
@@ -172,6 +203,7 @@ struct Store::Impl {
   struct Pending {
     std::unique_ptr<Batch::Rep> rep;
     Done done;
+    std::vector<std::pair<std::string, uint64_t>> sent;  // outbox entries numbered at write
   };
 
   Options options;
@@ -197,6 +229,11 @@ struct Store::Impl {
   std::deque<Written> answers;  // guarded by answer_mu
   bool answers_done = false;    // guarded by answer_mu
   std::thread answerer;
+
+  // Last outbox seq per peer; written by the commit thread, read anywhere.
+  mutable std::mutex out_mu;
+  std::unordered_map<std::string, uint64_t> out_seq;  // guarded by out_mu
+  std::function<void(const std::string&, uint64_t)> outbox_listener;
 
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> wal_syncs{0};
@@ -242,18 +279,56 @@ struct Store::Impl {
       }
       for (auto& written : ready) {
         for (auto& p : written.group) {
+          // The link learns of a message before its cause is answered.
+          if (written.status.ok() && outbox_listener) {
+            for (const auto& [peer, seq] : p.sent) outbox_listener(peer, seq);
+          }
           if (p.done) p.done(written.status);
         }
       }
     }
   }
 
-  Status WriteGroup(const std::vector<Pending>& group) {
+  // The next outbox seq of `peer` (commit thread only writes out_seq).
+  uint64_t NextOutboxSeq(const std::string& peer) {
+    std::lock_guard lock(out_mu);
+    auto it = out_seq.find(peer);
+    if (it == out_seq.end()) it = out_seq.emplace(peer, ScanLastOutboxSeq(peer)).first;
+    return ++it->second;
+  }
+
+  uint64_t ScanLastOutboxSeq(const std::string& peer) const {
+    std::string prefix = keys::OutboxPrefix(peer);
+    std::string end = keys::PrefixEnd(prefix);
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper(end);
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf(Cf::kLink)));
+    it->SeekToLast();
+    if (it->Valid() && View(it->key()).substr(0, prefix.size()) == prefix) {
+      return keys::SeqOfOutbox(View(it->key())).value_or(0);
+    }
+    // Nothing queued: continue after what the peer acknowledged last.
+    std::string acked;
+    if (db->Get(rocksdb::ReadOptions(), cf(Cf::kLink), "a/" + peer, &acked).ok()) {
+      return static_cast<uint64_t>(keys::DecodeInt64(acked).value_or(0));
+    }
+    return 0;
+  }
+
+  Status WriteGroup(std::vector<Pending>& group) {
     rocksdb::WriteBatch wb;
-    for (const auto& p : group) {
+    for (auto& p : group) {
+      p.sent.clear();
       for (const auto& op : p.rep->ops) {
         rocksdb::Status s;
         switch (op.kind) {
+          case Batch::Rep::Kind::kSend: {
+            uint64_t seq = NextOutboxSeq(op.key);
+            p.sent.emplace_back(op.key, seq);
+            s = wb.Put(cf(op.cf), keys::Outbox(op.key, seq), op.value);
+            break;
+          }
           case Batch::Rep::Kind::kPut:
             s = wb.Put(cf(op.cf), op.key, op.value);
             break;
@@ -270,6 +345,11 @@ struct Store::Impl {
     rocksdb::WriteOptions wo;
     wo.sync = options.sync;
     Status status = FromRocks(db->Write(wo, &wb), "write batch");
+    if (!status.ok()) {
+      // Numbers handed out for a failed write would leave a gap: forget them.
+      std::lock_guard lock(out_mu);
+      out_seq.clear();
+    }
     if (status.ok()) {
       commits.fetch_add(group.size(), std::memory_order_relaxed);
       if (options.sync) wal_syncs.fetch_add(1, std::memory_order_relaxed);
@@ -400,6 +480,87 @@ Status Store::CommitAndWait(Batch batch) {
   auto future = promise.get_future();
   Commit(std::move(batch), [&promise](const Status& s) { promise.set_value(s); });
   return future.get();
+}
+
+void Store::SetOutboxListener(std::function<void(const std::string&, uint64_t)> listener) {
+  impl_->outbox_listener = std::move(listener);
+}
+
+StatusOr<std::pair<v1::Case, std::vector<v1::HistoryEntry>>> Store::GetCaseWithHistory(
+    const std::string& case_id) const {
+  rocksdb::ManagedSnapshot snapshot(impl_->db.get());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snapshot();
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(ro, impl_->cf(Cf::kCases), keys::Case(case_id), &value);
+  if (s.IsNotFound()) return Status::NotFound("case " + case_id + " not found");
+  if (!s.ok()) return FromRocks(s, "read case " + case_id);
+  std::pair<v1::Case, std::vector<v1::HistoryEntry>> out;
+  if (!out.first.ParseFromString(value)) {
+    return Status::Internal("case " + case_id + ": stored record does not parse");
+  }
+  std::string prefix = keys::HistoryPrefix(case_id);
+  bool parsed = true;
+  Status scan = impl_->Scan(
+      Cf::kHistory, prefix, keys::PrefixEnd(prefix), "read history of " + case_id,
+      [&](std::string_view, std::string_view v) {
+        parsed = out.second.emplace_back().ParseFromArray(v.data(), static_cast<int>(v.size()));
+        return parsed;
+      },
+      snapshot.snapshot());
+  if (!scan.ok()) return scan;
+  if (!parsed) return Status::Internal("history of " + case_id + ": stored entry does not parse");
+  return out;
+}
+
+StatusOr<std::vector<OutboxEntry>> Store::ReadOutbox(const std::string& peer, uint64_t after_seq,
+                                                     size_t limit) const {
+  std::vector<OutboxEntry> out;
+  std::string prefix = keys::OutboxPrefix(peer);
+  bool parsed = true;
+  Status s = impl_->Scan(Cf::kLink, keys::Outbox(peer, after_seq + 1), keys::PrefixEnd(prefix),
+                         "read outbox of " + peer, [&](std::string_view key, std::string_view v) {
+                           v1::OutboxRecord record;
+                           parsed = record.ParseFromArray(v.data(), static_cast<int>(v.size()));
+                           if (!parsed) return false;
+                           out.push_back({keys::SeqOfOutbox(key).value_or(0), record.case_id(),
+                                          record.written_at_ms()});
+                           return out.size() < limit;
+                         });
+  if (!s.ok()) return s;
+  if (!parsed) return Status::Internal("outbox of " + peer + ": stored entry does not parse");
+  return out;
+}
+
+Status Store::TrimOutbox(const std::string& peer, uint64_t seq) {
+  rocksdb::WriteBatch wb;
+  rocksdb::Status s =
+      wb.DeleteRange(impl_->cf(Cf::kLink), keys::Outbox(peer, 0), keys::Outbox(peer, seq + 1));
+  // Remember the acknowledged number so numbering continues after an empty outbox.
+  if (s.ok())
+    s = wb.Put(impl_->cf(Cf::kLink), "a/" + peer, keys::EncodeInt64(static_cast<int64_t>(seq)));
+  if (!s.ok()) return FromRocks(s, "trim outbox of " + peer);
+  return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &wb), "trim outbox of " + peer);
+}
+
+uint64_t Store::LastOutboxSeq(const std::string& peer) const {
+  std::lock_guard lock(impl_->out_mu);
+  auto it = impl_->out_seq.find(peer);
+  if (it != impl_->out_seq.end()) return it->second;
+  uint64_t last = impl_->ScanLastOutboxSeq(peer);
+  impl_->out_seq.emplace(peer, last);
+  return last;
+}
+
+StatusOr<uint64_t> Store::InboxSeq(const std::string& peer) const {
+  std::string value;
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(Cf::kLink), keys::Inbox(peer), &value);
+  if (s.IsNotFound()) return uint64_t{0};
+  if (!s.ok()) return FromRocks(s, "read inbox of " + peer);
+  auto v = keys::DecodeInt64(value);
+  if (!v) return Status::Internal("inbox of " + peer + ": malformed record");
+  return static_cast<uint64_t>(*v);
 }
 
 StatusOr<v1::Case> Store::GetCase(const std::string& case_id) const {

@@ -10,6 +10,11 @@
 //            r/<reporter> \0 <request_id>             -> case_id (report idempotency)
 //   timers   <due_ms 16 digits> / <case_id>            -> ""   (next deadline of a case)
 //   meta     count/<owner> \0 <state 2 digits>        -> int64 little-endian, merged by addition
+//   link     o/<peer> \0 <seq, 8 bytes BE>            -> v1::OutboxRecord (node-link outbox)
+//            i/<peer>                                -> int64: last envelope applied from peer
+//
+// A node keeps the cases it owns (indexed, counted, timed) and read-only
+// copies of cases owned on other nodes that it touched (cases + history only).
 #pragma once
 
 #include <cstdint>
@@ -45,6 +50,16 @@ class Batch {
   // timer to after.next_deadline_ms and appends `entry` to the history.
   void RecordTransition(const v1::Case* before, const v1::Case& after,
                         const v1::HistoryEntry& entry);
+  // Puts `after`. `owned_before` is the stored copy when this node owned it
+  // (nullptr: new here, or a read-only copy); `owned` says whether this node
+  // owns `after`. Owner index, counts and timer follow ownership.
+  void PutCase(const v1::Case* owned_before, const v1::Case& after, bool owned);
+  void PutHistory(const v1::HistoryEntry& entry);
+  // Appends an outbox entry for `peer`; the store numbers it (1, 2, 3 ... per
+  // peer, in commit order) when the batch is written.
+  void Send(const std::string& peer, const std::string& case_id, int64_t now_ms);
+  // Records that every envelope from `peer` up to `seq` is applied.
+  void RecordInbox(const std::string& peer, uint64_t seq);
   // Remembers reporter+request_id -> case_id (report idempotency).
   void RecordRequest(const std::string& reporter, const std::string& request_id,
                      const std::string& case_id);
@@ -62,6 +77,12 @@ struct ListResult {
   // Resume after this index key; "" = this owner is exhausted. Raw key bytes
   // (contains 0x00): encode it before putting it in a page token.
   std::string next_key;
+};
+
+struct OutboxEntry {
+  uint64_t seq;
+  std::string case_id;
+  int64_t written_at_ms;
 };
 
 struct DueTimer {
@@ -95,6 +116,9 @@ class Store {
   // `done` may be empty; it must not block on another commit (no CommitAndWait
   // inside it: that would wait on its own thread).
   void Commit(Batch batch, Done done);
+  // Called on the answer thread with (peer, seq) for every outbox entry of a
+  // written group, before that group's `done` callbacks. Set before use.
+  void SetOutboxListener(std::function<void(const std::string&, uint64_t)> listener);
   // Commit and wait; for tests and start-up. Not from a `done` callback.
   Status CommitAndWait(Batch batch);
 
@@ -118,6 +142,21 @@ class Store {
   StatusOr<uint64_t> LastCaseSeq(const std::string& prefix) const;
   // Timers due at or before `now_ms`, earliest first, at most `limit`.
   StatusOr<std::vector<DueTimer>> DueTimers(int64_t now_ms, size_t limit) const;
+
+  // The case and its whole history, read from one snapshot.
+  StatusOr<std::pair<v1::Case, std::vector<v1::HistoryEntry>>> GetCaseWithHistory(
+      const std::string& case_id) const;
+
+  // Outbox of `peer`: entries after `after_seq`, at most `limit`, in order.
+  StatusOr<std::vector<OutboxEntry>> ReadOutbox(const std::string& peer, uint64_t after_seq,
+                                                size_t limit) const;
+  // Deletes the entries of `peer` up to `seq` (acknowledged). Not synced: a
+  // lost trim only causes a resend, which the receiver skips.
+  Status TrimOutbox(const std::string& peer, uint64_t seq);
+  // Highest seq written for `peer` (0 if none).
+  uint64_t LastOutboxSeq(const std::string& peer) const;
+  // Last envelope from `peer` applied durably (0 if none).
+  StatusOr<uint64_t> InboxSeq(const std::string& peer) const;
 
   StoreStats Stats() const;
   const std::string& path() const;

@@ -1,0 +1,212 @@
+// The node's side of federation that needs no network: which links a case's
+// copy travels to, applying copies that arrive (ownership transfers are
+// copies whose owner is hosted here), and commands forwarded by peers. The
+// links themselves (gRPC) live in link/.
+#include <cstdio>
+
+#include "actors/node.h"
+#include "actors/node_context.h"
+
+namespace whistle::actors {
+
+namespace {
+
+constexpr size_t kMaxIdLength = 128;
+constexpr int kMaxHops = 16;
+
+// A copy from the network is hostile until checked: every field we index by.
+Status CheckSync(const v1::CaseSync& sync, const core::Topology& topology) {
+  const v1::Case& c = sync.case_();
+  if (c.id().empty() || c.id().size() > kMaxIdLength) {
+    return Status::InvalidArgument("case_sync.case.id: want 1..128 bytes");
+  }
+  if (topology.Find(c.owner_id()) == nullptr) {
+    return Status::InvalidArgument("case_sync.case.owner_id: unknown jurisdiction \"" +
+                                   c.owner_id() + "\"");
+  }
+  if (c.state() == v1::CASE_STATE_UNSPECIFIED || !v1::CaseState_IsValid(c.state())) {
+    return Status::InvalidArgument("case_sync.case.state: invalid");
+  }
+  if (c.history_length() != sync.history_size()) {
+    return Status::InvalidArgument("case_sync.history: " + std::to_string(sync.history_size()) +
+                                   " entries for history_length " +
+                                   std::to_string(c.history_length()));
+  }
+  for (int i = 0; i < sync.history_size(); ++i) {
+    const auto& e = sync.history(i);
+    if (e.seq() != i + 1 || e.case_id() != c.id()) {
+      return Status::InvalidArgument("case_sync.history[" + std::to_string(i) + "]: want seq " +
+                                     std::to_string(i + 1) + " of " + c.id());
+    }
+  }
+  return Status::Ok();
+}
+
+void LogDropped(const std::string& from, const Status& why) {
+  std::fprintf(stderr,
+               "{\"level\":\"error\",\"msg\":\"case copy from a peer refused\",\"peer\":\"%s\","
+               "\"error\":\"%s\"}\n",
+               from.c_str(), why.ToString().c_str());
+}
+
+}  // namespace
+
+void NodeContext::AddSyncs(storage::Batch& batch, const v1::Case& c, std::string_view from) {
+  if (!placement_.federated()) return;
+  for (const auto& peer : placement_.SyncPeers(c, from)) {
+    if (peer == core::kParentPeer && !placement_.has_parent()) continue;
+    batch.Send(peer, c.id(), NowMs());
+  }
+}
+
+uint64_t NodeContext::DurableInboxSeq(const std::string& peer) {
+  std::lock_guard lock(sync_mu_);
+  if (auto it = inbox_durable_.find(peer); it != inbox_durable_.end()) return it->second;
+  auto stored = store_->InboxSeq(peer);
+  uint64_t seq = stored.ok() ? *stored : 0;
+  inbox_durable_[peer] = seq;
+  return seq;
+}
+
+void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,
+                            std::function<void(const Status&)> done) {
+  const Status bad = CheckSync(sync, *topology_);
+  const std::string id = sync.case_().id();
+  storage::Batch batch;
+  bool take = false;
+  bool owned = false;
+  int64_t have = 0;
+  {
+    std::lock_guard lock(sync_mu_);
+    if (seq != 0) {
+      auto [it, fresh] = inbox_queued_.try_emplace(from, 0);
+      if (fresh) {
+        auto stored = store_->InboxSeq(from);
+        it->second = stored.ok() ? *stored : 0;
+      }
+      if (seq <= it->second) return done(Status::Ok());  // a resend: applied already
+      it->second = seq;
+      batch.RecordInbox(from, seq);
+    }
+    if (!bad.ok()) {
+      LogDropped(from, bad);
+    } else {
+      bool owned_here = false;
+      if (auto p = sync_pending_.find(id); p != sync_pending_.end()) {
+        have = p->second.length;
+        owned_here = p->second.owned;
+      } else if (auto stored = store_->GetCase(id); stored.ok()) {
+        have = stored->history_length();
+        owned_here = Hosts(stored->owner_id());
+      }
+      // The owner's copy is the truth; only the owner changes a case.
+      take = !owned_here && sync.case_().history_length() > have;
+      if (take) {
+        owned = Hosts(sync.case_().owner_id());
+        auto& p = sync_pending_[id];
+        p.length = sync.case_().history_length();
+        p.owned = owned;
+        ++p.batches;
+      }
+    }
+  }
+  v1::Case copy;
+  if (take) {
+    copy = sync.case_();
+    copy.clear_read_only();
+    if (owned) copy.set_owner_node_id(node_id_);
+    batch.PutCase(nullptr, copy, owned);
+    for (const auto& e : sync.history()) {
+      if (e.seq() > have) batch.PutHistory(e);
+    }
+    if (seq != 0) AddSyncs(batch, copy, from);
+    // Before the batch is queued: a request routed by a store read that sees
+    // the new owner reaches the actor after this (see docs/architecture.md).
+    if (owned) {
+      caf::anon_send(JurisdictionActor(copy.owner_id()), handover_atom::value, Handover{copy});
+    }
+  }
+  store_->Commit(std::move(batch), [this, from, seq, take, owned, copy = std::move(copy),
+                                    done = std::move(done)](const Status& s) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"commit failed, stopping\"}\n");
+      std::abort();
+    }
+    {
+      std::lock_guard lock(sync_mu_);
+      if (seq != 0) inbox_durable_[from] = std::max(inbox_durable_[from], seq);
+      if (take) {
+        auto p = sync_pending_.find(copy.id());
+        if (p != sync_pending_.end() && --p->second.batches == 0) sync_pending_.erase(p);
+      }
+    }
+    if (take && owned) {
+      AddCount(copy.owner_id(), copy.state(), 1);
+      if (core::IsOpen(copy.state())) {
+        probe_.OpenDelta(topology_->Find(copy.owner_id())->level(), copy.state(), 1);
+      }
+    }
+    done(s);
+  });
+}
+
+// ---- Node ----
+
+void Node::SetLinkHub(LinkHub* hub) { impl_->ctx->set_link_hub(hub); }
+const core::Placement& Node::placement() const { return impl_->ctx->placement(); }
+
+void Node::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,
+                     std::function<void(const Status&)> done) {
+  impl_->ctx->ApplySync(from, seq, std::move(sync), std::move(done));
+}
+
+uint64_t Node::DurableInboxSeq(const std::string& peer) {
+  return impl_->ctx->DurableInboxSeq(peer);
+}
+
+void Node::HandleForward(const v1::ForwardRequest& request,
+                         std::function<void(StatusOr<v1::Case>, const v1::CaseSync*)> done) {
+  NodeContext* ctx = impl_->ctx.get();
+  const core::Context checks = ctx->core();
+  auto refuse = [&](Status s) { done(std::move(s), nullptr); };
+  if (Status s = core::ValidateCaller(request.caller(), checks); !s.ok()) return refuse(s);
+  if (request.case_id().empty() || request.case_id().size() > kMaxIdLength) {
+    return refuse(Status::InvalidArgument("forward.case_id: want 1..128 bytes"));
+  }
+  if (request.command().has_report() || request.command().has_overdue()) {
+    return refuse(
+        Status::InvalidArgument("forward.command: reports and deadlines are not forwarded"));
+  }
+  if (Status s = core::ValidateCommand(request.command(), checks); !s.ok()) return refuse(s);
+  if (ctx->topology().Find(request.owner_id()) == nullptr) {
+    return refuse(Status::InvalidArgument("forward.owner_id: unknown jurisdiction"));
+  }
+  if (request.hops() < 0 || request.hops() >= kMaxHops) {
+    return refuse(Status::Unavailable("case " + request.case_id() + " is changing owner; retry"));
+  }
+  CaseRequest req;
+  req.caller = request.caller();
+  req.case_id = request.case_id();
+  req.command = request.command();
+  req.hops = request.hops() + 1;
+  req.reply = [ctx, id = request.case_id(), done = std::move(done)](StatusOr<v1::Case> result) {
+    if (!result.ok()) {
+      if (result.status().code() == Code::kNotFound) {
+        // Its transfer is still on the way here.
+        return done(Status::Unavailable("case " + id + " has not reached node " + ctx->node_id() +
+                                        " yet; retry"),
+                    nullptr);
+      }
+      return done(result.status(), nullptr);
+    }
+    auto full = ctx->store().GetCaseWithHistory(id);
+    if (!full.ok()) return done(std::move(result), nullptr);
+    v1::CaseSync sync;
+    *sync.mutable_case_() = std::move(full->first);
+    for (auto& e : full->second) *sync.add_history() = std::move(e);
+    done(std::move(result), &sync);
+  };
+  ctx->SendTo(request.owner_id(), std::move(req));
+}
+
+}  // namespace whistle::actors

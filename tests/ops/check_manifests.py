@@ -9,21 +9,34 @@ For every node in the values (chart defaults when the file has no `nodes`):
     WHISTLE_DATA_DIR below that mount;
   - a gRPC Service (port named grpc, 7400 by default) and a metrics Service
     (port named metrics) whose selectors match the pod labels;
-  - gRPC readiness and liveness probes on the gRPC port;
+  - readiness and liveness probes on the gRPC port: gRPC health probes, or TCP
+    checks when TLS is on (the kubelet's gRPC probe cannot speak TLS);
   - non-root pod and container securityContext, readOnlyRootFilesystem, no
     privilege escalation, ALL capabilities dropped, /tmp on an emptyDir;
-  - WHISTLE_NODE_ID / WHISTLE_HOSTED_JURISDICTION equal to the values;
+  - WHISTLE_NODE_ID equal to the node's name, [a-z0-9]{1,16} and distinct per
+    node; WHISTLE_HOSTED_JURISDICTION equal to the values;
   - WHISTLE_PARENT_ADDRESS present exactly for nodes with a parent, naming a
     Service of the render (<service>.<namespace>.svc...:<grpc port>) that
-    selects the parent's pods;
+    selects the parent's pods (or the values' parentAddress);
+  - WHISTLE_CHILD_JURISDICTIONS equal to the hostedJurisdiction of every node
+    whose parent is this node, then its externalChildJurisdictions, and absent
+    for a node without children; WHISTLE_LINK_KEEPALIVE_MS = linkKeepaliveMs;
   - every env var whose name starts with WHISTLE_ is a whistled flag (a field
     of whistle.v1.NodeConfig in proto/whistle/v1/config.proto);
   - WHISTLE_SHUTDOWN_GRACE_MS, when set, ends before terminationGracePeriodSeconds;
   - WHISTLE_TOPOLOGY_FILE / WHISTLE_POLICY_FILE only when topology / policy
-    are set, pointing into a mounted ConfigMap that has the key.
+    are set, pointing into a mounted ConfigMap that has the key;
+  - with tls.enabled: the node's own Secret (nodes[].tlsSecret, default
+    <statefulset>-tls) mounted, and WHISTLE_TLS_CERT_FILE / _KEY_FILE / _CA_FILE
+    pointing at its tls.crt, tls.key and ca.crt; without it none of the three;
+    with tls.certManager.enabled a Certificate per node filling that Secret,
+    naming the node id as CN and DNS SAN and the gRPC Service as DNS SAN.
+The exact partition of the tree by the nodes is checked by check_partition.py
+--manifests on the same render.
 Prints one line per problem and exits 1 if there is any.
 """
 import argparse
+import json
 import os
 import re
 import sys
@@ -99,6 +112,11 @@ def main():
     nodes = values["nodes"]
     if len(statefulsets) != len(nodes):
         problem(f"{len(statefulsets)} StatefulSets for {len(nodes)} nodes")
+
+    node_ids = {}
+    keepalive = str(values.get("linkKeepaliveMs"))
+    tls = values.get("tls") or {}
+    certificates = {c["spec"].get("secretName"): c for c in by_kind.get("Certificate", [])}
 
     def pod_labels_of(node_name):
         for sts in statefulsets:
@@ -176,13 +194,15 @@ def main():
         if env.get("WHISTLE_METRICS_LISTEN") != f"0.0.0.0:{metrics_port}":
             problem(f"{where}: WHISTLE_METRICS_LISTEN {env.get('WHISTLE_METRICS_LISTEN')!r}")
 
-        # Probes.
-        for probe in ("readinessProbe", "livenessProbe"):
+        # Probes: gRPC health; TCP when the port serves TLS (kubelet gRPC probes are plaintext).
+        want_probe = "tcpSocket" if tls.get("enabled") else "grpc"
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             p = c.get(probe)
             if not p:
-                problem(f"{where}: no {probe}")
-            elif (p.get("grpc") or {}).get("port") != grpc_port:
-                problem(f"{where}: {probe} is not a gRPC probe on port {grpc_port}: {p}")
+                if probe != "startupProbe":
+                    problem(f"{where}: no {probe}")
+            elif (p.get(want_probe) or {}).get("port") not in (grpc_port, "grpc"):
+                problem(f"{where}: {probe} is not a {want_probe} probe on port {grpc_port}: {p}")
         if not pod.get("terminationGracePeriodSeconds"):
             problem(f"{where}: no terminationGracePeriodSeconds")
         elif pod["terminationGracePeriodSeconds"] != values["terminationGracePeriodSeconds"]:
@@ -219,8 +239,25 @@ def main():
         for k in env:
             if k.startswith("WHISTLE_") and k not in flags:
                 problem(f"{where}: {k} is not a whistled flag")
-        if env.get("WHISTLE_NODE_ID") != name:
-            problem(f"{where}: WHISTLE_NODE_ID {env.get('WHISTLE_NODE_ID')!r}")
+        node_id = env.get("WHISTLE_NODE_ID")
+        if node_id != name:
+            problem(f"{where}: WHISTLE_NODE_ID {node_id!r}, want the node's name {name!r}")
+        if not re.fullmatch(r"[a-z0-9]{1,16}", node_id or ""):
+            problem(f"{where}: WHISTLE_NODE_ID {node_id!r} is not [a-z0-9]{{1,16}}")
+        if node_id in node_ids:
+            problem(f"{where}: WHISTLE_NODE_ID {node_id!r} is also the id of node {node_ids[node_id]}")
+        node_ids.setdefault(node_id, name)
+        children = [n["hostedJurisdiction"] for n in nodes if (n.get("parent") or "") == name]
+        children += list(node.get("externalChildJurisdictions") or [])
+        got_children = env.get("WHISTLE_CHILD_JURISDICTIONS")
+        if children and got_children != ",".join(children):
+            problem(f"{where}: WHISTLE_CHILD_JURISDICTIONS {got_children!r}, want {','.join(children)!r} "
+                    f"(the hosted roots of its child nodes)")
+        if not children and got_children is not None:
+            problem(f"{where}: WHISTLE_CHILD_JURISDICTIONS {got_children!r} on a node without children")
+        if env.get("WHISTLE_LINK_KEEPALIVE_MS") != keepalive:
+            problem(f"{where}: WHISTLE_LINK_KEEPALIVE_MS {env.get('WHISTLE_LINK_KEEPALIVE_MS')!r}, "
+                    f"want {keepalive!r}")
         if env.get("WHISTLE_HOSTED_JURISDICTION") != node["hostedJurisdiction"]:
             problem(f"{where}: WHISTLE_HOSTED_JURISDICTION {env.get('WHISTLE_HOSTED_JURISDICTION')!r}, "
                     f"want {node['hostedJurisdiction']!r}")
@@ -272,15 +309,46 @@ def main():
             elif fname not in configmaps[cm_name].get("data", {}):
                 problem(f"{where}: ConfigMap {cm_name} has no key {fname}")
 
-        # TLS.
-        if values.get("tls", {}).get("enabled"):
-            secret = values["tls"]["existingSecret"]
-            secrets = [v for v in volumes.values() if (v.get("secret") or {}).get("secretName") == secret]
-            if not secrets or secrets[0]["name"] not in mounts:
-                problem(f"{where}: TLS secret {secret} is not mounted")
-            for var in ("WHISTLE_TLS_CERT_FILE", "WHISTLE_TLS_KEY_FILE", "WHISTLE_TLS_CA_FILE"):
-                if var not in env:
-                    problem(f"{where}: TLS enabled but {var} is not set")
+        # TLS: the node's own Secret, the three files, nothing when off.
+        tls_vars = {"WHISTLE_TLS_CERT_FILE": "tls.crt", "WHISTLE_TLS_KEY_FILE": "tls.key",
+                    "WHISTLE_TLS_CA_FILE": "ca.crt"}
+        if tls.get("enabled"):
+            secret = node.get("tlsSecret") or f"{sts['metadata']['name']}-tls"
+            vols = [v for v in volumes.values() if (v.get("secret") or {}).get("secretName") == secret]
+            if not vols or vols[0]["name"] not in mounts:
+                problem(f"{where}: TLS Secret {secret} is not mounted")
+            else:
+                mdir = mounts[vols[0]["name"]]["mountPath"].rstrip("/")
+                for var, key in tls_vars.items():
+                    if env.get(var) != f"{mdir}/{key}":
+                        problem(f"{where}: {var} {env.get(var)!r}, want {mdir}/{key} (Secret {secret})")
+            others = [v["secret"]["secretName"] for v in volumes.values()
+                      if (v.get("secret") or {}).get("secretName") not in (None, secret)]
+            if others:
+                problem(f"{where}: mounts other Secrets {others}")
+            if (tls.get("certManager") or {}).get("enabled"):
+                cert = certificates.get(secret)
+                if not cert:
+                    problem(f"{where}: no cert-manager Certificate fills Secret {secret}")
+                else:
+                    cs = cert["spec"]
+                    dns = cs.get("dnsNames") or []
+                    grpc_svc = [s["metadata"]["name"] for s in grpc_svcs]
+                    if cs.get("commonName") != name and name not in dns:
+                        problem(f"{where}: Certificate {cert['metadata']['name']} names neither CN nor "
+                                f"DNS SAN {name!r} (the node id)")
+                    for svc in grpc_svc:
+                        fq = f"{svc}.{services[svc]['metadata'].get('namespace')}.svc"
+                        if not any(d == fq or d.startswith(fq + ".") for d in dns):
+                            problem(f"{where}: Certificate {cert['metadata']['name']} has no DNS SAN for "
+                                    f"its gRPC Service {fq}.<cluster domain>")
+                    usages = set(cs.get("usages") or [])
+                    if not {"server auth", "client auth"} <= usages:
+                        problem(f"{where}: Certificate usages {sorted(usages)} lack server auth / client auth")
+        else:
+            for var in tls_vars:
+                if var in env:
+                    problem(f"{where}: {var} set although tls.enabled is false")
 
     # Optional objects.
     expect = {
@@ -306,7 +374,6 @@ def main():
         if len(dashboards) != 1:
             problem(f"grafana dashboard: enabled but {len(dashboards)} ConfigMaps carry the label")
         else:
-            import json
             for key, text in dashboards[0].get("data", {}).items():
                 try:
                     panels = json.loads(text).get("panels", [])
@@ -316,6 +383,9 @@ def main():
                     problem(f"grafana dashboard {key}: not JSON: {e}")
     elif dashboards:
         problem("grafana dashboard: disabled but rendered")
+    want_certs = len(nodes) if tls.get("enabled") and (tls.get("certManager") or {}).get("enabled") else 0
+    if len(by_kind.get("Certificate", [])) != want_certs:
+        problem(f"{len(by_kind.get('Certificate', []))} cert-manager Certificates rendered, want {want_certs}")
     for pdb in by_kind.get("PodDisruptionBudget", []):
         sel = pdb["spec"].get("selector", {}).get("matchLabels")
         covered = [n["name"] for n in nodes if selects(sel, pod_labels_of(n["name"]) or {})]

@@ -10,9 +10,10 @@ Usage:
       Every expression must use at least one metric.
   check_metric_names.py --catalogue docs/metrics.md --exposition metrics.txt
       Also compares the catalogue with a node's /metrics output: every
-      catalogued metric (except those Prometheus adds itself) must be
-      exported with the catalogued type, and every exported metric must be
-      catalogued.
+      catalogued metric (except those Prometheus adds itself, and those of a
+      section whose heading says "(only on ...)", e.g. the node link metrics
+      of a node without parent or children) must be exported with the
+      catalogued type, and every exported metric must be catalogued.
 Exits 1 on any mismatch, printing one line per problem.
 """
 import argparse
@@ -29,7 +30,8 @@ HIST_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 def load_catalogue(path):
-    """Returns ({name: type}, {names Prometheus adds itself})."""
+    """Returns ({name: type}, {names not necessarily in a node's exposition}):
+    those Prometheus adds itself and those of "(only on ...)" sections."""
     metrics, synthetic = {}, set()
     section = ""
     with open(path, encoding="utf-8") as f:
@@ -48,6 +50,8 @@ def load_catalogue(path):
                 raise SystemExit(f"{path}: {name} catalogued twice")
             metrics[name] = cells[1]
             if "prometheus" in section and "added" in section:
+                synthetic.add(name)
+            if "(only on" in section:
                 synthetic.add(name)
     if not metrics:
         raise SystemExit(f"{path}: no metric tables found")
@@ -175,7 +179,7 @@ def check_exposition(catalogue, synthetic, path):
                 exported[m.group(1)] = m.group(2)
     problems = []
     for name, typ in sorted(catalogue.items()):
-        if name in synthetic:
+        if name in synthetic and name not in exported:
             continue
         if name not in exported:
             problems.append(f"{path}: catalogued metric {name} is not exported")

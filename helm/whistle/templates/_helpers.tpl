@@ -69,6 +69,29 @@ whistle.io/hosted-jurisdiction: {{ .node.hostedJurisdiction }}
 {{- printf "%s.%s.svc.%s:%d" (include "whistle.node.grpcService" .) .root.Release.Namespace .root.Values.clusterDomain (int .root.Values.ports.grpc) -}}
 {{- end -}}
 
+{{/*
+--child-jurisdictions of a node: the hostedJurisdiction of every node whose
+parent is this node (in nodes[] order), then its externalChildJurisdictions.
+Comma separated; empty for a leaf node.
+*/}}
+{{- define "whistle.node.childJurisdictions" -}}
+{{- $out := list -}}
+{{- range $n := .root.Values.nodes -}}
+  {{- if eq (default "" $n.parent) $.node.name -}}
+    {{- $out = append $out $n.hostedJurisdiction -}}
+  {{- end -}}
+{{- end -}}
+{{- range $c := (default (list) .node.externalChildJurisdictions) -}}
+  {{- $out = append $out $c -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
+
+{{/* Secret holding a node's tls.crt, tls.key and ca.crt. */}}
+{{- define "whistle.node.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "whistle.node.fullname" .)) .node.tlsSecret -}}
+{{- end -}}
+
 {{- define "whistle.image" -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
@@ -96,12 +119,16 @@ whistle.io/hosted-jurisdiction: {{ .node.hostedJurisdiction }}
 
 {{/*
 Checks the schema cannot express: node names unique, parents exist, no node is
-its own ancestor, topology/policy are JSON, only one root. Fails with a message
-naming the node. Included from every node template.
+its own ancestor, only one root, hosted roots unique, topology/policy are JSON,
+cert-manager has an issuer;
+with a topology given, that the nodes partition it (every node's hosted root
+lies directly in its parent's part, the root node hosts the topology root).
+Fails with a message naming the node. Included from every node template.
 */}}
 {{- define "whistle.validate" -}}
 {{- $names := dict -}}
 {{- $parents := dict -}}
+{{- $hosted := dict -}}
 {{- $roots := list -}}
 {{- range $i, $n := .Values.nodes -}}
   {{- if hasKey $names $n.name -}}
@@ -109,10 +136,26 @@ naming the node. Included from every node template.
   {{- end -}}
   {{- $_ := set $names $n.name $n.hostedJurisdiction -}}
   {{- $_ := set $parents $n.name (default "" $n.parent) -}}
+  {{- if hasKey $hosted $n.hostedJurisdiction -}}
+    {{- fail (printf "nodes[%d].hostedJurisdiction: %q is already hosted by node %q; every jurisdiction is hosted by exactly one node" $i $n.hostedJurisdiction (get $hosted $n.hostedJurisdiction)) -}}
+  {{- end -}}
+  {{- $_ := set $hosted $n.hostedJurisdiction $n.name -}}
   {{- if and $n.parent $n.parentAddress -}}
     {{- fail (printf "nodes[%d]: node %q sets both parent and parentAddress; use parent for a node of this release, parentAddress for one outside it" $i $n.name) -}}
   {{- end -}}
   {{- if not (or $n.parent $n.parentAddress) -}}{{- $roots = append $roots $n.name -}}{{- end -}}
+{{- end -}}
+{{- $external := dict -}}
+{{- range $i, $n := .Values.nodes -}}
+  {{- range $c := (default (list) $n.externalChildJurisdictions) -}}
+    {{- if hasKey $hosted $c -}}
+      {{- fail (printf "nodes[%d].externalChildJurisdictions: %q is hosted by node %q of this release; give that node parent: %s instead" $i $c (get $hosted $c) $n.name) -}}
+    {{- end -}}
+    {{- if hasKey $external $c -}}
+      {{- fail (printf "nodes[%d].externalChildJurisdictions: %q is also an external child of node %q" $i $c (get $external $c)) -}}
+    {{- end -}}
+    {{- $_ := set $external $c $n.name -}}
+  {{- end -}}
 {{- end -}}
 {{- range $i, $n := .Values.nodes -}}
   {{- if $n.parent -}}
@@ -148,7 +191,82 @@ naming the node. Included from every node template.
     {{- end -}}
   {{- end -}}
 {{- end -}}
-{{- if and .Values.tls.enabled (not .Values.tls.existingSecret) -}}
-  {{- fail "tls.existingSecret: required when tls.enabled is true (a Secret with tls.crt, tls.key and ca.crt)" -}}
+{{- if and .Values.tls.enabled .Values.tls.certManager.enabled (not (.Values.tls.certManager.issuerRef | default dict).name) -}}
+  {{- fail "tls.certManager.issuerRef.name: required when tls.certManager.enabled is true (the cert-manager Issuer or ClusterIssuer that signs the node certificates; a CA issuer fills ca.crt)" -}}
+{{- end -}}
+{{- if .Values.topology -}}
+  {{- include "whistle.validatePartition" (dict "root" $ "hosted" $hosted "names" $names) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+With a topology given: every hosted root and external child is a jurisdiction
+of it; walking up from a node's hosted root, the first hosted root met is its
+parent's (none for a node whose parent is outside the release); the root node
+hosts the topology root; an external child lies directly in its node's part.
+Together with unique hosted roots this makes the nodes an exact partition.
+Takes {"root": $, "hosted": {root id: node name}, "names": {node name: root id}}.
+*/}}
+{{- define "whistle.validatePartition" -}}
+{{- $root := .root -}}
+{{- $hosted := .hosted -}}
+{{- $names := .names -}}
+{{- $topology := fromJson $root.Values.topology -}}
+{{- $up := dict -}}
+{{- $tops := list -}}
+{{- range $j := (default (list) (get $topology "jurisdictions")) -}}
+  {{- $p := default (default "" (get $j "parentId")) (get $j "parent_id") -}}
+  {{- $_ := set $up (toString (get $j "id")) (toString $p) -}}
+  {{- if not $p -}}{{- $tops = append $tops (toString (get $j "id")) -}}{{- end -}}
+{{- end -}}
+{{- $steps := until (len $up) -}}
+{{- range $i, $n := $root.Values.nodes -}}
+  {{- if not (hasKey $up $n.hostedJurisdiction) -}}
+    {{- fail (printf "nodes[%d].hostedJurisdiction: %q is not a jurisdiction of the topology" $i $n.hostedJurisdiction) -}}
+  {{- end -}}
+  {{- /* nearest strict ancestor that is some node's hosted root */ -}}
+  {{- $cur := get $up $n.hostedJurisdiction -}}
+  {{- $owner := "" -}}
+  {{- range $steps -}}
+    {{- if and $cur (not $owner) -}}
+      {{- if hasKey $hosted $cur -}}{{- $owner = $cur -}}{{- else -}}{{- $cur = get $up $cur -}}{{- end -}}
+    {{- end -}}
+  {{- end -}}
+  {{- if $n.parent -}}
+    {{- $want := get $names $n.parent -}}
+    {{- $below := false -}}
+    {{- $cur = get $up $n.hostedJurisdiction -}}
+    {{- range $steps -}}
+      {{- if and $cur (not $below) -}}
+        {{- if eq $cur $want -}}{{- $below = true -}}{{- else -}}{{- $cur = get $up $cur -}}{{- end -}}
+      {{- end -}}
+    {{- end -}}
+    {{- if not $below -}}
+      {{- fail (printf "nodes[%d]: node %q hosts %q, which is not below %q, the hosted root of its parent %q" $i $n.name $n.hostedJurisdiction $want $n.parent) -}}
+    {{- else if ne $owner $want -}}
+      {{- fail (printf "nodes[%d]: node %q hosts %q, which lies in the part of node %q (hosting %q), not directly in the part of its parent %q; make %q its parent" $i $n.name $n.hostedJurisdiction (get $hosted $owner) $owner $n.parent (get $hosted $owner)) -}}
+    {{- end -}}
+  {{- else if $n.parentAddress -}}
+    {{- if $owner -}}
+      {{- fail (printf "nodes[%d]: node %q hosts %q, which lies in the part of node %q of this release; set parent: %s instead of parentAddress" $i $n.name $n.hostedJurisdiction (get $hosted $owner) (get $hosted $owner)) -}}
+    {{- end -}}
+  {{- else if not (has $n.hostedJurisdiction $tops) -}}
+    {{- fail (printf "nodes[%d]: node %q has no parent, so it must host the topology root %s (the whole tree), not %q; set parent, or parentAddress for a parent outside this release" $i $n.name (join ", " $tops) $n.hostedJurisdiction) -}}
+  {{- end -}}
+  {{- range $c := (default (list) $n.externalChildJurisdictions) -}}
+    {{- if not (hasKey $up $c) -}}
+      {{- fail (printf "nodes[%d].externalChildJurisdictions: %q is not a jurisdiction of the topology" $i $c) -}}
+    {{- end -}}
+    {{- $cur := get $up $c -}}
+    {{- $owner := "" -}}
+    {{- range $steps -}}
+      {{- if and $cur (not $owner) -}}
+        {{- if hasKey $hosted $cur -}}{{- $owner = $cur -}}{{- else -}}{{- $cur = get $up $cur -}}{{- end -}}
+      {{- end -}}
+    {{- end -}}
+    {{- if ne $owner $n.hostedJurisdiction -}}
+      {{- fail (printf "nodes[%d].externalChildJurisdictions: %q is not below %q in the part node %q hosts itself" $i $c $n.hostedJurisdiction $n.name) -}}
+    {{- end -}}
+  {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -3,6 +3,7 @@
 // copies whose owner is hosted here), and commands forwarded by peers. The
 // links themselves (gRPC) live in link/.
 #include <cstdio>
+#include <optional>
 
 #include "actors/node.h"
 #include "actors/node_context.h"
@@ -120,12 +121,12 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
       if (e.seq() > have) batch.PutHistory(e);
     }
     if (seq != 0) AddSyncs(batch, copy, from);
-    // Before the batch is queued: a request routed by a store read that sees
-    // the new owner reaches the actor after this (see docs/architecture.md).
-    if (owned) {
-      caf::anon_send(JurisdictionActor(copy.owner_id()), handover_atom::value, Handover{copy});
-    }
   }
+  // The hand-over goes out right after its batch is queued: the new owner's
+  // batches for the case follow it in the store's FIFO, and commands this
+  // link forwards later reach the actor after it (same sending thread).
+  std::optional<Handover> handover;
+  if (take && owned) handover = Handover{copy};
   store_->Commit(std::move(batch), [this, from, seq, take, owned, copy = std::move(copy),
                                     done = std::move(done)](const Status& s) {
     if (!s.ok()) {
@@ -148,6 +149,10 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
     }
     done(s);
   });
+  if (handover) {
+    const std::string owner = handover->value.owner_id();
+    caf::anon_send(JurisdictionActor(owner), handover_atom::value, std::move(*handover));
+  }
 }
 
 // ---- Node ----

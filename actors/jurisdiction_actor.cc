@@ -113,8 +113,6 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
   } else if (!t.effects.handover_to.empty()) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
     st.moved[case_id] = t.effects.handover_to;
-    caf::actor next_owner = ctx->JurisdictionActor(t.effects.handover_to);
-    if (next_owner) self->send(next_owner, handover_atom::value, Handover{t.next});
   } else {
     auto [it, inserted] = st.cases.insert_or_assign(case_id, t.next);
     if (inserted) ctx->probe().InMemoryDelta(1);
@@ -126,6 +124,14 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
 
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto queued = std::chrono::steady_clock::now();
+  // The hand-over goes out after its batch is queued, so the new owner's
+  // batches for this case always follow it in the store's FIFO.
+  caf::actor next_owner;
+  std::optional<Handover> handover;
+  if (owned && !t.effects.handover_to.empty()) {
+    next_owner = ctx->JurisdictionActor(t.effects.handover_to);
+    handover = Handover{t.next};
+  }
   ctx->store().Commit(std::move(batch), [ctx, me, queued, owned, before = std::move(before),
                                          next = std::move(t.next), entry = std::move(t.entry),
                                          request_key = std::move(request_key),
@@ -144,6 +150,7 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
     caf::anon_send(me, committed_atom::value, Committed{next.id(), request_key});
     reply(next);
   });
+  if (next_owner) self->send(next_owner, handover_atom::value, std::move(*handover));
 }
 
 // A retried report: answer with the first report's case once it is durable.
@@ -213,8 +220,16 @@ caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
         }
       },
       [self](handover_atom, Handover& h) {
-        auto [it, inserted] = self->state.cases.insert_or_assign(h.value.id(), h.value);
-        if (inserted) self->state.ctx->probe().InMemoryDelta(1);
+        auto& cases = self->state.cases;
+        auto it = cases.find(h.value.id());
+        if (it == cases.end()) {
+          cases.emplace(h.value.id(), std::move(h.value));
+          self->state.ctx->probe().InMemoryDelta(1);
+        } else if (it->second.history_length() < h.value.history_length()) {
+          // Loaded from the store first (the hand-over was durable already),
+          // never moved past by a transition here: only a newer copy replaces it.
+          it->second = std::move(h.value);
+        }
       },
       [self](committed_atom, const Committed& c) {
         auto& st = self->state;

@@ -68,25 +68,59 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
 }  // namespace
 
 WhistledProcess::WhistledProcess(std::string data_dir, std::vector<std::string> extra_flags)
-    : data_dir_(std::move(data_dir)) {
+    : WhistledProcess(std::move(data_dir), std::move(extra_flags), Ports{}) {}
+
+WhistledProcess::WhistledProcess(std::string data_dir, std::vector<std::string> extra_flags,
+                                 Ports ports)
+    : data_dir_(std::move(data_dir)), extra_flags_(std::move(extra_flags)) {
   log_path_ = data_dir_ + ".log";
   for (int attempt = 0; attempt < 3; ++attempt) {
-    port_ = FreePort();
-    metrics_port_ = FreePort();
-    std::vector<std::string> args = {WHISTLED_PATH,
-                                     "--listen",
-                                     address(),
-                                     "--metrics-listen",
-                                     metrics_address(),
-                                     "--data-dir",
-                                     data_dir_,
-                                     "--timer-interval-ms",
-                                     "200"};
-    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-    pid_ = Spawn(args, log_path_);
-    if (WaitServing(30000)) return;
-    Kill();  // a port raced away, or start-up failed: try again on new ports
+    port_ = ports.grpc > 0 ? ports.grpc : FreePort();
+    metrics_port_ = ports.metrics > 0 ? ports.metrics : FreePort();
+    if (StartOnce()) return;
+    // A port raced away, or start-up failed: try again (on new ports where free to).
+    if (ports.grpc > 0 && ports.metrics > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
   }
+}
+
+bool WhistledProcess::StartOnce() {
+  std::vector<std::string> args = {WHISTLED_PATH,
+                                   "--listen",
+                                   address(),
+                                   "--metrics-listen",
+                                   metrics_address(),
+                                   "--data-dir",
+                                   data_dir_,
+                                   "--timer-interval-ms",
+                                   "200"};
+  args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+  pid_ = Spawn(args, log_path_);
+  if (WaitServing(30000)) return true;
+  Kill();
+  return false;
+}
+
+bool WhistledProcess::Restart() {
+  if (pid_ > 0) Terminate();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (StartOnce()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return false;
+}
+
+std::string WhistledProcess::LogTail(int lines) const {
+  std::ifstream in(log_path_);
+  std::vector<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(std::move(line));
+    if (static_cast<int>(tail.size()) > lines) tail.erase(tail.begin());
+  }
+  std::string out;
+  for (const auto& line : tail) out += line + "\n";
+  return out;
 }
 
 WhistledProcess::~WhistledProcess() {
@@ -168,7 +202,14 @@ bool WhistledProcess::WaitServing(int timeout_ms) {
 }
 
 std::shared_ptr<grpc::Channel> WhistledProcess::channel() {
-  return grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  // A connection of its own, not one shared with earlier channels to this address: after
+  // a Restart on the same port a shared one may still be backing off from the outage.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
 }
 
 std::unique_ptr<v1::CaseService::Stub> WhistledProcess::cases() {

@@ -27,17 +27,36 @@ int FreePort();
 
 class WhistledProcess {
  public:
+  // Ports to listen on; 0 = a free port (re-picked if start-up fails on it).
+  struct Ports {
+    int grpc = 0;
+    int metrics = 0;
+  };
+
   // Starts whistled with its data in `data_dir`; waits until health says SERVING.
+  // running() is false when it did not come up (its log says why).
   explicit WhistledProcess(std::string data_dir, std::vector<std::string> extra_flags = {});
+  // The same on the given ports (one kept fixed is not re-picked).
+  WhistledProcess(std::string data_dir, std::vector<std::string> extra_flags, Ports ports);
   ~WhistledProcess();
+  WhistledProcess(const WhistledProcess&) = delete;
+  WhistledProcess& operator=(const WhistledProcess&) = delete;
 
   bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string metrics_address() const { return "127.0.0.1:" + std::to_string(metrics_port_); }
+  const std::string& data_dir() const { return data_dir_; }
   // Stops with SIGKILL (nothing flushed) or SIGTERM (graceful); returns the exit status
   // as from waitpid (or the signal number negated).
   int Kill();
   int Terminate();
+  // Starts the process again after Kill/Terminate (or its own exit) with the same data
+  // dir, flags and ports, and waits until SERVING (retrying a few times while the old
+  // ports are released). Terminates it first if it still runs. Returns running().
+  bool Restart();
   // Sends `signal` without waiting for the process to exit.
   void Signal(int signal);
   // The health service's answer: 1 SERVING, 2 NOT_SERVING, -1 no answer.
@@ -51,11 +70,16 @@ class WhistledProcess {
   std::unique_ptr<v1::CaseService::Stub> cases();
   std::unique_ptr<v1::TopologyService::Stub> topology();
   const std::string& log_path() const { return log_path_; }
+  // The last `lines` lines of the log, for failure messages.
+  std::string LogTail(int lines = 30) const;
 
  private:
   int Stop(int signal);
+  // Spawns with the current ports and waits until SERVING; false (and not running) when not.
+  bool StartOnce();
   std::string data_dir_;
   std::string log_path_;
+  std::vector<std::string> extra_flags_;
   int port_ = 0;
   int metrics_port_ = 0;
   int pid_ = -1;

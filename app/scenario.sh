@@ -1,60 +1,112 @@
 #!/usr/bin/env bash
-# Plays the issue's scenario through a fresh whistled over gRPC with
-# whistlectl, printing every step, the case history and the counts.
-# Usage: app/scenario.sh [BUILD_DIR]   (env WHISTLE_PORT, default 7400; "auto" = a free port)
+# The main job: plays the scenario through the public gRPC API with
+# whistlectl, printing every step, the case histories and the counts.
+#
+#   app/scenario.sh [BUILD_DIR]                 across a local federation: one whistled per
+#                                               township, county and the city (40 processes)
+#   WHISTLE_DEMO=one-process app/scenario.sh    one whistled hosting the whole city
+#
+# Env: WHISTLE_PORT (first port, default 7400; "auto" = free ports), WHISTLE_DEMO_SPLIT
+# (township | county, default township). Every caller talks to the node of its own
+# jurisdiction; cases, summons and answers cross the node links.
 set -euo pipefail
 BUILD=${1:-build}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODE=${WHISTLE_DEMO:-federation}
 PORT=${WHISTLE_PORT:-7400}
-if [ "$PORT" = auto ]; then
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-fi
-METRICS_PORT=$((PORT + 1))
 DATA=$(mktemp -d /tmp/whistle-demo-XXXXXX)
-export WHISTLE_SERVER=127.0.0.1:$PORT
 
-"$BUILD/app/whistled" --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
-  --data-dir "$DATA/db" 2>"$DATA/whistled.log" &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 100); do
-  "$BUILD/cli/whistlectl" --user probe --role leader --jurisdiction szs topology szs >/dev/null 2>&1 && break
-  kill -0 $PID 2>/dev/null || { cat "$DATA/whistled.log"; exit 1; }
-  sleep 0.1
-done
+ctl() { "$BUILD/cli/whistlectl" "$@"; }
+step() { printf '\n== %s\n' "$*"; }
+
+if [ "$MODE" = one-process ]; then
+  if [ "$PORT" = auto ]; then
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  fi
+  "$BUILD/app/whistled" --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$((PORT + 1))" \
+    --data-dir "$DATA/db" 2>"$DATA/whistled.log" &
+  PID=$!
+  trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+  for _ in $(seq 100); do
+    ctl --server "127.0.0.1:$PORT" --user probe --role leader --jurisdiction szs topology szs \
+      >/dev/null 2>&1 && break
+    kill -0 $PID 2>/dev/null || { cat "$DATA/whistled.log"; exit 1; }
+    sleep 0.1
+  done
+  node_of() { echo "127.0.0.1:$PORT"; }
+else
+  FED=(--dir "$DATA/federation")
+  trap '"$ROOT/app/federation.sh" stop "${FED[@]}" >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
+  step "starting a local federation (${WHISTLE_DEMO_SPLIT:-township} split): one whistled per node"
+  "$ROOT/app/federation.sh" start --split "${WHISTLE_DEMO_SPLIT:-township}" "${FED[@]}" \
+    --base-port "$PORT" --build "$BUILD"
+  node_of() { "$ROOT/app/federation.sh" address "$1" "${FED[@]}"; }
+fi
 
 GRID=dwk-s01-c01-g001      # 长胜第1社区第1网格, 大武口区
 COMMUNITY=dwk-s01-c01      # 长胜第1社区
 STREET=dwk-s01             # 长胜街道
+COUNTY=dwk                 # 大武口区
 POLICE=$STREET-police_station
-JUDICIAL=$STREET-judicial_office
+BUREAU=$COUNTY-justice     # 大武口区司法局: a county bureau, on the county's node
 
-ctl() { "$BUILD/cli/whistlectl" "$@"; }
-as_grid() { ctl --user wang.grid --role grid_worker --jurisdiction $GRID "$@"; }
-as_community() { ctl --user li.community --role staff --jurisdiction $COMMUNITY "$@"; }
-as_street() { ctl --user zhao.street --role staff --jurisdiction $STREET "$@"; }
-as_police() { ctl --user desk.police --role department --department $POLICE "$@"; }
-as_judicial() { ctl --user desk.judicial --role department --department $JUDICIAL "$@"; }
-step() { printf '\n== %s\n' "$*"; }
+# Each caller talks to the node hosting its own jurisdiction.
+AT_STREET=$(node_of $STREET)
+AT_COUNTY=$(node_of $COUNTY)
+AT_CITY=$(node_of szs)
+as_grid() { ctl --server "$AT_STREET" --user wang.grid --role grid_worker --jurisdiction $GRID "$@"; }
+as_community() { ctl --server "$AT_STREET" --user li.community --role staff --jurisdiction $COMMUNITY "$@"; }
+as_street() { ctl --server "$AT_STREET" --user zhao.street --role staff --jurisdiction $STREET "$@"; }
+as_police() { ctl --server "$AT_STREET" --user desk.police --role department --department $POLICE "$@"; }
+as_bureau() { ctl --server "$AT_COUNTY" --user desk.justice --role department --department $BUREAU "$@"; }
+as_county() { ctl --server "$AT_COUNTY" --user qian.county --role staff --jurisdiction $COUNTY "$@"; }
+as_city() { ctl --server "$AT_CITY" --user sun.city --role leader --jurisdiction szs "$@"; }
+case_id() { sed -n 's/^ "id": "\(.*\)",$/\1/p'; }
+# A transfer to another node is answered once durable here and delivered right after.
+owned_at() {
+  for _ in $(seq 100); do
+    "$@" --json get "$CASE" 2>/dev/null | grep -q '"read_only": true' || return 0
+    sleep 0.05
+  done
+}
+
+echo "street $STREET: $AT_STREET   county $COUNTY: $AT_COUNTY   city szs: $AT_CITY"
 
 step "1. grid worker wang.grid reports a neighbour dispute (一般) in $GRID"
 CASE=$(as_grid --json report --request-id demo-1 --category dispute.neighbour --severity general \
-  --grid $GRID --address "3号楼2单元" --text "楼上漏水引发邻里争吵" | sed -n 's/^ "id": "\(.*\)",$/\1/p')
+  --grid $GRID --address "3号楼2单元" --text "楼上漏水引发邻里争吵" | case_id)
 as_grid get "$CASE"
 step "2. graded response routed it to community $COMMUNITY, which accepts it"
 as_community accept "$CASE" --note "已受理"
 step "3. the community cannot settle it and escalates to the street $STREET"
-as_community escalate "$CASE" --reason "调解未果,需派出所和司法所介入"
-step "4. the street blows the whistle: police station and judicial office"
-as_street whistle "$CASE" $POLICE $JUDICIAL --note "联合调处"
+as_community escalate "$CASE" --reason "调解未果,需派出所和司法局介入"
+step "4. the street blows the whistle: its police station and the county's justice bureau"
+as_street whistle "$CASE" $POLICE $BUREAU --note "联合调处"
 as_police report-in "$CASE" --note "民警已到场"
-as_judicial report-in "$CASE" --note "司法所已到场"
+step "   the bureau's desk reports in on its own (county) node; the street's node owns the case"
+as_bureau report-in "$CASE" --note "司法局已到场"
 step "5. both departments resolve; the grid worker verifies; the street closes; the reporter rates 5/5"
 as_police resolve "$CASE" --note "已调解"
-as_judicial resolve "$CASE" --note "已签调解协议"
+as_bureau resolve "$CASE" --note "已签调解协议"
 as_grid verify "$CASE" --note "现场核查,已修复漏水"
 as_street close "$CASE" --note "结案"
 as_grid evaluate "$CASE" 5 --comment "满意"
-step "6. the case history (who, what, when, which jurisdiction)"
+step "6. the case history (who, what, when, which jurisdiction), read on the street's node"
 as_grid history "$CASE"
-step "   cases per state in 大武口区 (dwk)"
-ctl --user leader.dwk --role leader --jurisdiction dwk count
+step "   the same history, read on the county's node (a read-only copy kept current by the owner)"
+as_bureau history "$CASE"
+step "   cases per state in 长胜街道 ($STREET)"
+as_street count
+
+step "7. a major gas leak (重大) reported in $GRID: created on the street's node, owned by the county"
+CASE=$(as_grid --json report --request-id demo-2 --category safety.gas --severity major \
+  --grid $GRID --address "5号楼" --text "燃气管道泄漏" | case_id)
+owned_at as_county
+as_county accept "$CASE" --note "区应急已受理"
+step "8. the county escalates it to the city: a second hop, county node -> city node"
+as_county escalate "$CASE" --reason "涉及多个街道,需市级协调"
+owned_at as_city
+as_city keep "$CASE" --note "市级指挥部处置"
+step "   read on the street's node: owned by the city, a read-only copy here"
+as_grid get "$CASE"
+as_grid history "$CASE"

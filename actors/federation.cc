@@ -93,20 +93,29 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
       LogDropped(from, bad);
     } else {
       bool owned_here = false;
+      std::string have_node;
       if (auto p = sync_pending_.find(id); p != sync_pending_.end()) {
         have = p->second.length;
         owned_here = p->second.owned;
+        have_node = p->second.owner_node;
       } else if (auto stored = store_->GetCase(id); stored.ok()) {
         have = stored->history_length();
         owned_here = Hosts(stored->owner_id());
+        have_node = stored->owner_node_id();
       }
-      // The owner's copy is the truth; only the owner changes a case.
-      take = !owned_here && sync.case_().history_length() > have;
+      // The owner's copy is the truth; only the owner changes a case. A copy
+      // as long as ours may still name the owner's node (announced after a
+      // transfer).
+      const auto& in = sync.case_();
+      take = !owned_here && (in.history_length() > have ||
+                             (in.history_length() == have && !in.owner_node_id().empty() &&
+                              in.owner_node_id() != have_node));
       if (take) {
-        owned = Hosts(sync.case_().owner_id());
+        owned = Hosts(in.owner_id());
         auto& p = sync_pending_[id];
-        p.length = sync.case_().history_length();
+        p.length = in.history_length();
         p.owned = owned;
+        p.owner_node = owned ? node_id_ : in.owner_node_id();
         ++p.batches;
       }
     }
@@ -120,7 +129,12 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
     for (const auto& e : sync.history()) {
       if (e.seq() > have) batch.PutHistory(e);
     }
-    if (seq != 0) AddSyncs(batch, copy, from);
+    if (owned) {
+      // Transferred in: every node with a copy learns which node owns it now.
+      AddSyncs(batch, copy, "");
+    } else if (seq != 0) {
+      AddSyncs(batch, copy, from);
+    }
   }
   // The hand-over goes out right after its batch is queued: the new owner's
   // batches for the case follow it in the store's FIFO, and commands this

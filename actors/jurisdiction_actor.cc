@@ -85,7 +85,11 @@ void Annotate(NodeContext* ctx, const v1::Caller& caller, v1::Case& next) {
           next.touched_ids().end()) {
     next.add_touched_ids(who);
   }
-  if (ctx->Hosts(next.owner_id())) next.set_owner_node_id(ctx->node_id());
+  if (ctx->Hosts(next.owner_id())) {
+    next.set_owner_node_id(ctx->node_id());
+  } else {
+    next.clear_owner_node_id();  // the new owner's node announces itself on arrival
+  }
 }
 
 // Carries out a transition: memory, effects, then one durable batch. A case

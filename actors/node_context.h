@@ -97,6 +97,7 @@ class NodeContext {
     int64_t length = 0;  // history length queued
     int batches = 0;     // not yet durable
     bool owned = false;  // the copy made this node the owner
+    std::string owner_node;
   };
   std::unordered_map<std::string, PendingCopy> sync_pending_;
   std::unordered_map<std::string, uint64_t> inbox_queued_;

@@ -228,6 +228,9 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&case_service);
   builder.RegisterService(&link_service);
   builder.RegisterService(&node_service);
+  // The link and node services are synchronous (one thread per link stream): poll
+  // briefly so a shutdown does not wait out a long completion-queue timeout.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
   builder.RegisterService(&topology_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {

@@ -323,7 +323,7 @@ StatusOr<const v1::Jurisdiction*> MovableParent(const v1::Case& c, const Context
   }
   if (!Hosted(parent->id(), ctx)) {
     return WrongState(c, "parent " + Quote(parent->id()) +
-                             " is hosted by another node (node links are not available yet)");
+                             " is hosted by another node and this node has no parent link (--parent-address)");
   }
   return parent;
 }

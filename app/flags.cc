@@ -41,7 +41,8 @@ constexpr FlagDoc kDocs[] = {
     {"log_level", "debug | info | warn | error"},
     {"shutdown_grace_ms", "SIGTERM drain time for in-flight calls in ms (0..600000)"},
     {"tls_cert_file",
-     "PEM certificate of this node (CN or DNS SAN = node id); with key and CA, the gRPC port "
+     "PEM certificate of this node (CN or DNS SAN = the hosted jurisdiction); with key and CA, the "
+     "gRPC port "
      "serves TLS and node links use mutual TLS"},
     {"tls_key_file", "PEM private key of --tls-cert-file"},
     {"tls_ca_file", "PEM CA bundle that signs every node's certificate"},

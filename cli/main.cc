@@ -1,17 +1,23 @@
 // whistlectl: the command-line client. Talks gRPC only; every API verb is a
 // subcommand. Identity comes from flags or WHISTLE_USER / WHISTLE_ROLE /
 // WHISTLE_JURISDICTION / WHISTLE_DEPARTMENT; the server from WHISTLE_SERVER.
+// TLS (a node started with --tls-*) from --tls-ca-file / --tls-cert-file /
+// --tls-key-file / --tls-server-name or the same WHISTLE_TLS_* variables
+// whistled reads, so whistlectl run next to a node uses its certificate.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "whistle/v1/link.grpc.pb.h"
 #include "whistle/v1/service.grpc.pb.h"
 
 namespace whistle::cli {
@@ -23,6 +29,12 @@ struct Options {
   std::string user, role, jurisdiction, department;
   bool json = false;
   int timeout_ms = 10000;
+  // TLS: on when any of these is set. No CA file = the system's roots.
+  std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name;
+  bool tls() const {
+    return !tls_ca_file.empty() || !tls_cert_file.empty() || !tls_key_file.empty() ||
+           !tls_server_name.empty();
+  }
 };
 
 using Args = std::vector<std::string>;
@@ -36,7 +48,12 @@ const char kUsage[] =
     "  --jurisdiction ID       (WHISTLE_JURISDICTION)\n"
     "  --department ID         (WHISTLE_DEPARTMENT)\n"
     "  --json                  print responses as JSON\n"
-    "  --timeout-ms N          per-call deadline (default 10000)\n\n"
+    "  --timeout-ms N          per-call deadline (default 10000)\n"
+    "  --tls-ca-file PEM       (WHISTLE_TLS_CA_FILE) talk TLS; trust this CA (the nodes')\n"
+    "  --tls-cert-file PEM     (WHISTLE_TLS_CERT_FILE) client certificate, with --tls-key-file\n"
+    "  --tls-key-file PEM      (WHISTLE_TLS_KEY_FILE)\n"
+    "  --tls-server-name NAME  (WHISTLE_TLS_SERVER_NAME) name the node's certificate must\n"
+    "                          carry, when it differs from --server's host (port-forward)\n\n"
     "Verbs:\n"
     "  report --request-id ID --category C --severity general|serious|major|extraordinary\n"
     "         --grid GRID --text TEXT [--address A] [--attachment URI]...\n"
@@ -51,7 +68,8 @@ const char kUsage[] =
     "  get CASE                          history CASE\n"
     "  list [--jurisdiction-id J] [--state S] [--page-size N] [--page-token T] [--all]\n"
     "  count [--jurisdiction-id J]\n"
-    "  topology [ID]\n";
+    "  topology [ID]\n"
+    "  links                             the node's links to its parent and children\n";
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -115,6 +133,12 @@ void PrintCase(const v1::Case& c) {
   std::printf("case        %s\n", c.id().c_str());
   std::printf("state       %s\n", Short(v1::CaseState_Name(c.state()), "CASE_STATE_").c_str());
   std::printf("owner       %s\n", c.owner_id().c_str());
+  if (c.read_only()) {
+    std::printf("copy        read-only here; owned on node %s\n",
+                c.owner_node_id().empty() ? "(another)" : c.owner_node_id().c_str());
+  } else if (!c.owner_node_id().empty()) {
+    std::printf("node        %s\n", c.owner_node_id().c_str());
+  }
   std::printf("category    %s (%s)\n", c.category().c_str(),
               Short(v1::Severity_Name(c.severity()), "SEVERITY_").c_str());
   std::printf("place       %s %s\n", c.place().grid_id().c_str(), c.place().address().c_str());
@@ -180,13 +204,72 @@ void PrintTopology(const v1::JurisdictionView& view) {
   }
 }
 
+void PrintLinks(const v1::GetLinksResponse& links) {
+  std::string children;
+  for (const auto& c : links.child_roots()) children += (children.empty() ? "" : ",") + c;
+  std::printf("node %s  hosts %s  children %s  tls %s\n", links.node_id().c_str(),
+              links.hosted_root().c_str(), children.empty() ? "-" : children.c_str(),
+              links.tls() ? "on" : "off");
+  std::printf("%-16s %-4s %-16s %-9s %-19s %-19s %6s %-19s %8s %8s %7s %7s %8s %s\n", "PEER", "DIR",
+              "NODE", "CONNECTED", "SINCE", "LAST ACK", "OUTBOX", "OLDEST", "SENT", "RECEIVED",
+              "RESENDS", "RECONN", "RTT MS", "LAST ERROR");
+  for (const auto& l : links.links()) {
+    std::printf("%-16s %-4s %-16s %-9s %-19s %-19s %6llu %-19s %8llu %8llu %7llu %7llu %8.3f %s\n",
+                l.peer().c_str(), l.direction().c_str(),
+                l.peer_node_id().empty() ? "-" : l.peer_node_id().c_str(),
+                l.connected() ? "yes" : "no", Time(l.connected_since_ms()).c_str(),
+                Time(l.last_ack_ms()).c_str(), static_cast<unsigned long long>(l.outbox_depth()),
+                Time(l.outbox_oldest_ms()).c_str(), static_cast<unsigned long long>(l.sent()),
+                static_cast<unsigned long long>(l.received()),
+                static_cast<unsigned long long>(l.resends()),
+                static_cast<unsigned long long>(l.reconnects()), l.rtt_ms(),
+                l.last_error().empty() ? "-" : l.last_error().c_str());
+  }
+}
+
+bool ReadPem(const std::string& flag, const std::string& path, std::string* out, std::string* why) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    *why = flag + ": cannot read \"" + path + "\"";
+    return false;
+  }
+  *out = text.str();
+  return true;
+}
+
+// The channel to --server: plaintext, or TLS from the --tls-* files. Returns
+// nullptr (and sets *why, naming the flag) when a file is missing or unreadable.
+std::shared_ptr<grpc::Channel> Dial(const Options& o, std::string* why) {
+  if (!o.tls()) return grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials());
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    *why = "--tls-cert-file and --tls-key-file go together (a client certificate and its key)";
+    return nullptr;
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!o.tls_ca_file.empty() &&
+      !ReadPem("--tls-ca-file", o.tls_ca_file, &ssl.pem_root_certs, why)) {
+    return nullptr;
+  }
+  if (!o.tls_cert_file.empty() &&
+      (!ReadPem("--tls-cert-file", o.tls_cert_file, &ssl.pem_cert_chain, why) ||
+       !ReadPem("--tls-key-file", o.tls_key_file, &ssl.pem_private_key, why))) {
+    return nullptr;
+  }
+  grpc::ChannelArguments args;
+  if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
+  return grpc::CreateCustomChannel(o.server, grpc::SslCredentials(ssl), args);
+}
+
 class Client {
  public:
-  explicit Client(const Options& o)
+  Client(const Options& o, std::shared_ptr<grpc::Channel> channel)
       : options_(o),
-        channel_(grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials())),
+        channel_(std::move(channel)),
         cases_(v1::CaseService::NewStub(channel_)),
-        topology_(v1::TopologyService::NewStub(channel_)) {}
+        topology_(v1::TopologyService::NewStub(channel_)),
+        node_(v1::NodeService::NewStub(channel_)) {}
 
   void Prepare(grpc::ClientContext& ctx) const {
     ctx.set_deadline(std::chrono::system_clock::now() +
@@ -203,6 +286,7 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::CaseService::Stub> cases_;
   std::unique_ptr<v1::TopologyService::Stub> topology_;
+  std::unique_ptr<v1::NodeService::Stub> node_;
 };
 
 const char* CodeName(grpc::StatusCode code) {
@@ -229,7 +313,7 @@ const char* CodeName(grpc::StatusCode code) {
 
 // Prints the error (exit 1) or the response (exit 0).
 template <class M>
-int Print(const grpc::Status& status, const M& response, bool json,
+int Print(const grpc::Status& status, const M& response, const Options& options,
           const std::function<void(const M&)>& table) {
   if (!status.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", CodeName(status.error_code()),
@@ -243,10 +327,26 @@ int Print(const grpc::Status& status, const M& response, bool json,
           "hint: if the node is unreachable, check --server (WHISTLE_SERVER) and that whistled "
           "runs\n",
           stderr);
+      // The node answered the connection but the handshake failed (or, in plaintext,
+      // it hung up: a TLS node does that to a plaintext client).
+      const std::string& why = status.error_message();
+      const bool refused = why.find("Connection refused") != std::string::npos;
+      if (options.tls() && why.find("failed to connect") != std::string::npos && !refused) {
+        std::fputs(
+            "hint: with TLS, --tls-ca-file must be the CA that signed the node's certificate, "
+            "the certificate must name the host in --server (else set --tls-server-name), and a "
+            "client certificate (--tls-cert-file) must be signed by the nodes' CA\n",
+            stderr);
+      } else if (!options.tls() && why.find("Socket closed") != std::string::npos) {
+        std::fputs(
+            "hint: a node started with --tls-cert-file serves TLS only: pass --tls-ca-file "
+            "(WHISTLE_TLS_CA_FILE)\n",
+            stderr);
+      }
     }
     return 1;
   }
-  if (json) {
+  if (options.json) {
     PrintJson(response);
   } else {
     table(response);
@@ -291,7 +391,7 @@ int Report(Client& client, Args args) {
   client.Prepare(ctx);
   v1::Case resp;
   auto status = client.cases_->Report(&ctx, req, &resp);
-  return Print<v1::Case>(status, resp, client.options_.json, PrintCase);
+  return Print<v1::Case>(status, resp, client.options_, PrintCase);
 }
 
 // Builds the command of a case verb; returns false (and sets *why) on bad args.
@@ -351,7 +451,7 @@ int Act(Client& client, const std::string& verb, Args args) {
   client.Prepare(ctx);
   v1::Case resp;
   auto status = client.cases_->Act(&ctx, req, &resp);
-  return Print<v1::Case>(status, resp, client.options_.json, PrintCase);
+  return Print<v1::Case>(status, resp, client.options_, PrintCase);
 }
 
 int List(Client& client, Args args) {
@@ -376,13 +476,13 @@ int List(Client& client, Args args) {
     v1::ListCasesResponse page;
     auto status = client.cases_->List(&ctx, req, &page);
     if (!status.ok() || !all) {
-      return Print<v1::ListCasesResponse>(status, page, client.options_.json, PrintList);
+      return Print<v1::ListCasesResponse>(status, page, client.options_, PrintList);
     }
     for (auto& c : *page.mutable_cases()) *total.add_cases() = std::move(c);
     if (page.next_page_token().empty()) break;
     req.set_page_token(page.next_page_token());
   }
-  return Print<v1::ListCasesResponse>(grpc::Status::OK, total, client.options_.json, PrintList);
+  return Print<v1::ListCasesResponse>(grpc::Status::OK, total, client.options_, PrintList);
 }
 
 int Run(int argc, char** argv) {
@@ -396,13 +496,20 @@ int Run(int argc, char** argv) {
   o.department = Take(args, "--department", Env("WHISTLE_DEPARTMENT", ""));
   o.timeout_ms = std::atoi(Take(args, "--timeout-ms", "10000").c_str());
   o.json = TakeFlag(args, "--json");
+  o.tls_ca_file = Take(args, "--tls-ca-file", Env("WHISTLE_TLS_CA_FILE", ""));
+  o.tls_cert_file = Take(args, "--tls-cert-file", Env("WHISTLE_TLS_CERT_FILE", ""));
+  o.tls_key_file = Take(args, "--tls-key-file", Env("WHISTLE_TLS_KEY_FILE", ""));
+  o.tls_server_name = Take(args, "--tls-server-name", Env("WHISTLE_TLS_SERVER_NAME", ""));
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   std::string verb = args[0];
   args.erase(args.begin());
-  Client client(o);
+  std::string why;
+  auto channel = Dial(o, &why);
+  if (!channel) return Usage(why);
+  Client client(o, std::move(channel));
   if (verb == "report") return Report(client, args);
   if (verb == "list") return List(client, args);
   grpc::ClientContext ctx;
@@ -414,27 +521,33 @@ int Run(int argc, char** argv) {
       req.set_case_id(args[0]);
       v1::Case resp;
       auto status = client.cases_->Get(&ctx, req, &resp);
-      return Print<v1::Case>(status, resp, o.json, PrintCase);
+      return Print<v1::Case>(status, resp, o, PrintCase);
     }
     v1::GetHistoryRequest req;
     req.set_case_id(args[0]);
     v1::GetHistoryResponse resp;
     auto status = client.cases_->History(&ctx, req, &resp);
-    return Print<v1::GetHistoryResponse>(status, resp, o.json, PrintHistory);
+    return Print<v1::GetHistoryResponse>(status, resp, o, PrintHistory);
   }
   if (verb == "count") {
     v1::CountCasesRequest req;
     req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
     v1::CountCasesResponse resp;
     auto status = client.cases_->Count(&ctx, req, &resp);
-    return Print<v1::CountCasesResponse>(status, resp, o.json, PrintCounts);
+    return Print<v1::CountCasesResponse>(status, resp, o, PrintCounts);
   }
   if (verb == "topology") {
     v1::GetJurisdictionRequest req;
     if (!args.empty()) req.set_id(args[0]);
     v1::JurisdictionView resp;
     auto status = client.topology_->GetJurisdiction(&ctx, req, &resp);
-    return Print<v1::JurisdictionView>(status, resp, o.json, PrintTopology);
+    return Print<v1::JurisdictionView>(status, resp, o, PrintTopology);
+  }
+  if (verb == "links") {
+    if (!args.empty()) return Usage("links: unexpected argument " + args[0]);
+    v1::GetLinksResponse resp;
+    auto status = client.node_->GetLinks(&ctx, v1::GetLinksRequest(), &resp);
+    return Print<v1::GetLinksResponse>(status, resp, o, PrintLinks);
   }
   return Act(client, verb, args);
 }

@@ -281,6 +281,17 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
     r.set_message(std::move(message));
     return r;
   };
+  // Under TLS nothing else is said to a peer before its certificate checks out.
+  if (options_.tls && !Names(auth, hello.hosted_root())) {
+    return refuse("certificate", "node " + hello.node_id() + " claims jurisdiction \"" +
+                                     hello.hosted_root() +
+                                     "\", but its certificate does not name it");
+  }
+  const std::string& id = hello.node_id();
+  if (id.empty() || id.size() > 16 ||
+      id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos) {
+    return refuse("invalid", "hello.node_id: want [a-z0-9], 1..16 characters");
+  }
   if (hello.protocol() != v1::LINK_PROTOCOL_V1) {
     return refuse("version", "link protocol " + std::to_string(hello.protocol()) +
                                  " is not supported; this node (" + options_.node_id + ") speaks " +
@@ -307,10 +318,26 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
                                           options_.node_id + ") expects children [" + expected +
                                           "] (--child-jurisdictions)");
   }
-  if (options_.tls && !Names(auth, hello.hosted_root())) {
-    return refuse("certificate", "node " + hello.node_id() + " claims jurisdiction \"" +
-                                     hello.hosted_root() +
-                                     "\", but its certificate does not name it");
+  // Case ids start with the node id: two nodes with one id mint the same ids.
+  if (hello.node_id() == options_.node_id) {
+    return refuse("duplicate", "node id \"" + hello.node_id() + "\" of the child claiming \"" +
+                                   hello.hosted_root() +
+                                   "\" is this node's own; --node-id must be unique per node");
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& [name, p] : peers_) {
+    if (!p->connected) continue;
+    // The same node again (a redial while its old stream looks alive) replaces its session.
+    if (name == hello.hosted_root() && p->node_id != hello.node_id()) {
+      return refuse("duplicate", "node " + hello.node_id() + " claims jurisdiction \"" +
+                                     hello.hosted_root() + "\", which is already linked to node " +
+                                     p->node_id);
+    }
+    if (name != hello.hosted_root() && p->node_id == hello.node_id()) {
+      return refuse("duplicate", "node id \"" + hello.node_id() + "\" of the child claiming \"" +
+                                     hello.hosted_root() + "\" is already used by linked peer " +
+                                     name + "; --node-id must be unique per node");
+    }
   }
   return r;
 }
@@ -336,6 +363,9 @@ void LinkManager::RunSession(const std::string& peer, const std::string& peer_no
     p.metrics.connected->Set(1);
   }
   if (replaced) replaced->Close();
+  // An entry written after the session read the outbox's end but before it was registered
+  // above was announced to nobody: catch up now (later ones reach the session).
+  session->Notify(store_.LastOutboxSeq(peer));
   Log("info", "node link up", peer, peer_node_id);
   session->Run();
   {

@@ -41,6 +41,15 @@ bool ReadFirst(grpc::ServerReaderWriter<v1::LinkFrame, v1::LinkFrame>* rw, grpc:
   return ok;
 }
 
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s.substr(0, 512)) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 grpc::Status LinkServiceImpl::Connect(
@@ -59,8 +68,10 @@ grpc::Status LinkServiceImpl::Connect(
     manager_.CountRefusal(refusal.reason());
     std::fprintf(stderr,
                  "{\"level\":\"error\",\"msg\":\"node link refused\",\"reason\":\"%s\","
-                 "\"peer\":\"%s\"}\n",
-                 refusal.reason().c_str(), context->peer().c_str());
+                 "\"peer\":\"%s\",\"node_id\":\"%s\",\"claims\":\"%s\",\"detail\":\"%s\"}\n",
+                 refusal.reason().c_str(), JsonEscape(context->peer()).c_str(),
+                 JsonEscape(hello.node_id()).c_str(), JsonEscape(hello.hosted_root()).c_str(),
+                 JsonEscape(refusal.message()).c_str());
     v1::LinkFrame out;
     *out.mutable_refusal() = refusal;
     stream->Write(out);

@@ -230,9 +230,12 @@ struct Store::Impl {
   bool answers_done = false;    // guarded by answer_mu
   std::thread answerer;
 
-  // Last outbox seq per peer; written by the commit thread, read anywhere.
+  // Last outbox seq per peer, numbered (the commit thread, before the write) and
+  // written (after it). Readers get the written one: an entry numbered but not yet
+  // written cannot be read, and a sender taking it for written would skip it.
   mutable std::mutex out_mu;
-  std::unordered_map<std::string, uint64_t> out_seq;  // guarded by out_mu
+  std::unordered_map<std::string, uint64_t> out_seq;      // guarded by out_mu
+  std::unordered_map<std::string, uint64_t> written_seq;  // guarded by out_mu
   std::function<void(const std::string&, uint64_t)> outbox_listener;
 
   std::atomic<uint64_t> commits{0};
@@ -349,6 +352,15 @@ struct Store::Impl {
       // Numbers handed out for a failed write would leave a gap: forget them.
       std::lock_guard lock(out_mu);
       out_seq.clear();
+    }
+    if (status.ok()) {
+      std::lock_guard lock(out_mu);
+      for (const auto& p : group) {
+        for (const auto& [peer, seq] : p.sent) {
+          uint64_t& written = written_seq[peer];
+          written = std::max(written, seq);
+        }
+      }
     }
     if (status.ok()) {
       commits.fetch_add(group.size(), std::memory_order_relaxed);
@@ -545,10 +557,11 @@ Status Store::TrimOutbox(const std::string& peer, uint64_t seq) {
 
 uint64_t Store::LastOutboxSeq(const std::string& peer) const {
   std::lock_guard lock(impl_->out_mu);
-  auto it = impl_->out_seq.find(peer);
-  if (it != impl_->out_seq.end()) return it->second;
+  auto it = impl_->written_seq.find(peer);
+  if (it != impl_->written_seq.end()) return it->second;
+  // What the database holds is written; a write in flight raises it when done.
   uint64_t last = impl_->ScanLastOutboxSeq(peer);
-  impl_->out_seq.emplace(peer, last);
+  impl_->written_seq.emplace(peer, last);
   return last;
 }
 

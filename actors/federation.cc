@@ -43,11 +43,21 @@ Status CheckSync(const v1::CaseSync& sync, const core::Topology& topology) {
   return Status::Ok();
 }
 
+// Messages quote ids ("unknown jurisdiction \"x\""): keep the log line valid JSON.
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
 void LogDropped(const std::string& from, const Status& why) {
   std::fprintf(stderr,
                "{\"level\":\"error\",\"msg\":\"case copy from a peer refused\",\"peer\":\"%s\","
                "\"error\":\"%s\"}\n",
-               from.c_str(), why.ToString().c_str());
+               JsonEscape(from).c_str(), JsonEscape(why.ToString()).c_str());
 }
 
 }  // namespace
@@ -188,7 +198,9 @@ void Node::HandleForward(const v1::ForwardRequest& request,
   NodeContext* ctx = impl_->ctx.get();
   const core::Context checks = ctx->core();
   auto refuse = [&](Status s) { done(std::move(s), nullptr); };
-  if (Status s = core::ValidateCaller(request.caller(), checks); !s.ok()) return refuse(s);
+  // Bytes from the network: checked as the services check a client's call.
+  auto caller = core::CheckCaller(request.caller(), checks);
+  if (!caller.ok()) return refuse(caller.status());
   if (request.case_id().empty() || request.case_id().size() > kMaxIdLength) {
     return refuse(Status::InvalidArgument("forward.case_id: want 1..128 bytes"));
   }
@@ -196,7 +208,8 @@ void Node::HandleForward(const v1::ForwardRequest& request,
     return refuse(
         Status::InvalidArgument("forward.command: reports and deadlines are not forwarded"));
   }
-  if (Status s = core::ValidateCommand(request.command(), checks); !s.ok()) return refuse(s);
+  auto command = core::CheckCommand(std::move(caller).value(), request.command(), checks);
+  if (!command.ok()) return refuse(command.status());
   if (ctx->topology().Find(request.owner_id()) == nullptr) {
     return refuse(Status::InvalidArgument("forward.owner_id: unknown jurisdiction"));
   }
@@ -207,6 +220,7 @@ void Node::HandleForward(const v1::ForwardRequest& request,
   req.caller = request.caller();
   req.case_id = request.case_id();
   req.command = request.command();
+  req.checked = std::move(command).value();
   req.hops = request.hops() + 1;
   req.reply = [ctx, id = request.case_id(), done = std::move(done)](StatusOr<v1::Case> result) {
     if (!result.ok()) {

@@ -181,10 +181,14 @@ bool AnswerRetry(Self* self, const std::string& key, CaseReply& reply) {
 
 void OnReport(Self* self, CaseRequest& req) {
   auto& st = self->state;
-  const auto& report = req.command.report();
-  std::string key = RequestKey(req.caller, report);
+  const auto* checked = std::get_if<core::CheckedReport>(&req.checked);
+  if (checked == nullptr) {
+    // Reports are checked where they enter the node; one that was not is a bug.
+    return req.reply(Status::Internal("report reached jurisdiction " + st.id + " unchecked"));
+  }
+  std::string key = RequestKey(checked->caller(), checked->report());
   if (AnswerRetry(self, key, req.reply)) return;
-  auto t = core::Report(report, req.caller, st.ctx->NewCaseId(), st.ctx->NowMs(), st.ctx->core());
+  auto t = core::Report(*checked, st.ctx->NewCaseId(), st.ctx->NowMs(), st.ctx->core());
   if (!t.ok()) return req.reply(t.status());
   if (t->next.owner_id() != st.id && st.ctx->Hosts(t->next.owner_id())) {
     // Routing happens before the actor is chosen; a mismatch is a bug, not user error.
@@ -192,22 +196,33 @@ void OnReport(Self* self, CaseRequest& req) {
         Status::Internal("report routed to " + st.id + " but owned by " + t->next.owner_id()));
   }
   // Owned on another node: created here (id from this node), then transferred.
-  Commit(self, std::nullopt, std::move(t).value(), std::move(key), req.caller,
+  Commit(self, std::nullopt, std::move(t).value(), std::move(key), checked->caller(),
          std::move(req.reply));
 }
 
 void OnCommand(Self* self, CaseRequest& req) {
   auto& st = self->state;
+  const auto* checked = std::get_if<core::CheckedCommand>(&req.checked);
+  // Commands are checked where they enter the node; only the timer's overdue
+  // (the system caller's own path) comes without.
+  if (checked == nullptr && !(req.command.has_overdue() && core::IsSystemCaller(req.caller))) {
+    return req.reply(Status::Internal("command for case " + req.case_id + " reached jurisdiction " +
+                                      st.id + " unchecked"));
+  }
   v1::Case* current = Lookup(self, req);
   if (current == nullptr) return;
-  auto t = core::Apply(*current, req.command, req.caller, st.ctx->NowMs(), st.ctx->core());
+  const int64_t now = st.ctx->NowMs();
+  auto t = checked != nullptr
+               ? core::Apply(*current, *checked, now, st.ctx->core())
+               : core::ApplyOverdue(*current, req.command.overdue(), now, st.ctx->core());
   if (!t.ok()) {
     req.reply(t.status());
     MaybeEvict(self, req.case_id);
     return;
   }
   // One copy of the old state: the batch needs it now, the metrics once durable.
-  Commit(self, *current, std::move(t).value(), "", req.caller, std::move(req.reply));
+  Commit(self, *current, std::move(t).value(), "",
+         checked != nullptr ? checked->caller() : req.caller, std::move(req.reply));
 }
 
 // Spawned with its arguments rather than a capturing lambda: CAF 0.17 binds a
@@ -217,7 +232,7 @@ caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
   self->state.id = std::move(id);
   return {
       [self](case_atom, CaseRequest& req) {
-        if (req.command.has_report()) {
+        if (std::holds_alternative<core::CheckedReport>(req.checked) || req.command.has_report()) {
           OnReport(self, req);
         } else {
           OnCommand(self, req);

@@ -1,12 +1,14 @@
 // Messages between the node facade and its actors. Payloads are protobuf
-// types so the same exchange can cross a process boundary later; the reply
-// callback is the only process-local part.
+// types so the same exchange can cross a process boundary; the reply callback
+// and a request's checked form are the process-local parts.
 #pragma once
 
 #include <caf/all.hpp>
 #include <functional>
 #include <string>
+#include <variant>
 
+#include "core/case_machine.h"
 #include "core/status.h"
 #include "whistle/v1/case.pb.h"
 #include "whistle/v1/common.pb.h"
@@ -17,6 +19,12 @@ using CaseReply = std::function<void(StatusOr<v1::Case>)>;
 
 // A command for one case (or a new report), with the caller and the reply.
 struct CaseRequest {
+  // What the jurisdiction actor applies: the report or command as checked
+  // where it entered this node (core::CheckReport / CheckCommand). Empty only
+  // for the timer's overdue, which takes the system caller's own path.
+  std::variant<std::monostate, core::CheckedReport, core::CheckedCommand> checked;
+  // A command as received, for routing and for forwarding over a node link
+  // (the peer checks it again); left empty for reports, which never travel.
   v1::Caller caller;
   std::string case_id;  // empty for reports
   v1::Command command;

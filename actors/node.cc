@@ -220,38 +220,36 @@ int64_t Node::inflight_writes() const {
   return impl_->inflight_writes.load(std::memory_order_relaxed);
 }
 
-void Node::Report(const v1::Caller& caller, const v1::ReportCommand& report, CaseCallback done) {
+void Node::Report(core::CheckedReport report, CaseCallback done) {
   if (!Admit(done)) return;
-  auto owner = core::RouteReport(report, context());
-  if (!owner.ok()) return done(owner.status());
   NodeContext& ctx = *impl_->ctx;
-  std::string intake = *owner;
-  if (!ctx.Hosts(*owner)) {
+  const std::string& owner = report.owner();
+  std::string intake = owner;
+  if (!ctx.Hosts(owner)) {
     // Owned on another node: created here and transferred over the link.
-    const std::string hop = ctx.placement().NextHop(*owner);
+    const std::string hop = ctx.placement().NextHop(owner);
     if (hop == core::kParentPeer && !ctx.placement().has_parent()) {
-      return done(Status::Unavailable("report routed to " + *owner +
+      return done(Status::Unavailable("report routed to " + owner +
                                       ", which this node does not host and has no link to"));
     }
     intake = ctx.placement().hosted_root();
   }
   CaseRequest req;
-  req.caller = caller;
-  *req.command.mutable_report() = report;
+  req.checked = std::move(report);
   req.reply = std::move(done);
   ctx.SendTo(intake, std::move(req));
 }
 
-void Node::Act(const v1::Caller& caller, const std::string& case_id, const v1::Command& command,
-               CaseCallback done) {
+void Node::Act(const std::string& case_id, core::CheckedCommand command, CaseCallback done) {
   if (!Admit(done)) return;
   CaseRequest req;
-  req.caller = caller;
+  req.caller = command.caller();
   req.case_id = case_id;
-  req.command = command;
+  req.command = command.command();
+  req.checked = std::move(command);
   req.reply = std::move(done);
-  if (caller.role() == v1::ROLE_DEPARTMENT) {
-    caf::actor desk = impl_->ctx->DepartmentActor(caller.department_id());
+  if (req.caller.role() == v1::ROLE_DEPARTMENT) {
+    caf::actor desk = impl_->ctx->DepartmentActor(req.caller.department_id());
     if (desk) return caf::anon_send(desk, case_atom::value, std::move(req));
   }
   impl_->ctx->RouteToOwner(std::move(req));

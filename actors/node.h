@@ -51,10 +51,11 @@ class Node {
   // Stops the timer, lets the actors finish, then drains and closes the store.
   ~Node();
 
-  // Writes: `done` runs once the transition is durable (or refused).
-  void Report(const v1::Caller& caller, const v1::ReportCommand& report, CaseCallback done);
-  void Act(const v1::Caller& caller, const std::string& case_id, const v1::Command& command,
-           CaseCallback done);
+  // Writes: `done` runs once the transition is durable (or refused). Both
+  // take the request as core::CheckReport / CheckCommand accepted it; the
+  // actor applies it without checking again.
+  void Report(core::CheckedReport report, CaseCallback done);
+  void Act(const std::string& case_id, core::CheckedCommand command, CaseCallback done);
 
   // Reads: acknowledged state straight from the store.
   // Writes in flight now (admitted, not yet answered).

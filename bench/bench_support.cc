@@ -89,8 +89,12 @@ double Flags::GetDouble(const std::string& name, double fallback) const {
 
 // ---- Whistled ----
 
-Whistled::Whistled(std::string binary, std::string data_dir, std::string log_path)
-    : binary_(std::move(binary)), data_dir_(std::move(data_dir)), log_path_(std::move(log_path)) {}
+Whistled::Whistled(std::string binary, std::string data_dir, std::string log_path,
+                   std::vector<std::string> extra_args)
+    : binary_(std::move(binary)),
+      data_dir_(std::move(data_dir)),
+      log_path_(std::move(log_path)),
+      extra_args_(std::move(extra_args)) {}
 
 Whistled::~Whistled() {
   if (pid_ > 0) {
@@ -114,42 +118,64 @@ std::optional<Clock::duration> Whistled::Start(std::chrono::milliseconds timeout
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = testing::FreePort();
     metrics_port_ = testing::FreePort();
-    std::vector<std::string> args = {binary_,
-                                     "--listen",
-                                     address(),
-                                     "--metrics-listen",
-                                     "127.0.0.1:" + std::to_string(metrics_port_),
-                                     "--data-dir",
-                                     data_dir_};
-    auto started = Clock::now();
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    auto channel = NewChannel();
-    while (Clock::now() - started < timeout) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;  // exited: a port raced away, or start-up failed
-      }
-      if (HealthServing(*channel, std::chrono::milliseconds(200))) return Clock::now() - started;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
+    if (auto started = StartOnce(timeout)) return started;
   }
   return std::nullopt;
+}
+
+std::optional<Clock::duration> Whistled::Restart(std::chrono::milliseconds timeout) {
+  if (pid_ > 0) Terminate();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (auto started = StartOnce(timeout)) return started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the old ports are releasing
+  }
+  return std::nullopt;
+}
+
+std::optional<Clock::duration> Whistled::StartOnce(std::chrono::milliseconds timeout) {
+  std::vector<std::string> args = {binary_,
+                                   "--listen",
+                                   address(),
+                                   "--metrics-listen",
+                                   "127.0.0.1:" + std::to_string(metrics_port_),
+                                   "--data-dir",
+                                   data_dir_};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  auto started = Clock::now();
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  auto channel = NewChannel();
+  while (Clock::now() - started < timeout) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return std::nullopt;  // exited: a port raced away, or start-up failed
+    }
+    if (HealthServing(*channel, std::chrono::milliseconds(200))) return Clock::now() - started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  return std::nullopt;
+}
+
+int Whistled::Kill() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 int Whistled::Terminate() {
@@ -277,6 +303,23 @@ double MetricSum(const std::string& text, const std::string& name) {
     if (line.rfind(name, 0) != 0) continue;
     char next = line.size() > name.size() ? line[name.size()] : '\0';
     if (next != ' ' && next != '{') continue;  // a longer name with this prefix
+    auto space = line.rfind(' ');
+    if (space != std::string::npos) sum += std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return sum;
+}
+
+double MetricSumWhere(const std::string& text, const std::string& name, const std::string& labels) {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != '{') continue;  // no labels, or a longer name with this prefix
+    auto close = line.find('}', name.size());
+    if (close == std::string::npos) continue;
+    if (line.substr(name.size(), close - name.size()).find(labels) == std::string::npos) continue;
     auto space = line.rfind(' ');
     if (space != std::string::npos) sum += std::strtod(line.c_str() + space + 1, nullptr);
   }

@@ -42,7 +42,9 @@ class Flags {
 // the destructor if still running.
 class Whistled {
  public:
-  Whistled(std::string binary, std::string data_dir, std::string log_path);
+  // `extra_args` follow --listen/--metrics-listen/--data-dir on the command line.
+  Whistled(std::string binary, std::string data_dir, std::string log_path,
+           std::vector<std::string> extra_args = {});
   ~Whistled();
   Whistled(const Whistled&) = delete;
   Whistled& operator=(const Whistled&) = delete;
@@ -51,8 +53,14 @@ class Whistled {
   // time from fork to the first SERVING answer, or nullopt (process exited or
   // `timeout` passed; see the log).
   std::optional<Clock::duration> Start(std::chrono::milliseconds timeout);
+  // Starts again after Kill/Terminate on the same ports and data dir (a peer
+  // node may be dialling them); as Start, retrying while the ports are busy.
+  std::optional<Clock::duration> Restart(std::chrono::milliseconds timeout);
   // SIGTERM and wait (graceful drain); returns the exit code or -signal.
   int Terminate();
+  // SIGKILL and wait (a crash: nothing flushed); returns -9.
+  int Kill();
+  bool running() const { return pid_ > 0; }
 
   pid_t pid() const { return pid_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -62,7 +70,11 @@ class Whistled {
   std::shared_ptr<grpc::Channel> NewChannel() const;
 
  private:
+  // Forks and execs on the current ports, then polls health until SERVING.
+  std::optional<Clock::duration> StartOnce(std::chrono::milliseconds timeout);
+
   std::string binary_, data_dir_, log_path_;
+  std::vector<std::string> extra_args_;
   int port_ = 0;
   int metrics_port_ = 0;
   pid_t pid_ = -1;
@@ -90,6 +102,8 @@ uint64_t DirBytes(const std::string& path);
 std::string HttpGet(int port, const std::string& path);
 // Sum of every sample of metric `name` (all label sets) in Prometheus text.
 double MetricSum(const std::string& text, const std::string& name);
+// The same over the samples whose label set contains `labels` (e.g. `peer="dwk"`).
+double MetricSumWhere(const std::string& text, const std::string& name, const std::string& labels);
 
 // Latencies in microseconds from many threads; sharded to keep locks cold.
 class LatencyLog {

@@ -332,7 +332,12 @@ ReportBytes MeasureReportBytes(const core::Topology& topology, const core::Polic
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  auto t = core::Report(report, caller, "szs-000000123456", now, ctx);
+  auto checked = core::CheckReport(caller, report, ctx);
+  if (!checked.ok()) {
+    std::cerr << "sample report refused: " << checked.status().ToString() << "\n";
+    std::exit(1);
+  }
+  auto t = core::Report(*checked, "szs-000000123456", now, ctx);
   if (!t.ok()) {
     std::cerr << "sample report failed: " << t.status().ToString() << "\n";
     std::exit(1);

@@ -95,7 +95,12 @@ bool Fill(const std::string& path, uint64_t n, double open_share, const core::To
     caller.set_jurisdiction_id(grid);
     bool open = open_every > 0 && seq % open_every == 0;
     int64_t at = open ? now : now - span + static_cast<int64_t>(seq * span / n);
-    auto t = core::Report(report, caller, CaseId(seq), at, ctx);
+    auto checked = core::CheckReport(std::move(caller), std::move(report), ctx);
+    if (!checked.ok()) {
+      std::cerr << "report " << seq << ": " << checked.status().ToString() << "\n";
+      return false;
+    }
+    auto t = core::Report(*checked, CaseId(seq), at, ctx);
     if (!t.ok()) {
       std::cerr << "report " << seq << ": " << t.status().ToString() << "\n";
       return false;

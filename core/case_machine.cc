@@ -1,47 +1,56 @@
 // The case state machine.
 //
-// command     from state(s)                           to state          who
-// ----------  --------------------------------------  ----------------  -------------------------
-// report      (new)                                   REPORTED          grid worker/staff/leader
-//                                                                       whose jurisdiction holds
-//                                                                       the grid
-// accept      REPORTED                                ACCEPTED          authority over owner
-// dispatch    ACCEPTED, IN_PROGRESS                   DISPATCHED        authority over owner
-// keep        ACCEPTED                                IN_PROGRESS       authority over owner
-// escalate    REPORTED, ACCEPTED, DISPATCHED,         ACCEPTED at the   authority over owner
-//             IN_PROGRESS                             parent
-// whistle     REPORTED, ACCEPTED, DISPATCHED,         IN_PROGRESS       authority; owner at
-//             IN_PROGRESS                                               township level or above
-// report_in   DISPATCHED, IN_PROGRESS                 IN_PROGRESS       a summoned department
-// resolve     DISPATCHED, IN_PROGRESS (department)    RESOLVED once     the department, for
-//                                                     every summons     its own part
-//                                                     is done
-//             IN_PROGRESS (staff)                     RESOLVED          authority over owner
-// verify      RESOLVED                                VERIFIED, or      the grid worker of the
-//                                                     IN_PROGRESS when  case's grid, or authority
-//                                                     not fixed
-// close       VERIFIED                                CLOSED            authority over owner
-// evaluate    CLOSED                                  EVALUATED         the reporter, or authority
-// return      REPORTED, ACCEPTED                      REPORTED at the   authority over owner
-//                                                     parent
-// reject      REPORTED, ACCEPTED                      REJECTED          authority over owner
-// supervise   any open state                          unchanged         staff/leader of a strict
-//                                                                       ancestor of the owner
-// overdue     any state with a passed deadline        unchanged         SystemCaller() only
+// report (new -> REPORTED) is CheckReport's: a grid worker, staff or leader
+// whose jurisdiction holds the grid; intake routes it to the owner. Every
+// other command goes through Apply, which consults one table, kRules below.
+// This copy of it is TransitionTable()'s output (core_test fails when they
+// differ, and prints the text to paste here):
 //
+// command    from state(s)             who may act                  to state
+// ---------  ------------------------  ---------------------------  ------------------------------
+// accept     REPORTED                  authority over owner         ACCEPTED
+// dispatch   ACCEPTED, IN_PROGRESS     authority over owner         DISPATCHED
+// keep       ACCEPTED                  authority over owner         IN_PROGRESS
+// escalate   REPORTED, ACCEPTED,       authority over owner         ACCEPTED at the parent
+//            DISPATCHED, IN_PROGRESS
+// whistle    REPORTED, ACCEPTED,       authority over owner         IN_PROGRESS; the owner must be
+//            DISPATCHED, IN_PROGRESS                                at township level or above
+// report_in  DISPATCHED, IN_PROGRESS   a summoned department        IN_PROGRESS; needs its pending
+//                                                                   summons
+// resolve    DISPATCHED, IN_PROGRESS   a summoned department        its summons done (it must have
+//                                                                   reported in); RESOLVED once
+//                                                                   all are done
+// resolve    IN_PROGRESS               authority over owner         RESOLVED; closes every open
+//                                                                   summons
+// verify     RESOLVED                  the grid worker of the       VERIFIED, or IN_PROGRESS when
+//                                      case's grid, or authority    not fixed
+// close      VERIFIED                  authority over owner         CLOSED
+// evaluate   CLOSED                    the reporter, or authority   EVALUATED
+// return     REPORTED, ACCEPTED        authority over owner         REPORTED at the parent
+// reject     REPORTED, ACCEPTED        authority over owner         REJECTED
+// supervise  any open state            staff/leader of a strict     unchanged
+//                                      ancestor of the owner
+// overdue    any state                 SystemCaller() only          unchanged; needs a passed
+//                                                                   deadline; a missed accept,
+//                                                                   dispatch or resolve escalates
+//
+// A department caller takes the command's "a summoned department" row when
+// there is one (resolve has two rows); everyone else takes its first row.
 // "Authority over owner": role STAFF or LEADER and the caller's jurisdiction
-// is the owner or one of its ancestors. Apply checks, in order: the caller is
-// well formed, the command is well formed, the caller may act (PERMISSION_
-// DENIED), the state fits (FAILED_PRECONDITION), then command-specific rules.
-// A deadline counts as passed when now > deadline, so `now == deadline` is
-// still in time.
+// is the owner or one of its ancestors. The order of checks: the caller is
+// well formed, the command is well formed (CheckCommand, INVALID_ARGUMENT),
+// the caller may act (PERMISSION_DENIED), the state fits (FAILED_
+// PRECONDITION), then the command's own rules. A deadline counts as passed
+// when now > deadline, so `now == deadline` is still in time.
 #include "core/case_machine.h"
 
 #include <algorithm>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace whistle::core {
 namespace {
@@ -179,20 +188,6 @@ Status RequireAuthority(std::string_view action, const v1::Caller& caller, const
   return Status::Ok();
 }
 
-Status RequireState(std::string_view action, const v1::Case& c,
-                    std::initializer_list<State> allowed) {
-  for (State s : allowed) {
-    if (c.state() == s) return Status::Ok();
-  }
-  std::string needs;
-  for (State s : allowed) {
-    if (!needs.empty()) needs += " or ";
-    needs += Name(s);
-  }
-  return Status::FailedPrecondition("case " + c.id() + " is " + Name(c.state()) + "; " +
-                                    std::string(action) + " needs " + needs);
-}
-
 Status WrongState(const v1::Case& c, std::string_view why) {
   return Status::FailedPrecondition("case " + c.id() + " is " + Name(c.state()) + "; " +
                                     std::string(why));
@@ -322,20 +317,211 @@ StatusOr<const v1::Jurisdiction*> MovableParent(const v1::Case& c, const Context
     return WrongState(c, "owner " + Quote(c.owner_id()) + " is already at the top");
   }
   if (!Hosted(parent->id(), ctx)) {
-    return WrongState(c, "parent " + Quote(parent->id()) +
-                             " is hosted by another node and this node has no parent link (--parent-address)");
+    return WrongState(
+        c, "parent " + Quote(parent->id()) +
+               " is hosted by another node and this node has no parent link (--parent-address)");
   }
   return parent;
 }
 
-// ---- One function per command ----
+// ---- The transition table: which states, who may act ----
+
+// A set of states, one bit per CaseState value.
+using States = uint32_t;
+constexpr States kAnyState = ~States{0};
+
+constexpr States Of(std::initializer_list<State> states) {
+  States set = 0;
+  for (State s : states) set |= States{1} << s;
+  return set;
+}
+
+constexpr States kOpenStates =
+    Of({v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_DISPATCHED,
+        v1::CASE_STATE_IN_PROGRESS, v1::CASE_STATE_RESOLVED, v1::CASE_STATE_VERIFIED});
+constexpr States kActiveStates = Of({v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED,
+                                     v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS});
+
+bool Fits(States set, State s) {
+  if (set == kAnyState) return true;
+  return s >= 0 && s < 32 && ((set >> s) & 1) != 0;
+}
+
+// Who may issue a command; anyone else gets PERMISSION_DENIED.
+enum class Who {
+  kAuthority,              // staff/leader of the owner or an ancestor
+  kSummonedDepartment,     // a department summoned to the case
+  kGridWorkerOrAuthority,  // the worker of the case's grid, or authority
+  kReporterOrAuthority,    // the user who reported the case, or authority
+  kHigherLevel,            // staff/leader of a strict ancestor of the owner
+  kSystem,                 // SystemCaller(), for deadlines
+};
+
+struct Rule {
+  v1::Command::KindCase kind;
+  std::string_view name;  // as messages name the command
+  States from;            // states the command fits
+  Who who;
+  std::string_view to;  // what it leads to: documentation, the command's function decides
+};
+
+constexpr Rule kRules[] = {
+    {v1::Command::kAccept, "accept", Of({v1::CASE_STATE_REPORTED}), Who::kAuthority, "ACCEPTED"},
+    {v1::Command::kDispatch, "dispatch", Of({v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_IN_PROGRESS}),
+     Who::kAuthority, "DISPATCHED"},
+    {v1::Command::kKeep, "keep", Of({v1::CASE_STATE_ACCEPTED}), Who::kAuthority, "IN_PROGRESS"},
+    {v1::Command::kEscalate, "escalate", kActiveStates, Who::kAuthority, "ACCEPTED at the parent"},
+    {v1::Command::kWhistle, "whistle", kActiveStates, Who::kAuthority,
+     "IN_PROGRESS; the owner must be at township level or above"},
+    {v1::Command::kReportIn, "report_in",
+     Of({v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}), Who::kSummonedDepartment,
+     "IN_PROGRESS; needs its pending summons"},
+    {v1::Command::kResolve, "resolve", Of({v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}),
+     Who::kSummonedDepartment,
+     "its summons done (it must have reported in); RESOLVED once all are done"},
+    {v1::Command::kResolve, "resolve", Of({v1::CASE_STATE_IN_PROGRESS}), Who::kAuthority,
+     "RESOLVED; closes every open summons"},
+    {v1::Command::kVerify, "verify", Of({v1::CASE_STATE_RESOLVED}), Who::kGridWorkerOrAuthority,
+     "VERIFIED, or IN_PROGRESS when not fixed"},
+    {v1::Command::kClose, "close", Of({v1::CASE_STATE_VERIFIED}), Who::kAuthority, "CLOSED"},
+    {v1::Command::kEvaluate, "evaluate", Of({v1::CASE_STATE_CLOSED}), Who::kReporterOrAuthority,
+     "EVALUATED"},
+    {v1::Command::kReturnCase, "return", Of({v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}),
+     Who::kAuthority, "REPORTED at the parent"},
+    {v1::Command::kReject, "reject", Of({v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}),
+     Who::kAuthority, "REJECTED"},
+    {v1::Command::kSupervise, "supervise", kOpenStates, Who::kHigherLevel, "unchanged"},
+    {v1::Command::kOverdue, "overdue", kAnyState, Who::kSystem,
+     "unchanged; needs a passed deadline; a missed accept, dispatch or resolve escalates"},
+};
+
+std::string_view Describe(Who who) {
+  switch (who) {
+    case Who::kAuthority:
+      return "authority over owner";
+    case Who::kSummonedDepartment:
+      return "a summoned department";
+    case Who::kGridWorkerOrAuthority:
+      return "the grid worker of the case's grid, or authority";
+    case Who::kReporterOrAuthority:
+      return "the reporter, or authority";
+    case Who::kHigherLevel:
+      return "staff/leader of a strict ancestor of the owner";
+    case Who::kSystem:
+      return "SystemCaller() only";
+  }
+  return "";
+}
+
+std::string Describe(States from) {
+  if (from == kAnyState) return "any state";
+  if (from == kOpenStates) return "any open state";
+  std::string out;
+  for (int s = 0; s < 32; ++s) {
+    if (((from >> s) & 1) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += Name(static_cast<State>(s)).substr(std::string_view("CASE_STATE_").size());
+  }
+  return out;
+}
+
+// The row of `kind` for `caller`: a department takes the command's
+// kSummonedDepartment row when there is one, everyone else the first row.
+const Rule* RuleFor(v1::Command::KindCase kind, const v1::Caller& caller) {
+  const Rule* first = nullptr;
+  for (const Rule& rule : kRules) {
+    if (rule.kind != kind) continue;
+    if (first == nullptr) first = &rule;
+    if ((rule.who == Who::kSummonedDepartment) == (caller.role() == v1::ROLE_DEPARTMENT)) {
+      return &rule;
+    }
+  }
+  return first;
+}
+
+// PERMISSION_DENIED unless `caller` is who `rule` names.
+Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, const Context& ctx) {
+  switch (rule.who) {
+    case Who::kAuthority:
+      return RequireAuthority(rule.name, caller, c, ctx);
+    case Who::kSummonedDepartment:
+      if (caller.role() != v1::ROLE_DEPARTMENT) {
+        return Status::PermissionDenied("role " + v1::Role_Name(caller.role()) + " may not " +
+                                        std::string(rule.name) +
+                                        "; only a summoned department can");
+      }
+      if (!WasSummoned(c, caller.department_id())) {
+        return Status::PermissionDenied("department " + Quote(caller.department_id()) +
+                                        " was not summoned to case " + c.id());
+      }
+      return Status::Ok();
+    case Who::kGridWorkerOrAuthority:
+      if (caller.role() == v1::ROLE_GRID_WORKER &&
+          caller.jurisdiction_id() == c.place().grid_id()) {
+        return Status::Ok();
+      }
+      return RequireAuthority(rule.name, caller, c, ctx);
+    case Who::kReporterOrAuthority:
+      if (caller.user() == c.reporter()) return Status::Ok();
+      return RequireAuthority(rule.name, caller, c, ctx);
+    case Who::kHigherLevel:
+      if (IsStaff(caller) && caller.jurisdiction_id() != c.owner_id() &&
+          ctx.topology.IsWithin(c.owner_id(), caller.jurisdiction_id())) {
+        return Status::Ok();
+      }
+      return Status::PermissionDenied("caller jurisdiction " + Quote(caller.jurisdiction_id()) +
+                                      " (" + v1::Role_Name(caller.role()) +
+                                      ") is not above owner " + Quote(c.owner_id()) +
+                                      "; only a higher level supervises");
+    case Who::kSystem:
+      if (IsSystem(caller)) return Status::Ok();
+      return Status::PermissionDenied(std::string(rule.name) +
+                                      " is recorded by the node itself, not by " +
+                                      Quote(caller.user()));
+  }
+  return Status::Internal("unknown who-rule of " + std::string(rule.name));
+}
+
+// FAILED_PRECONDITION naming the state unless the case is in one `rule` fits.
+Status CheckFrom(const Rule& rule, const v1::Case& c) {
+  if (Fits(rule.from, c.state())) return Status::Ok();
+  if (rule.from == kOpenStates) {
+    return WrongState(c, std::string(rule.name) + " needs an open case");
+  }
+  std::string needs;
+  for (int s = 0; s < 32; ++s) {
+    if (((rule.from >> s) & 1) == 0) continue;
+    if (!needs.empty()) needs += " or ";
+    needs += Name(static_cast<State>(s));
+  }
+  return WrongState(c, std::string(rule.name) + " needs " + needs);
+}
+
+// Word-wraps `text` to lines of at most `width` (longer words stay whole).
+std::vector<std::string> Wrap(std::string_view text, size_t width) {
+  std::vector<std::string> lines(1);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (word.empty()) continue;
+    if (!lines.back().empty() && lines.back().size() + 1 + word.size() > width) {
+      lines.emplace_back();
+    }
+    if (!lines.back().empty()) lines.back() += ' ';
+    lines.back() += word;
+  }
+  return lines;
+}
+
+// ---- One function per command (after the table's checks) ----
 
 using Result = StatusOr<Transition>;
 
 Result Accept(const v1::Case& c, const v1::AcceptCommand& cmd, const v1::Caller& caller,
               int64_t now, const Context& ctx) {
-  if (Status s = RequireAuthority("accept", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("accept", c, {v1::CASE_STATE_REPORTED}); !s.ok()) return s;
   Transition t = Begin(c, v1::TRANSITION_KIND_ACCEPT, caller, now);
   auto* d = t.next.mutable_deadlines();
   t.next.set_accepted_in_time(d->accept_by_ms() == 0 || now <= d->accept_by_ms());
@@ -348,11 +534,6 @@ Result Accept(const v1::Case& c, const v1::AcceptCommand& cmd, const v1::Caller&
 
 Result Dispatch(const v1::Case& c, const v1::DispatchCommand& cmd, const v1::Caller& caller,
                 int64_t now, const Context& ctx) {
-  if (Status s = RequireAuthority("dispatch", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("dispatch", c, {v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_IN_PROGRESS});
-      !s.ok()) {
-    return s;
-  }
   if (!CanSummon(c, cmd.department_id(), ctx)) {
     return Status::InvalidArgument("command.dispatch.department_id: " + Quote(cmd.department_id()) +
                                    " does not hang off owner " + Quote(c.owner_id()) +
@@ -370,8 +551,6 @@ Result Dispatch(const v1::Case& c, const v1::DispatchCommand& cmd, const v1::Cal
 
 Result Keep(const v1::Case& c, const v1::KeepCommand& cmd, const v1::Caller& caller, int64_t now,
             const Context& ctx) {
-  if (Status s = RequireAuthority("keep", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("keep", c, {v1::CASE_STATE_ACCEPTED}); !s.ok()) return s;
   Transition t = Begin(c, v1::TRANSITION_KIND_KEEP, caller, now);
   t.next.set_state(v1::CASE_STATE_IN_PROGRESS);
   return Finish(std::move(t), cmd.note(), now);
@@ -379,13 +558,6 @@ Result Keep(const v1::Case& c, const v1::KeepCommand& cmd, const v1::Caller& cal
 
 Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Caller& caller,
                 int64_t now, const Context& ctx) {
-  if (Status s = RequireAuthority("escalate", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("escalate", c,
-                              {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED,
-                               v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS});
-      !s.ok()) {
-    return s;
-  }
   auto parent = MovableParent(c, ctx);
   if (!parent.ok()) return parent.status();
   Transition t = Begin(c, v1::TRANSITION_KIND_ESCALATE, caller, now);
@@ -407,13 +579,6 @@ Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Cal
 
 Result Whistle(const v1::Case& c, const v1::WhistleCommand& cmd, const v1::Caller& caller,
                int64_t now, const Context& ctx) {
-  if (Status s = RequireAuthority("whistle", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("whistle", c,
-                              {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED,
-                               v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS});
-      !s.ok()) {
-    return s;
-  }
   const v1::Jurisdiction* owner = ctx.topology.Find(c.owner_id());
   if (owner == nullptr || owner->level() > v1::LEVEL_TOWNSHIP) {
     return WrongState(c, "owner " + Quote(c.owner_id()) + " is " +
@@ -444,20 +609,7 @@ Result Whistle(const v1::Case& c, const v1::WhistleCommand& cmd, const v1::Calle
 
 Result ReportIn(const v1::Case& c, const v1::ReportInCommand& cmd, const v1::Caller& caller,
                 int64_t now, const Context& ctx) {
-  if (caller.role() != v1::ROLE_DEPARTMENT) {
-    return Status::PermissionDenied("role " + v1::Role_Name(caller.role()) +
-                                    " may not report_in; only a summoned department can");
-  }
   const std::string& dept = caller.department_id();
-  if (!WasSummoned(c, dept)) {
-    return Status::PermissionDenied("department " + Quote(dept) + " was not summoned to case " +
-                                    c.id());
-  }
-  if (Status s =
-          RequireState("report_in", c, {v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS});
-      !s.ok()) {
-    return s;
-  }
   Transition t = Begin(c, v1::TRANSITION_KIND_REPORT_IN, caller, now);
   v1::Summons* summons = PendingSummons(t.next, dept);
   if (summons == nullptr) {
@@ -472,15 +624,6 @@ Result ReportIn(const v1::Case& c, const v1::ReportInCommand& cmd, const v1::Cal
 Result ResolveByDepartment(const v1::Case& c, const v1::ResolveCommand& cmd,
                            const v1::Caller& caller, int64_t now, const Context& ctx) {
   const std::string& dept = caller.department_id();
-  if (!WasSummoned(c, dept)) {
-    return Status::PermissionDenied("department " + Quote(dept) + " was not summoned to case " +
-                                    c.id());
-  }
-  if (Status s =
-          RequireState("resolve", c, {v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS});
-      !s.ok()) {
-    return s;
-  }
   Transition t = Begin(c, v1::TRANSITION_KIND_RESOLVE, caller, now);
   v1::Summons* summons = ActiveSummons(t.next, dept);
   if (summons == nullptr) {
@@ -497,9 +640,8 @@ Result ResolveByDepartment(const v1::Case& c, const v1::ResolveCommand& cmd,
 
 Result Resolve(const v1::Case& c, const v1::ResolveCommand& cmd, const v1::Caller& caller,
                int64_t now, const Context& ctx) {
+  // The same split as the table's two resolve rows.
   if (caller.role() == v1::ROLE_DEPARTMENT) return ResolveByDepartment(c, cmd, caller, now, ctx);
-  if (Status s = RequireAuthority("resolve", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("resolve", c, {v1::CASE_STATE_IN_PROGRESS}); !s.ok()) return s;
   Transition t = Begin(c, v1::TRANSITION_KIND_RESOLVE, caller, now);
   // The owner closes the joint handling: whoever has not finished is done now.
   for (auto& s : *t.next.mutable_summons()) {
@@ -511,12 +653,6 @@ Result Resolve(const v1::Case& c, const v1::ResolveCommand& cmd, const v1::Calle
 
 Result Verify(const v1::Case& c, const v1::VerifyCommand& cmd, const v1::Caller& caller,
               int64_t now, const Context& ctx) {
-  bool grid_worker =
-      caller.role() == v1::ROLE_GRID_WORKER && caller.jurisdiction_id() == c.place().grid_id();
-  if (!grid_worker) {
-    if (Status s = RequireAuthority("verify", caller, c, ctx); !s.ok()) return s;
-  }
-  if (Status s = RequireState("verify", c, {v1::CASE_STATE_RESOLVED}); !s.ok()) return s;
   Transition t = Begin(c, v1::TRANSITION_KIND_VERIFY, caller, now);
   auto* d = t.next.mutable_deadlines();
   d->set_verify_by_ms(0);
@@ -531,8 +667,6 @@ Result Verify(const v1::Case& c, const v1::VerifyCommand& cmd, const v1::Caller&
 
 Result Close(const v1::Case& c, const v1::CloseCommand& cmd, const v1::Caller& caller, int64_t now,
              const Context& ctx) {
-  if (Status s = RequireAuthority("close", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("close", c, {v1::CASE_STATE_VERIFIED}); !s.ok()) return s;
   Transition t = Begin(c, v1::TRANSITION_KIND_CLOSE, caller, now);
   t.next.set_state(v1::CASE_STATE_CLOSED);
   t.next.set_closed_at_ms(now);
@@ -542,10 +676,6 @@ Result Close(const v1::Case& c, const v1::CloseCommand& cmd, const v1::Caller& c
 
 Result Evaluate(const v1::Case& c, const v1::EvaluateCommand& cmd, const v1::Caller& caller,
                 int64_t now, const Context& ctx) {
-  if (caller.user() != c.reporter()) {
-    if (Status s = RequireAuthority("evaluate", caller, c, ctx); !s.ok()) return s;
-  }
-  if (Status s = RequireState("evaluate", c, {v1::CASE_STATE_CLOSED}); !s.ok()) return s;
   Transition t = Begin(c, v1::TRANSITION_KIND_EVALUATE, caller, now);
   t.next.set_state(v1::CASE_STATE_EVALUATED);
   t.next.set_satisfaction(cmd.score());
@@ -556,11 +686,6 @@ Result Evaluate(const v1::Case& c, const v1::EvaluateCommand& cmd, const v1::Cal
 
 Result Return(const v1::Case& c, const v1::ReturnCommand& cmd, const v1::Caller& caller,
               int64_t now, const Context& ctx) {
-  if (Status s = RequireAuthority("return", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("return", c, {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED});
-      !s.ok()) {
-    return s;
-  }
   auto parent = MovableParent(c, ctx);
   if (!parent.ok()) return parent.status();
   Transition t = Begin(c, v1::TRANSITION_KIND_RETURN, caller, now);
@@ -574,11 +699,6 @@ Result Return(const v1::Case& c, const v1::ReturnCommand& cmd, const v1::Caller&
 
 Result Reject(const v1::Case& c, const v1::RejectCommand& cmd, const v1::Caller& caller,
               int64_t now, const Context& ctx) {
-  if (Status s = RequireAuthority("reject", caller, c, ctx); !s.ok()) return s;
-  if (Status s = RequireState("reject", c, {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED});
-      !s.ok()) {
-    return s;
-  }
   Transition t = Begin(c, v1::TRANSITION_KIND_REJECT, caller, now);
   t.next.set_state(v1::CASE_STATE_REJECTED);
   t.next.clear_deadlines();
@@ -587,13 +707,6 @@ Result Reject(const v1::Case& c, const v1::RejectCommand& cmd, const v1::Caller&
 
 Result Supervise(const v1::Case& c, const v1::SuperviseCommand& cmd, const v1::Caller& caller,
                  int64_t now, const Context& ctx) {
-  if (!IsStaff(caller) || caller.jurisdiction_id() == c.owner_id() ||
-      !ctx.topology.IsWithin(c.owner_id(), caller.jurisdiction_id())) {
-    return Status::PermissionDenied("caller jurisdiction " + Quote(caller.jurisdiction_id()) +
-                                    " (" + v1::Role_Name(caller.role()) + ") is not above owner " +
-                                    Quote(c.owner_id()) + "; only a higher level supervises");
-  }
-  if (!IsOpen(c.state())) return WrongState(c, "supervise needs an open case");
   Transition t = Begin(c, v1::TRANSITION_KIND_SUPERVISE, caller, now);
   t.next.set_supervisions(c.supervisions() + 1);
   return Finish(std::move(t), cmd.note(), now);
@@ -609,10 +722,6 @@ void AutoEscalate(Transition& t, const Context& ctx) {
 
 Result Overdue(const v1::Case& c, const v1::OverdueCommand& cmd, const v1::Caller& caller,
                int64_t now, const Context& ctx) {
-  if (!IsSystem(caller)) {
-    return Status::PermissionDenied("overdue is recorded by the node itself, not by " +
-                                    Quote(caller.user()));
-  }
   auto passed = [now](int64_t deadline) { return deadline != 0 && now > deadline; };
   Transition t = Begin(c, v1::TRANSITION_KIND_OVERDUE, caller, now);
   auto* d = t.next.mutable_deadlines();
@@ -661,7 +770,7 @@ Result Overdue(const v1::Case& c, const v1::OverdueCommand& cmd, const v1::Calle
   return Finish(std::move(t), what, now);
 }
 
-}  // namespace
+// ---- Field validation (the Check* functions run it once, at the edge) ----
 
 Status ValidateReport(const v1::ReportCommand& report, const Context& ctx) {
   if (Status s = CheckRequired("report.request_id", report.request_id(), kMaxRequestId); !s.ok()) {
@@ -753,6 +862,49 @@ Status ValidateCaller(const v1::Caller& caller, const Context& ctx) {
   return Status::Ok();
 }
 
+}  // namespace
+
+StatusOr<CheckedCaller> CheckCaller(v1::Caller caller, const Context& ctx) {
+  if (Status s = ValidateCaller(caller, ctx); !s.ok()) return s;
+  return CheckedCaller(std::move(caller));
+}
+
+StatusOr<CheckedReport> CheckReport(CheckedCaller caller, v1::ReportCommand report,
+                                    const Context& ctx) {
+  if (Status s = ValidateReport(report, ctx); !s.ok()) return s;
+  const v1::Caller& who = caller.get();
+  if (who.role() == v1::ROLE_DEPARTMENT) {
+    return Status::PermissionDenied("departments do not report cases; department " +
+                                    Quote(who.department_id()));
+  }
+  if (!ctx.topology.IsWithin(report.place().grid_id(), who.jurisdiction_id())) {
+    return Status::PermissionDenied("caller jurisdiction " + Quote(who.jurisdiction_id()) +
+                                    " does not contain grid " + Quote(report.place().grid_id()));
+  }
+  StatusOr<std::string> owner = RouteReport(report, ctx);
+  if (!owner.ok()) return owner.status();
+  return CheckedReport(std::move(caller), std::move(report), std::move(owner).value());
+}
+
+StatusOr<CheckedCommand> CheckCommand(CheckedCaller caller, v1::Command command,
+                                      const Context& ctx) {
+  if (Status s = ValidateCommand(command, ctx); !s.ok()) return s;
+  return CheckedCommand(std::move(caller), std::move(command));
+}
+
+StatusOr<CheckedReport> CheckReport(v1::Caller caller, v1::ReportCommand report,
+                                    const Context& ctx) {
+  StatusOr<CheckedCaller> checked = CheckCaller(std::move(caller), ctx);
+  if (!checked.ok()) return checked.status();
+  return CheckReport(std::move(checked).value(), std::move(report), ctx);
+}
+
+StatusOr<CheckedCommand> CheckCommand(v1::Caller caller, v1::Command command, const Context& ctx) {
+  StatusOr<CheckedCaller> checked = CheckCaller(std::move(caller), ctx);
+  if (!checked.ok()) return checked.status();
+  return CheckCommand(std::move(checked).value(), std::move(command), ctx);
+}
+
 StatusOr<std::string> RouteReport(const v1::ReportCommand& report, const Context& ctx) {
   const v1::Jurisdiction* grid = ctx.topology.Find(report.place().grid_id());
   if (grid == nullptr) {
@@ -766,22 +918,11 @@ StatusOr<std::string> RouteReport(const v1::ReportCommand& report, const Context
   return owner->id();
 }
 
-StatusOr<Transition> Report(const v1::ReportCommand& report, const v1::Caller& caller,
-                            const std::string& case_id, int64_t now_ms, const Context& ctx) {
-  if (Status s = ValidateCaller(caller, ctx); !s.ok()) return s;
-  if (Status s = ValidateReport(report, ctx); !s.ok()) return s;
+StatusOr<Transition> Report(const CheckedReport& checked, const std::string& case_id,
+                            int64_t now_ms, const Context& ctx) {
   if (case_id.empty()) return Status::InvalidArgument("case_id: required");
-  if (caller.role() == v1::ROLE_DEPARTMENT) {
-    return Status::PermissionDenied("departments do not report cases; department " +
-                                    Quote(caller.department_id()));
-  }
-  if (!ctx.topology.IsWithin(report.place().grid_id(), caller.jurisdiction_id())) {
-    return Status::PermissionDenied("caller jurisdiction " + Quote(caller.jurisdiction_id()) +
-                                    " does not contain grid " + Quote(report.place().grid_id()));
-  }
-  StatusOr<std::string> owner = RouteReport(report, ctx);
-  if (!owner.ok()) return owner.status();
-
+  const v1::ReportCommand& report = checked.report();
+  const v1::Caller& caller = checked.caller();
   Transition t;
   v1::Case& c = t.next;
   c.set_id(case_id);
@@ -793,8 +934,8 @@ StatusOr<Transition> Report(const v1::ReportCommand& report, const v1::Caller& c
   c.set_reporter(caller.user());
   c.set_request_id(report.request_id());
   c.set_state(v1::CASE_STATE_REPORTED);
-  c.set_owner_id(*owner);
-  c.set_routed_to_id(*owner);
+  c.set_owner_id(checked.owner());
+  c.set_routed_to_id(checked.owner());
   c.set_created_at_ms(now_ms);
   c.mutable_deadlines()->set_accept_by_ms(ctx.policy.AcceptBy(report.severity(), now_ms));
 
@@ -808,16 +949,14 @@ StatusOr<Transition> Report(const v1::ReportCommand& report, const v1::Caller& c
   return Finish(std::move(t), "", now_ms);
 }
 
-StatusOr<Transition> Apply(const v1::Case& current, const v1::Command& command,
-                           const v1::Caller& caller, int64_t now_ms, const Context& ctx) {
-  if (IsSystem(caller)) {
-    if (command.kind_case() != v1::Command::kOverdue) {
-      return Status::PermissionDenied("the system caller only records overdue deadlines");
-    }
-  } else if (Status s = ValidateCaller(caller, ctx); !s.ok()) {
-    return s;
-  }
-  if (Status s = ValidateCommand(command, ctx); !s.ok()) return s;
+StatusOr<Transition> Apply(const v1::Case& current, const CheckedCommand& checked, int64_t now_ms,
+                           const Context& ctx) {
+  const v1::Command& command = checked.command();
+  const v1::Caller& caller = checked.caller();
+  const Rule* rule = RuleFor(command.kind_case(), caller);
+  if (rule == nullptr) return Status::InvalidArgument("command: no action set");  // CheckCommand
+  if (Status s = CheckWho(*rule, caller, current, ctx); !s.ok()) return s;
+  if (Status s = CheckFrom(*rule, current); !s.ok()) return s;
   const v1::Case& c = current;
   const int64_t now = now_ms;
   switch (command.kind_case()) {
@@ -849,9 +988,56 @@ StatusOr<Transition> Apply(const v1::Case& current, const v1::Command& command,
       return Supervise(c, command.supervise(), caller, now, ctx);
     case v1::Command::kOverdue:
       return Overdue(c, command.overdue(), caller, now, ctx);
-    default:
-      return Status::InvalidArgument("command: no action set");
+    case v1::Command::kReport:
+    case v1::Command::KIND_NOT_SET:
+      break;  // CheckCommand refused these; RuleFor has no row for them
   }
+  return Status::InvalidArgument("command: no action set");
+}
+
+StatusOr<Transition> ApplyOverdue(const v1::Case& current, const v1::OverdueCommand& overdue,
+                                  int64_t now_ms, const Context& ctx) {
+  if (Status s = CheckLength("command.overdue.deadline", overdue.deadline(), kMaxDeadlineName);
+      !s.ok()) {
+    return s;
+  }
+  const v1::Caller system = SystemCaller();
+  const Rule* rule = RuleFor(v1::Command::kOverdue, system);
+  if (Status s = CheckWho(*rule, system, current, ctx); !s.ok()) return s;
+  if (Status s = CheckFrom(*rule, current); !s.ok()) return s;
+  return Overdue(current, overdue, system, now_ms, ctx);
+}
+
+std::string TransitionTable() {
+  constexpr size_t kWidths[] = {9, 24, 27, 30};
+  std::string out;
+  // One table row: the cells side by side, each wrapped to its column.
+  auto row = [&out, &kWidths](const std::vector<std::string>(&cells)[4]) {
+    size_t lines = 0;
+    for (const auto& cell : cells) lines = std::max(lines, cell.size());
+    for (size_t l = 0; l < lines; ++l) {
+      std::string line;
+      for (size_t i = 0; i < std::size(kWidths); ++i) {
+        std::string text = l < cells[i].size() ? cells[i][l] : "";
+        if (i > 0) line += "  ";
+        line += text + std::string(kWidths[i] - std::min(kWidths[i], text.size()), ' ');
+      }
+      line.erase(line.find_last_not_of(' ') + 1);
+      out += line + '\n';
+    }
+  };
+  row({{"command"}, {"from state(s)"}, {"who may act"}, {"to state"}});
+  row({{std::string(kWidths[0], '-')},
+       {std::string(kWidths[1], '-')},
+       {std::string(kWidths[2], '-')},
+       {std::string(kWidths[3], '-')}});
+  for (const Rule& rule : kRules) {
+    row({{std::string(rule.name)},
+         Wrap(Describe(rule.from), kWidths[1]),
+         Wrap(Describe(rule.who), kWidths[2]),
+         Wrap(rule.to, kWidths[3])});
+  }
+  return out;
 }
 
 bool IsOpen(v1::CaseState state) {
@@ -869,5 +1055,7 @@ v1::Caller SystemCaller() {
   caller.set_role(v1::ROLE_UNSPECIFIED);
   return caller;
 }
+
+bool IsSystemCaller(const v1::Caller& caller) { return IsSystem(caller); }
 
 }  // namespace whistle::core

@@ -16,7 +16,7 @@ namespace whistle::link {
 namespace {
 
 constexpr auto kBackoffMin = std::chrono::milliseconds(100);
-constexpr auto kBackoffMax = std::chrono::milliseconds(1000);
+constexpr auto kBackoffMax = std::chrono::milliseconds(500);
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -472,7 +472,8 @@ void LinkManager::RefreshLoop() {
       for (auto& [name, p] : peers_) names.push_back(name);
     }
     for (const auto& name : names) {
-      auto first = store_.ReadOutbox(name, 0, 1);
+      // From the acknowledged mark: deleted entries before it are never scanned.
+      auto first = store_.ReadOutbox(name, store_.AckedOutboxSeq(name), 1);
       uint64_t last = store_.LastOutboxSeq(name);
       uint64_t depth = 0;
       int64_t oldest = 0;

@@ -59,10 +59,9 @@ grpc::ServerUnaryReactor* CaseService::Report(grpc::CallbackServerContext* conte
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
   if (!request->has_report()) return call.Finish(Status::InvalidArgument("report: required"));
-  if (Status s = core::ValidateReport(request->report(), node_.context()); !s.ok()) {
-    return call.Finish(s);
-  }
-  node_.Report(*caller, request->report(), Respond(call, response));
+  auto report = core::CheckReport(std::move(caller).value(), request->report(), node_.context());
+  if (!report.ok()) return call.Finish(report.status());
+  node_.Report(std::move(report).value(), Respond(call, response));
   return call.reactor();
 }
 
@@ -77,10 +76,9 @@ grpc::ServerUnaryReactor* CaseService::Act(grpc::CallbackServerContext* context,
     return call.Finish(
         Status::InvalidArgument("command.overdue: recorded by the node itself, not by callers"));
   }
-  if (Status s = core::ValidateCommand(request->command(), node_.context()); !s.ok()) {
-    return call.Finish(s);
-  }
-  node_.Act(*caller, request->case_id(), request->command(), Respond(call, response));
+  auto command = core::CheckCommand(std::move(caller).value(), request->command(), node_.context());
+  if (!command.ok()) return call.Finish(command.status());
+  node_.Act(request->case_id(), std::move(command).value(), Respond(call, response));
   return call.reactor();
 }
 
@@ -89,7 +87,7 @@ grpc::ServerUnaryReactor* CaseService::Get(grpc::CallbackServerContext* context,
   Call call(context, &probe_, "/whistle.v1.CaseService/Get");
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  auto found = ReadCase(node_, *caller, request->case_id());
+  auto found = ReadCase(node_, caller->get(), request->case_id());
   if (found.ok()) *response = std::move(found).value();
   return call.Finish(found.status());
 }
@@ -101,7 +99,7 @@ grpc::ServerUnaryReactor* CaseService::List(grpc::CallbackServerContext* context
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
   if (Status s = ValidateState(request->state()); !s.ok()) return call.Finish(s);
-  auto root = SubtreeRoot(node_, *caller, request->jurisdiction_id());
+  auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   auto page = node_.List(*root, request->state(), request->page_size(), request->page_token());
   if (page.ok()) *response = std::move(page).value();
@@ -114,7 +112,7 @@ grpc::ServerUnaryReactor* CaseService::History(grpc::CallbackServerContext* cont
   Call call(context, &probe_, "/whistle.v1.CaseService/History");
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  auto found = ReadCase(node_, *caller, request->case_id());
+  auto found = ReadCase(node_, caller->get(), request->case_id());
   if (!found.ok()) return call.Finish(found.status());
   auto entries = node_.History(request->case_id());
   if (!entries.ok()) return call.Finish(entries.status());
@@ -128,7 +126,7 @@ grpc::ServerUnaryReactor* CaseService::Count(grpc::CallbackServerContext* contex
   Call call(context, &probe_, "/whistle.v1.CaseService/Count");
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  auto root = SubtreeRoot(node_, *caller, request->jurisdiction_id());
+  auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   auto counts = node_.Count(*root);
   if (counts.ok()) *response = std::move(counts).value();

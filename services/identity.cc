@@ -1,6 +1,7 @@
 #include "services/identity.h"
 
 #include <string>
+#include <utility>
 
 namespace whistle::services {
 
@@ -24,7 +25,8 @@ StatusOr<v1::Role> ParseRole(std::string_view name) {
                                  "\" (want grid_worker, staff, department or leader)");
 }
 
-StatusOr<v1::Caller> CallerFrom(const grpc::ServerContextBase& context, const core::Context& core) {
+StatusOr<core::CheckedCaller> CallerFrom(const grpc::ServerContextBase& context,
+                                         const core::Context& core) {
   std::string user = Header(context, kUserHeader);
   std::string role = Header(context, kRoleHeader);
   if (user.empty()) return Status::Unauthenticated(std::string(kUserHeader) + ": missing");
@@ -40,8 +42,7 @@ StatusOr<v1::Caller> CallerFrom(const grpc::ServerContextBase& context, const co
     const v1::Department* dept = core.topology.FindDepartment(caller.department_id());
     if (dept != nullptr) caller.set_jurisdiction_id(dept->jurisdiction_id());
   }
-  if (Status s = core::ValidateCaller(caller, core); !s.ok()) return s;
-  return caller;
+  return core::CheckCaller(std::move(caller), core);
 }
 
 }  // namespace whistle::services

@@ -17,8 +17,10 @@ inline constexpr char kJurisdictionHeader[] = "x-whistle-jurisdiction";
 inline constexpr char kDepartmentHeader[] = "x-whistle-department";
 
 // UNAUTHENTICATED when the user or role header is missing; INVALID_ARGUMENT
-// naming the header when a value is malformed or unknown.
-StatusOr<v1::Caller> CallerFrom(const grpc::ServerContextBase& context, const core::Context& core);
+// naming the header when a value is malformed or unknown, or the caller field
+// when the caller is not well formed (core::CheckCaller, run here once).
+StatusOr<core::CheckedCaller> CallerFrom(const grpc::ServerContextBase& context,
+                                         const core::Context& core);
 
 // Role names as they travel in metadata: grid_worker, staff, department, leader.
 StatusOr<v1::Role> ParseRole(std::string_view name);

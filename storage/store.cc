@@ -237,6 +237,18 @@ struct Store::Impl {
   std::unordered_map<std::string, uint64_t> out_seq;      // guarded by out_mu
   std::unordered_map<std::string, uint64_t> written_seq;  // guarded by out_mu
   std::function<void(const std::string&, uint64_t)> outbox_listener;
+  std::mutex trim_mu;
+  std::unordered_map<std::string, uint64_t> acked_mark;  // guarded by trim_mu
+
+  // The last acknowledged seq of `peer` (trim_mu held): 0 if none.
+  uint64_t& AckedMark(const std::string& peer) {
+    auto [it, fresh] = acked_mark.try_emplace(peer, 0);
+    std::string acked;
+    if (fresh && db->Get(rocksdb::ReadOptions(), cf(Cf::kLink), "a/" + peer, &acked).ok()) {
+      it->second = static_cast<uint64_t>(keys::DecodeInt64(acked).value_or(0));
+    }
+    return it->second;
+  }
 
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> wal_syncs{0};
@@ -528,6 +540,7 @@ StatusOr<std::pair<v1::Case, std::vector<v1::HistoryEntry>>> Store::GetCaseWithH
 StatusOr<std::vector<OutboxEntry>> Store::ReadOutbox(const std::string& peer, uint64_t after_seq,
                                                      size_t limit) const {
   std::vector<OutboxEntry> out;
+  if (limit == 0) return out;
   std::string prefix = keys::OutboxPrefix(peer);
   bool parsed = true;
   Status s = impl_->Scan(Cf::kLink, keys::Outbox(peer, after_seq + 1), keys::PrefixEnd(prefix),
@@ -545,14 +558,36 @@ StatusOr<std::vector<OutboxEntry>> Store::ReadOutbox(const std::string& peer, ui
 }
 
 Status Store::TrimOutbox(const std::string& peer, uint64_t seq) {
+  // The acknowledged mark only rises: a stale trim (a late ack of a replaced
+  // session) must not make numbering restart below what the peer has seen.
+  std::lock_guard trim_lock(impl_->trim_mu);
+  uint64_t& mark = impl_->AckedMark(peer);
+  if (seq <= mark) return Status::Ok();
+  const uint64_t from = mark + 1;
+  mark = seq;
   rocksdb::WriteBatch wb;
-  rocksdb::Status s =
-      wb.DeleteRange(impl_->cf(Cf::kLink), keys::Outbox(peer, 0), keys::Outbox(peer, seq + 1));
+  rocksdb::Status s;
+  // Point deletes: range tombstones piling up at the head of the outbox made
+  // every read of it slower (see bench/README.md, link_bench). A huge gap
+  // (first trim of an old outbox) still takes one range.
+  constexpr uint64_t kMaxPointDeletes = 100000;
+  if (seq - from < kMaxPointDeletes) {
+    for (uint64_t n = from; n <= seq && s.ok(); ++n) {
+      s = wb.Delete(impl_->cf(Cf::kLink), keys::Outbox(peer, n));
+    }
+  } else {
+    s = wb.DeleteRange(impl_->cf(Cf::kLink), keys::Outbox(peer, 0), keys::Outbox(peer, seq + 1));
+  }
   // Remember the acknowledged number so numbering continues after an empty outbox.
   if (s.ok())
     s = wb.Put(impl_->cf(Cf::kLink), "a/" + peer, keys::EncodeInt64(static_cast<int64_t>(seq)));
   if (!s.ok()) return FromRocks(s, "trim outbox of " + peer);
   return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &wb), "trim outbox of " + peer);
+}
+
+uint64_t Store::AckedOutboxSeq(const std::string& peer) const {
+  std::lock_guard trim_lock(impl_->trim_mu);
+  return impl_->AckedMark(peer);
 }
 
 uint64_t Store::LastOutboxSeq(const std::string& peer) const {

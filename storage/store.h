@@ -12,6 +12,7 @@
 //   meta     count/<owner> \0 <state 2 digits>        -> int64 little-endian, merged by addition
 //   link     o/<peer> \0 <seq, 8 bytes BE>            -> v1::OutboxRecord (node-link outbox)
 //            i/<peer>                                -> int64: last envelope applied from peer
+//            a/<peer>                                -> int64: last entry the peer acknowledged
 //
 // A node keeps the cases it owns (indexed, counted, timed) and read-only
 // copies of cases owned on other nodes that it touched (cases + history only).
@@ -153,6 +154,8 @@ class Store {
   // Deletes the entries of `peer` up to `seq` (acknowledged). Not synced: a
   // lost trim only causes a resend, which the receiver skips.
   Status TrimOutbox(const std::string& peer, uint64_t seq);
+  // Highest seq `peer` acknowledged (trimmed up to; 0 if none).
+  uint64_t AckedOutboxSeq(const std::string& peer) const;
   // Highest seq written for `peer` (0 if none).
   uint64_t LastOutboxSeq(const std::string& peer) const;
   // Last envelope from `peer` applied durably (0 if none).

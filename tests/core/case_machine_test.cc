@@ -1,8 +1,12 @@
 #include "core/case_machine.h"
 
+#include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tests/core/callers.h"
@@ -116,9 +120,29 @@ class CaseMachineTest : public ::testing::Test {
     return r;
   }
 
+  // A report as the node makes it: checked at the edge, then the transition.
+  StatusOr<Transition> ReportAs(const v1::ReportCommand& report, const v1::Caller& caller,
+                                const std::string& case_id = kCaseId, int64_t now = kT0) {
+    auto checked = CheckReport(caller, report, ctx_);
+    if (!checked.ok()) return checked.status();
+    return Report(*checked, case_id, now, ctx_);
+  }
+
+  // A command as the node applies it: the timer's overdue on the system
+  // caller's own path, anything else checked at the edge first.
+  StatusOr<Transition> Act(const v1::Case& c, const v1::Command& command, const v1::Caller& caller,
+                           int64_t now) {
+    if (IsSystemCaller(caller) && command.has_overdue()) {
+      return ApplyOverdue(c, command.overdue(), now, ctx_);
+    }
+    auto checked = CheckCommand(caller, command, ctx_);
+    if (!checked.ok()) return checked.status();
+    return Apply(c, *checked, now, ctx_);
+  }
+
   v1::Case NewCase(v1::Severity severity = v1::SEVERITY_GENERAL,
                    const std::string& category = "dispute.neighbour") {
-    auto t = Report(NeighbourDispute(severity, category), grid_worker_, kCaseId, kT0, ctx_);
+    auto t = ReportAs(NeighbourDispute(severity, category), grid_worker_);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     history_ = {t->entry};
     return t->next;
@@ -127,7 +151,7 @@ class CaseMachineTest : public ::testing::Test {
   // Applies `command` and expects success; records the history entry.
   v1::Case Do(const v1::Case& c, const v1::Command& command, const v1::Caller& caller,
               int64_t now) {
-    auto t = Apply(c, command, caller, now, ctx_);
+    auto t = Act(c, command, caller, now);
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     if (!t.ok()) return c;
     history_.push_back(t->entry);
@@ -137,7 +161,7 @@ class CaseMachineTest : public ::testing::Test {
 
   Status Fail(const v1::Case& c, const v1::Command& command, const v1::Caller& caller,
               int64_t now) {
-    auto t = Apply(c, command, caller, now, ctx_);
+    auto t = Act(c, command, caller, now);
     EXPECT_FALSE(t.ok());
     return t.status();
   }
@@ -269,6 +293,11 @@ TEST_F(CaseMachineTest, RoutingFollowsGradedResponse) {
   }
   EXPECT_EQ(*RouteReport(NeighbourDispute(v1::SEVERITY_GENERAL, "public_order"), ctx_), kStreet);
   EXPECT_EQ(*RouteReport(NeighbourDispute(v1::SEVERITY_GENERAL, "petition"), ctx_), kStreet);
+  // The checked report carries the route; the case is owned there.
+  auto checked = CheckReport(grid_worker_, NeighbourDispute(v1::SEVERITY_MAJOR), ctx_);
+  ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+  EXPECT_EQ(checked->owner(), "dwk");
+  EXPECT_EQ(Report(*checked, kCaseId, kT0, ctx_)->next.owner_id(), "dwk");
   EXPECT_EQ(NewCase(v1::SEVERITY_SERIOUS).deadlines().accept_by_ms(), kT0 + 10 * kMinute);
 }
 
@@ -307,7 +336,7 @@ TEST_F(CaseMachineTest, DispatchKeepReturnReject) {
   EXPECT_EQ(other.code(), Code::kInvalidArgument);
   EXPECT_EQ(other.message().rfind("command.dispatch.department_id:", 0), 0u);
   // A county bureau hangs off an ancestor, so it can.
-  EXPECT_TRUE(Apply(c, Dispatch("dwk-public_security"), street_staff_, kT0, ctx_).ok());
+  EXPECT_TRUE(Act(c, Dispatch("dwk-public_security"), street_staff_, kT0).ok());
 }
 
 TEST_F(CaseMachineTest, WhistleFromReportedAcceptsImplicitly) {
@@ -450,19 +479,28 @@ TEST_F(CaseMachineTest, FailedPreconditionsNameTheState) {
 // ---- Permissions ----
 
 TEST_F(CaseMachineTest, ReportPermissions) {
-  auto other = Report(NeighbourDispute(), other_grid_worker_, kCaseId, kT0, ctx_);
+  auto other = ReportAs(NeighbourDispute(), other_grid_worker_);
   EXPECT_EQ(other.status().code(), Code::kPermissionDenied);
   EXPECT_EQ(other.status().message(),
             "caller jurisdiction \"dwk-s01-c03-g001\" does not contain grid "
             "\"dwk-s01-c03-g002\"");
-  EXPECT_EQ(Report(NeighbourDispute(), police_, kCaseId, kT0, ctx_).status().code(),
-            Code::kPermissionDenied);
-  EXPECT_EQ(Report(NeighbourDispute(), hn_leader_, kCaseId, kT0, ctx_).status().code(),
-            Code::kPermissionDenied);
+  auto department = ReportAs(NeighbourDispute(), police_);
+  EXPECT_EQ(department.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(department.status().message(),
+            "departments do not report cases; department \"dwk-s01-police_station\"");
+  EXPECT_EQ(ReportAs(NeighbourDispute(), hn_leader_).status().code(), Code::kPermissionDenied);
   // One-window intake: staff anywhere above the grid may report.
-  auto staff = Report(NeighbourDispute(), county_leader_, kCaseId, kT0, ctx_);
+  auto staff = ReportAs(NeighbourDispute(), county_leader_);
   ASSERT_TRUE(staff.ok());
   EXPECT_EQ(staff->next.owner_id(), kCommunity);
+  EXPECT_EQ(staff->next.reporter(), "ld-dwk");
+  // The caller is checked first, then the report, then the permission.
+  v1::ReportCommand bad = NeighbourDispute();
+  bad.clear_text();
+  EXPECT_EQ(ReportAs(bad, MakeCaller("u", v1::ROLE_STAFF, "ghost")).status().message(),
+            "caller.jurisdiction_id: unknown jurisdiction \"ghost\"");
+  EXPECT_EQ(ReportAs(bad, other_grid_worker_).status().message(), "report.text: required");
+  EXPECT_EQ(ReportAs(NeighbourDispute(), grid_worker_, "").status().message(), "case_id: required");
 }
 
 TEST_F(CaseMachineTest, ActionPermissions) {
@@ -524,15 +562,25 @@ TEST_F(CaseMachineTest, VerifyAndEvaluatePermissions) {
   c = Do(c, Close(), street_staff_, kT0 + kHour);
   EXPECT_EQ(Fail(c, Evaluate(5), other_grid_worker_, kT0).code(), Code::kPermissionDenied);
   EXPECT_EQ(Fail(c, Evaluate(5), hn_leader_, kT0).code(), Code::kPermissionDenied);
-  EXPECT_TRUE(Apply(c, Evaluate(2), street_staff_, kT0, ctx_).ok());
+  EXPECT_TRUE(Act(c, Evaluate(2), street_staff_, kT0).ok());
 }
 
 TEST_F(CaseMachineTest, OnlyTheSystemRecordsOverdue) {
   v1::Case c = NewCase();
-  EXPECT_EQ(Fail(c, Overdue(), city_leader_, kT0 + kHour).code(), Code::kPermissionDenied);
-  EXPECT_EQ(Fail(c, Accept(), SystemCaller(), kT0).code(), Code::kPermissionDenied);
+  Status human = Fail(c, Overdue(), city_leader_, kT0 + kHour);
+  EXPECT_EQ(human.code(), Code::kPermissionDenied);
+  EXPECT_EQ(human.message(), "overdue is recorded by the node itself, not by \"ld-szs\"");
+  // The system caller is no caller from outside: it never passes the check.
+  EXPECT_EQ(CheckCommand(SystemCaller(), Accept(), ctx_).status().message(),
+            "caller.role: required");
   EXPECT_EQ(SystemCaller().user(), "system");
   EXPECT_EQ(SystemCaller().role(), v1::ROLE_UNSPECIFIED);
+  EXPECT_TRUE(IsSystemCaller(SystemCaller()));
+  EXPECT_FALSE(IsSystemCaller(city_leader_));
+  v1::OverdueCommand long_name;
+  long_name.set_deadline(std::string(65, 'd'));
+  EXPECT_EQ(ApplyOverdue(c, long_name, kT0 + kHour, ctx_).status().message(),
+            "command.overdue.deadline: must be at most 64 bytes, got 65");
 }
 
 // ---- Deadlines ----
@@ -642,13 +690,13 @@ TEST_F(CaseMachineTest, MissedResolveEscalatesAndCountsLate) {
 
 // ---- Field validation ----
 
-TEST_F(CaseMachineTest, ValidateReportNamesTheField) {
+TEST_F(CaseMachineTest, CheckReportNamesTheField) {
   auto error = [this](const v1::ReportCommand& r) {
-    Status s = ValidateReport(r, ctx_);
+    Status s = CheckReport(grid_worker_, r, ctx_).status();
     EXPECT_EQ(s.code(), Code::kInvalidArgument);
     return s.message();
   };
-  EXPECT_TRUE(ValidateReport(NeighbourDispute(), ctx_).ok());
+  EXPECT_TRUE(CheckReport(grid_worker_, NeighbourDispute(), ctx_).ok());
   v1::ReportCommand r = NeighbourDispute();
   r.clear_request_id();
   EXPECT_EQ(error(r), "report.request_id: required");
@@ -690,9 +738,9 @@ TEST_F(CaseMachineTest, ValidateReportNamesTheField) {
   EXPECT_EQ(error(r), "report.attachments: at most 20 allowed, got 21");
 }
 
-TEST_F(CaseMachineTest, ValidateCommandNamesTheField) {
+TEST_F(CaseMachineTest, CheckCommandNamesTheField) {
   auto error = [this](const v1::Command& c) {
-    Status s = ValidateCommand(c, ctx_);
+    Status s = CheckCommand(street_staff_, c, ctx_).status();
     EXPECT_EQ(s.code(), Code::kInvalidArgument);
     return s.message();
   };
@@ -716,20 +764,21 @@ TEST_F(CaseMachineTest, ValidateCommandNamesTheField) {
   v1::Command note = Accept();
   note.mutable_accept()->set_note(std::string(4001, 'n'));
   EXPECT_EQ(error(note), "command.accept.note: must be at most 4000 bytes, got 4001");
-  EXPECT_TRUE(ValidateCommand(Supervise(), ctx_).ok());
-  // Apply runs the same validation.
-  v1::Case c = NewCase();
-  EXPECT_EQ(Fail(c, Evaluate(7), grid_worker_, kT0).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(CheckCommand(street_staff_, Supervise(), ctx_).ok());
+  // The caller is checked before the command.
+  EXPECT_EQ(
+      CheckCommand(MakeCaller("", v1::ROLE_STAFF, kStreet), Evaluate(7), ctx_).status().message(),
+      "caller.user: required");
 }
 
-TEST_F(CaseMachineTest, ValidateCallerNamesTheField) {
+TEST_F(CaseMachineTest, CheckCallerNamesTheField) {
   auto error = [this](const v1::Caller& c) {
-    Status s = ValidateCaller(c, ctx_);
+    Status s = CheckCaller(c, ctx_).status();
     EXPECT_EQ(s.code(), Code::kInvalidArgument);
     return s.message();
   };
-  EXPECT_TRUE(ValidateCaller(grid_worker_, ctx_).ok());
-  EXPECT_TRUE(ValidateCaller(police_, ctx_).ok());
+  EXPECT_TRUE(CheckCaller(grid_worker_, ctx_).ok());
+  EXPECT_EQ(CheckCaller(police_, ctx_)->get().department_id(), kPolice);
   EXPECT_EQ(error(MakeCaller("", v1::ROLE_STAFF, kStreet)), "caller.user: required");
   EXPECT_EQ(error(MakeCaller(std::string(129, 'u'), v1::ROLE_STAFF, kStreet))
                 .rfind("caller.user: must be at most 128", 0),
@@ -744,6 +793,67 @@ TEST_F(CaseMachineTest, ValidateCallerNamesTheField) {
   EXPECT_EQ(error(MakeCaller("u", v1::ROLE_GRID_WORKER, kCommunity)),
             "caller.jurisdiction_id: a grid worker belongs to a grid; \"dwk-s01-c03\" is "
             "LEVEL_COMMUNITY");
+}
+
+// Only the Check functions make checked values: an unchecked caller, report
+// or command cannot reach Report or Apply.
+static_assert(!std::is_default_constructible_v<CheckedCaller>);
+static_assert(!std::is_constructible_v<CheckedCaller, v1::Caller>);
+static_assert(!std::is_convertible_v<v1::Caller, CheckedCaller>);
+static_assert(!std::is_default_constructible_v<CheckedReport>);
+static_assert(
+    !std::is_constructible_v<CheckedReport, CheckedCaller, v1::ReportCommand, std::string>);
+static_assert(!std::is_default_constructible_v<CheckedCommand>);
+static_assert(!std::is_constructible_v<CheckedCommand, CheckedCaller, v1::Command>);
+
+// ---- The transition table ----
+
+// The lines of the comment table at the top of core/case_machine.cc, without "// ".
+std::string CommentTable() {
+  std::ifstream in(WHISTLE_SOURCE_DIR "/core/case_machine.cc");
+  std::string line, out;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("// command ", 0) == 0) inside = true;
+    if (!inside) continue;
+    if (line == "//") break;
+    out += line.substr(line.size() > 2 ? 3 : 2) + "\n";
+  }
+  return out;
+}
+
+TEST(TransitionTableTest, TheCommentMirrorsTheCode) {
+  const std::string code = TransitionTable();
+  EXPECT_EQ(CommentTable(), code) << "paste this at the top of core/case_machine.cc:\n"
+                                  << [&] {
+                                       std::istringstream lines(code);
+                                       std::string line, out;
+                                       while (std::getline(lines, line))
+                                         out += (line.empty() ? "//" : "// " + line) + "\n";
+                                       return out;
+                                     }();
+  // Every line fits the 100 columns of .clang-format once commented.
+  std::istringstream lines(code);
+  std::string line;
+  while (std::getline(lines, line)) EXPECT_LE(line.size() + 3, 100u) << line;
+}
+
+TEST_F(CaseMachineTest, EveryCommandHasARule) {
+  // A command kind without a row would answer "command: no action set".
+  v1::Case c = NewCase();
+  for (const v1::Command& command :
+       {Accept(), Dispatch(kPolice), Keep(), Escalate(), Whistle({kPolice}), ReportIn(), Resolve(),
+        Verify(true), Close(), Evaluate(3), Return(), Reject(), Supervise(), Overdue()}) {
+    SCOPED_TRACE(command.ShortDebugString());
+    for (const v1::Caller& caller : {city_leader_, police_}) {
+      auto t = Act(c, command, caller, kT0);
+      if (!t.ok()) {
+        EXPECT_NE(t.status().message(), "command: no action set");
+      }
+    }
+  }
+  EXPECT_EQ(v1::Command::descriptor()->oneof_decl(0)->field_count(), 15)
+      << "a new command needs a row in kRules (core/case_machine.cc)";
 }
 
 TEST(CaseStateTest, OpenAndSettled) {

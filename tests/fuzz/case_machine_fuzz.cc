@@ -2,8 +2,8 @@
 // (STYLE.md habit 7). The first input byte picks the mode:
 //   even: the rest is a stream of length-prefixed protobuf messages
 //         (ReportCommand, Command or Caller) parsed with ParseFromArray and
-//         fed to the validators, then to Report/Apply on a case built along
-//         the way;
+//         fed to CheckCaller/CheckReport/CheckCommand, then what they accept
+//         to Report/Apply on a case built along the way;
 //   odd:  the rest drives a command sequence: each few bytes pick a clock
 //         step, a command kind, a caller from a pool built from the
 //         Shizuishan topology and the command's parameters.
@@ -193,13 +193,39 @@ struct Tracked {
   bool settled = false;  // was closed, evaluated or rejected at some point
 };
 
-void CheckReport(const StatusOr<Transition>& t, const std::string& case_id, int64_t now,
-                 const Env& env, Tracked& tracked) {
-  if (!t.ok()) {
-    FUZZ_CHECK(ExpectedFailure(t.status().code()), tracked.current);
-    return;
+bool SameStatus(const Status& a, const Status& b) {
+  return a.code() == b.code() && a.message() == b.message();
+}
+
+// Checks a raw report as the node does at its edge; the one-step form from a
+// raw caller must answer exactly as CheckCaller followed by CheckReport.
+StatusOr<CheckedReport> CheckRawReport(const v1::ReportCommand& report, const v1::Caller& caller,
+                                       const Env& env) {
+  StatusOr<CheckedReport> checked = core::CheckReport(caller, report, env.ctx);
+  StatusOr<CheckedCaller> who = CheckCaller(caller, env.ctx);
+  const Status two_step =
+      who.ok() ? core::CheckReport(*who, report, env.ctx).status() : who.status();
+  FUZZ_CHECK(SameStatus(checked.status(), two_step), v1::Case());
+  FUZZ_CHECK(checked.ok() || ExpectedFailure(checked.status().code()), v1::Case());
+  if (checked.ok()) {
+    // The route is the policy's, and the report is the one checked.
+    StatusOr<std::string> owner = RouteReport(report, env.ctx);
+    FUZZ_CHECK(owner.ok() && *owner == checked->owner(), v1::Case());
+    FUZZ_CHECK(checked->report().SerializeAsString() == report.SerializeAsString(), v1::Case());
+    FUZZ_CHECK(checked->caller().user() == caller.user(), v1::Case());
   }
+  return checked;
+}
+
+// Reports a checked case and checks the new case.
+void ReportAndCheck(const StatusOr<CheckedReport>& checked, const std::string& case_id, int64_t now,
+                    const Env& env, Tracked& tracked) {
+  if (!checked.ok()) return;
+  StatusOr<Transition> t = Report(*checked, case_id, now, env.ctx);
+  // Everything that could refuse a report was checked: it is created.
+  FUZZ_CHECK(t.ok(), tracked.current);
   const v1::Case& c = t->next;
+  FUZZ_CHECK(c.owner_id() == checked->owner(), c);
   FUZZ_CHECK(c.id() == case_id, c);
   FUZZ_CHECK(c.state() == v1::CASE_STATE_REPORTED, c);
   FUZZ_CHECK(c.history_length() == 1, c);
@@ -215,17 +241,33 @@ void CheckReport(const StatusOr<Transition>& t, const std::string& case_id, int6
   tracked.settled = false;
 }
 
-// Applies `command` to the tracked case and checks the transition.
-void ApplyAndCheck(const v1::Command& command, const v1::Caller& caller, int64_t now,
+// Applies a raw `command` to the tracked case as the node does (the timer's
+// overdue on the system caller's own path; anything else through
+// CheckCommand first) and checks the transition. Returns whether it applied.
+bool ApplyAndCheck(const v1::Command& command, const v1::Caller& caller, int64_t now,
                    const Env& env, Tracked& tracked) {
   const v1::Case& current = tracked.current;
   const std::string before = current.SerializeAsString();
-  StatusOr<Transition> t = Apply(current, command, caller, now, env.ctx);
+  StatusOr<Transition> t = Status::Internal("unset");
+  if (IsSystemCaller(caller) && command.has_overdue()) {
+    t = ApplyOverdue(current, command.overdue(), now, env.ctx);
+  } else {
+    StatusOr<CheckedCommand> checked = CheckCommand(caller, command, env.ctx);
+    StatusOr<CheckedCaller> who = CheckCaller(caller, env.ctx);
+    const Status two_step = who.ok() ? CheckCommand(*who, command, env.ctx).status() : who.status();
+    FUZZ_CHECK(SameStatus(checked.status(), two_step), current);
+    // Refused at the edge: only ever for a malformed caller or command.
+    if (!checked.ok()) {
+      FUZZ_CHECK(checked.status().code() == Code::kInvalidArgument, current);
+      return false;
+    }
+    t = Apply(current, *checked, now, env.ctx);
+  }
   // Apply takes the case by const reference: success or not, it is untouched.
   FUZZ_CHECK(current.SerializeAsString() == before, current);
   if (!t.ok()) {
     FUZZ_CHECK(ExpectedFailure(t.status().code()), current);
-    return;
+    return false;
   }
   const v1::Case& next = t->next;
   const v1::HistoryEntry& entry = t->entry;
@@ -252,6 +294,7 @@ void ApplyAndCheck(const v1::Command& command, const v1::Caller& caller, int64_t
 #endif
   tracked.current = next;
   if (IsSettled(next.state())) tracked.settled = true;
+  return true;
 }
 
 // ---- Mode (a): raw protobuf messages ----
@@ -276,36 +319,41 @@ void FuzzMessages(const uint8_t* data, size_t size, const Env& env) {
       case 0: {
         v1::ReportCommand report;
         if (!report.ParseFromArray(bytes, static_cast<int>(len))) break;
-        const bool valid = ValidateReport(report, env.ctx).ok();
         const std::string case_id = "szs-" + std::to_string(next_id++);
-        StatusOr<Transition> t = Report(report, caller, case_id, now, env.ctx);
-        FUZZ_CHECK(valid || !t.ok(), tracked.current);
-        CheckReport(t, case_id, now, env, tracked);
+        ReportAndCheck(CheckRawReport(report, caller, env), case_id, now, env, tracked);
         break;
       }
       case 1:
       case 3: {
         v1::Command command;
         if (!command.ParseFromArray(bytes, static_cast<int>(len))) break;
-        const bool valid = ValidateCommand(command, env.ctx).ok();
+        const bool valid = CheckCommand(caller, command, env.ctx).ok();
         if (!tracked.live) break;
         const int64_t before = tracked.current.history_length();
-        ApplyAndCheck(command, caller, now, env, tracked);
-        FUZZ_CHECK(valid || tracked.current.history_length() == before, tracked.current);
+        const bool applied = ApplyAndCheck(command, caller, now, env, tracked);
+        // Only the system caller's overdue applies without passing the check.
+        FUZZ_CHECK(valid || !applied || (IsSystemCaller(caller) && command.has_overdue()),
+                   tracked.current);
+        FUZZ_CHECK(applied || tracked.current.history_length() == before, tracked.current);
         break;
       }
       case 2: {
         v1::Caller parsed;
         if (!parsed.ParseFromArray(bytes, static_cast<int>(len))) break;
-        const bool valid = ValidateCaller(parsed, env.ctx).ok();
-        // Invalid callers are kept too: Report and Apply must refuse them
-        // (the system caller is the one exception, for overdue only).
+        const bool valid = CheckCaller(parsed, env.ctx).ok();
+        // Invalid callers are kept too: CheckReport and CheckCommand must
+        // refuse them (the system caller's overdue takes its own path).
         caller = parsed;
+        if (!valid) {
+          v1::Command probe;
+          probe.mutable_accept();
+          FUZZ_CHECK(!CheckCommand(caller, probe, env.ctx).ok(), tracked.current);
+        }
         if (!valid && tracked.live) {
           v1::Command probe;
           probe.mutable_accept();
           const int64_t before = tracked.current.history_length();
-          ApplyAndCheck(probe, caller, now, env, tracked);
+          FUZZ_CHECK(!ApplyAndCheck(probe, caller, now, env, tracked), tracked.current);
           FUZZ_CHECK(tracked.current.history_length() == before, tracked.current);
         }
         break;
@@ -387,7 +435,10 @@ bool NewCase(ByteReader& in, int64_t now, int& next_id, const Env& env, Tracked&
         break;
     }
   }
-  const bool valid = ValidateReport(report, env.ctx).ok();
+  // Well formed = accepted from the city's staff, who may report anywhere.
+  const v1::Caller intake =
+      Env::MakeCaller(v1::ROLE_STAFF, env.topology->root().id(), "staff-intake");
+  const bool valid = CheckRawReport(report, intake, env).ok();
   // Mostly the grid's own worker; sometimes anyone from the pool.
   const uint8_t who = in.Byte();
   const bool own_worker = who % 4 != 0;
@@ -395,12 +446,12 @@ bool NewCase(ByteReader& in, int64_t now, int& next_id, const Env& env, Tracked&
                                                      "gw-" + report.place().grid_id())
                                    : env.callers[(who / 4) % env.callers.size()];
   const std::string case_id = "szs-" + std::to_string(next_id++);
-  StatusOr<Transition> t = Report(report, reporter, case_id, now, env.ctx);
-  FUZZ_CHECK(valid || !t.ok(), tracked.current);
+  StatusOr<CheckedReport> checked = CheckRawReport(report, reporter, env);
+  FUZZ_CHECK(valid || !checked.ok(), tracked.current);
   // The grid's own worker may always report a well-formed case there.
-  FUZZ_CHECK(!own_worker || !valid || t.ok(), tracked.current);
-  CheckReport(t, case_id, now, env, tracked);
-  return t.ok();
+  FUZZ_CHECK(!own_worker || !valid || checked.ok(), tracked.current);
+  ReportAndCheck(checked, case_id, now, env, tracked);
+  return checked.ok();
 }
 
 // Command kinds (numbered as in MakeCommand) that fit `state`, so that

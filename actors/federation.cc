@@ -87,6 +87,7 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
   bool take = false;
   bool owned = false;
   int64_t have = 0;
+  bool resend = false;
   {
     std::lock_guard lock(sync_mu_);
     if (seq != 0) {
@@ -95,8 +96,18 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
         auto stored = store_->InboxSeq(from);
         it->second = stored.ok() ? *stored : 0;
       }
-      if (seq <= it->second) return done(Status::Ok());  // a resend: applied already
-      it->second = seq;
+      resend = seq <= it->second;
+      if (!resend) it->second = seq;
+    }
+  }
+  if (resend) {
+    // Applied already, but maybe not durable yet: acknowledge only behind
+    // that batch (an empty batch completes after every earlier one).
+    return store_->Commit(storage::Batch{}, std::move(done));
+  }
+  {
+    std::lock_guard lock(sync_mu_);
+    if (seq != 0) {
       batch.RecordInbox(from, seq);
     }
     if (!bad.ok()) {
@@ -142,7 +153,9 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
     if (owned) {
       // Transferred in: every node with a copy learns which node owns it now.
       AddSyncs(batch, copy, "");
-    } else if (seq != 0) {
+    } else {
+      // Onwards, away from where it came from; a copy riding on a forwarded
+      // answer too, in case it overtook the envelope it duplicates.
       AddSyncs(batch, copy, from);
     }
   }

@@ -398,7 +398,9 @@ void LinkManager::DialLoop() {
 bool LinkManager::DialOnce() {
   if (!channel_) {
     grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    // INITIAL, not MIN: in this gRPC the minimum backoff is also the connect
+    // timeout, and 100 ms fails real connections on a busy machine.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     auto creds = options_.channel_credentials ? options_.channel_credentials
                                               : grpc::InsecureChannelCredentials();

@@ -135,6 +135,12 @@ bool Session::Pump() {
       *sync->mutable_case_() = std::move(full->first);
       for (auto& h : full->second) *sync->add_history() = std::move(h);
     }
+    {
+      // Counted as sent before the write: the peer's ack may be read before this thread
+      // runs again, and OnAck drops an ack for anything past sent_.
+      std::lock_guard lock(mu_);
+      sent_ = e.seq;
+    }
     if (!stream_.Write(frame)) return false;
     manager_.Update(peer_, [&](LinkManager::Peer& p) {
       p.sent++;
@@ -145,8 +151,6 @@ bool Session::Pump() {
       }
       p.max_sent = std::max(p.max_sent, e.seq);
     });
-    std::lock_guard lock(mu_);
-    sent_ = e.seq;
   }
   if (entries->empty()) {
     // Nothing stored after `sent_` (trimmed or numbered past): catch up.

@@ -207,7 +207,6 @@ std::shared_ptr<grpc::Channel> WhistledProcess::channel() {
   // a Restart on the same port a shared one may still be backing off from the outage.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
 }

@@ -34,24 +34,31 @@ std::string HistoryPrefix(std::string_view case_id) {
   return k;
 }
 
-std::string History(std::string_view case_id, uint64_t seq) {
-  std::string k = HistoryPrefix(case_id);
-  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
-  return k;
-}
+namespace {
 
-std::string OutboxPrefix(std::string_view peer) {
-  std::string k = "o/";
-  k.append(peer);
+// "<prefix>\0": ids end in a separator so "a" never prefix-matches "a/b".
+std::string Prefixed(std::string_view prefix, std::string_view id) {
+  std::string k(prefix);
+  k.append(id);
   k.push_back(kSep);
   return k;
 }
 
-std::string Outbox(std::string_view peer, uint64_t seq) {
-  std::string k = OutboxPrefix(peer);
-  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
-  return k;
+// 8 bytes big-endian: byte order is numeric order.
+std::string WithSeq(std::string key, uint64_t seq) {
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(seq >> shift));
+  return key;
 }
+
+}  // namespace
+
+std::string History(std::string_view case_id, uint64_t seq) {
+  return WithSeq(HistoryPrefix(case_id), seq);
+}
+
+std::string OutboxPrefix(std::string_view peer) { return Prefixed("o/", peer); }
+
+std::string Outbox(std::string_view peer, uint64_t seq) { return WithSeq(OutboxPrefix(peer), seq); }
 
 std::optional<uint64_t> SeqOfOutbox(std::string_view key) {
   if (key.size() < 8) return std::nullopt;
@@ -62,12 +69,7 @@ std::optional<uint64_t> SeqOfOutbox(std::string_view key) {
 
 std::string Inbox(std::string_view peer) { return "i/" + std::string(peer); }
 
-std::string OwnerPrefix(std::string_view owner) {
-  std::string k = "o/";
-  k.append(owner);
-  k.push_back(kSep);
-  return k;
-}
+std::string OwnerPrefix(std::string_view owner) { return Prefixed("o/", owner); }
 
 std::string OwnerStatePrefix(std::string_view owner, int state) {
   std::string k = OwnerPrefix(owner);

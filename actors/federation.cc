@@ -7,6 +7,7 @@
 
 #include "actors/node.h"
 #include "actors/node_context.h"
+#include "core/log.h"
 
 namespace whistle::actors {
 
@@ -43,21 +44,9 @@ Status CheckSync(const v1::CaseSync& sync, const core::Topology& topology) {
   return Status::Ok();
 }
 
-// Messages quote ids ("unknown jurisdiction \"x\""): keep the log line valid JSON.
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) out += c;
-  }
-  return out;
-}
-
 void LogDropped(const std::string& from, const Status& why) {
-  std::fprintf(stderr,
-               "{\"level\":\"error\",\"msg\":\"case copy from a peer refused\",\"peer\":\"%s\","
-               "\"error\":\"%s\"}\n",
-               JsonEscape(from).c_str(), JsonEscape(why.ToString()).c_str());
+  Log(LogLevel::kError, "case copy from a peer refused",
+      {{"peer", from}, {"error", why.ToString()}});
 }
 
 }  // namespace

@@ -17,7 +17,7 @@
 #include "actors/node.h"
 #include "app/collectors.h"
 #include "app/flags.h"
-#include "app/log.h"
+#include "core/log.h"
 #include "link/link_service.h"
 #include "services/case_service.h"
 #include "storage/store.h"

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <random>
 
+#include "core/log.h"
 #include "core/placement.h"
 #include "link/peer.h"
 #include "link/session.h"
@@ -24,21 +25,9 @@ int64_t NowMs() {
       .count();
 }
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out;
-}
-
-void Log(const char* level, const std::string& msg, const std::string& peer,
-         const std::string& detail) {
-  std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\",\"peer\":\"%s\",\"detail\":\"%s\"}\n",
-               level, JsonEscape(msg).c_str(), JsonEscape(peer).c_str(),
-               JsonEscape(detail).c_str());
+void LogLink(LogLevel level, std::string_view msg, const std::string& peer,
+             const std::string& detail) {
+  Log(level, msg, {{"peer", peer}, {"detail", detail}});
 }
 
 template <class ReaderWriter, class Context>
@@ -366,7 +355,7 @@ void LinkManager::RunSession(const std::string& peer, const std::string& peer_no
   // An entry written after the session read the outbox's end but before it was registered
   // above was announced to nobody: catch up now (later ones reach the session).
   session->Notify(store_.LastOutboxSeq(peer));
-  Log("info", "node link up", peer, peer_node_id);
+  LogLink(LogLevel::kInfo, "node link up", peer, peer_node_id);
   session->Run();
   {
     std::lock_guard lock(mu_);
@@ -377,7 +366,7 @@ void LinkManager::RunSession(const std::string& peer, const std::string& peer_no
       p.metrics.connected->Set(0);
     }
   }
-  Log("warn", "node link down", peer, peer_node_id);
+  LogLink(LogLevel::kWarn, "node link down", peer, peer_node_id);
 }
 
 void LinkManager::DialLoop() {
@@ -461,7 +450,9 @@ bool LinkManager::DialOnce() {
       repeat = p.last_error == error;
       p.last_error = error;
     });
-    if (!repeat) Log("error", "node link to parent failed", options_.parent_address, error);
+    if (!repeat) {
+      LogLink(LogLevel::kError, "node link to parent failed", options_.parent_address, error);
+    }
   }
   return ran;
 }

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/log.h"
+
 namespace whistle::link {
 
 namespace {
@@ -41,15 +43,6 @@ bool ReadFirst(grpc::ServerReaderWriter<v1::LinkFrame, v1::LinkFrame>* rw, grpc:
   return ok;
 }
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s.substr(0, 512)) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 grpc::Status LinkServiceImpl::Connect(
@@ -66,12 +59,12 @@ grpc::Status LinkServiceImpl::Connect(
   v1::LinkRefusal refusal = manager_.CheckHello(hello, context->auth_context().get());
   if (!refusal.reason().empty()) {
     manager_.CountRefusal(refusal.reason());
-    std::fprintf(stderr,
-                 "{\"level\":\"error\",\"msg\":\"node link refused\",\"reason\":\"%s\","
-                 "\"peer\":\"%s\",\"node_id\":\"%s\",\"claims\":\"%s\",\"detail\":\"%s\"}\n",
-                 refusal.reason().c_str(), JsonEscape(context->peer()).c_str(),
-                 JsonEscape(hello.node_id()).c_str(), JsonEscape(hello.hosted_root()).c_str(),
-                 JsonEscape(refusal.message()).c_str());
+    Log(LogLevel::kError, "node link refused",
+        {{"reason", refusal.reason()},
+         {"peer", context->peer()},
+         {"node_id", hello.node_id().substr(0, 64)},
+         {"claims", hello.hosted_root().substr(0, 128)},
+         {"detail", refusal.message()}});
     v1::LinkFrame out;
     *out.mutable_refusal() = refusal;
     stream->Write(out);

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <utility>
 
-namespace whistle::app {
+namespace whistle {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
@@ -17,4 +17,4 @@ void SetLogLevel(LogLevel level);
 using LogField = std::pair<std::string_view, std::string>;
 void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
 
-}  // namespace whistle::app
+}  // namespace whistle

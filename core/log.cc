@@ -1,4 +1,4 @@
-#include "app/log.h"
+#include "core/log.h"
 
 #include <atomic>
 #include <chrono>
@@ -6,7 +6,7 @@
 #include <ctime>
 #include <mutex>
 
-namespace whistle::app {
+namespace whistle {
 
 namespace {
 
@@ -100,4 +100,4 @@ void Log(LogLevel level, std::string_view message, std::initializer_list<LogFiel
   std::fflush(stderr);
 }
 
-}  // namespace whistle::app
+}  // namespace whistle

@@ -26,6 +26,8 @@ std::string_view ToString(Code code) {
       return "ABORTED";
     case Code::kInternal:
       return "INTERNAL";
+    case Code::kDataLoss:
+      return "DATA_LOSS";
     case Code::kUnavailable:
       return "UNAVAILABLE";
     case Code::kUnauthenticated:

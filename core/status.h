@@ -23,6 +23,7 @@ enum class Code : int {
   kAborted = 10,
   kInternal = 13,
   kUnavailable = 14,
+  kDataLoss = 15,
   kUnauthenticated = 16,
 };
 
@@ -44,6 +45,7 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+  static Status DataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
   static Status Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }

@@ -8,6 +8,7 @@
 #include "actors/node.h"
 #include "actors/node_context.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace whistle::actors {
 
@@ -16,15 +17,62 @@ namespace {
 constexpr size_t kMaxIdLength = 128;
 constexpr int kMaxHops = 16;
 
-// A copy from the network is hostile until checked: every field we index by.
+// An id a peer may leave empty; when set, a well-formed one.
+Status CheckOptionalId(std::string_view field, const std::string& id) {
+  return id.empty() ? Status::Ok() : core::CheckId(field, id, kMaxIdLength);
+}
+
+// True when `m` serialises to bytes that parse again: a record that would not
+// (a proto3 string that is not UTF-8) must never reach the store.
+bool Storable(const google::protobuf::Message& m) {
+  std::unique_ptr<google::protobuf::Message> back(m.New());
+  return back->ParseFromString(m.SerializeAsString());
+}
+
+Status CheckCaller(std::string_view field, const v1::Caller& c) {
+  if (Status s = CheckOptionalId(std::string(field) + ".user", c.user()); !s.ok()) return s;
+  if (Status s = CheckOptionalId(std::string(field) + ".jurisdiction_id", c.jurisdiction_id());
+      !s.ok()) {
+    return s;
+  }
+  return CheckOptionalId(std::string(field) + ".department_id", c.department_id());
+}
+
+// The ids of a case copy: they become store keys and index entries.
+Status CheckCaseIds(const v1::Case& c) {
+  if (Status s = core::CheckId("case_sync.case.id", c.id(), kMaxIdLength); !s.ok()) return s;
+  const std::pair<const char*, const std::string*> ids[] = {
+      {"case_sync.case.reporter", &c.reporter()},
+      {"case_sync.case.request_id", &c.request_id()},
+      {"case_sync.case.routed_to_id", &c.routed_to_id()},
+      {"case_sync.case.handler_department_id", &c.handler_department_id()},
+      {"case_sync.case.owner_node_id", &c.owner_node_id()},
+      {"case_sync.case.place.grid_id", &c.place().grid_id()},
+      {"case_sync.case.category", &c.category()},
+  };
+  for (const auto& [field, value] : ids) {
+    if (Status s = CheckOptionalId(field, *value); !s.ok()) return s;
+  }
+  for (const auto& id : c.touched_ids()) {
+    if (Status s = CheckOptionalId("case_sync.case.touched_ids", id); !s.ok()) return s;
+  }
+  for (const auto& summons : c.summons()) {
+    if (Status s = CheckOptionalId("case_sync.case.summons.department_id", summons.department_id());
+        !s.ok()) {
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+// A copy from the network is hostile until checked: every field we index by,
+// and the whole record must be one the store can read back.
 Status CheckSync(const v1::CaseSync& sync, const core::Topology& topology) {
   const v1::Case& c = sync.case_();
-  if (c.id().empty() || c.id().size() > kMaxIdLength) {
-    return Status::InvalidArgument("case_sync.case.id: want 1..128 bytes");
-  }
+  if (Status s = CheckCaseIds(c); !s.ok()) return s;
   if (topology.Find(c.owner_id()) == nullptr) {
-    return Status::InvalidArgument("case_sync.case.owner_id: unknown jurisdiction \"" +
-                                   c.owner_id() + "\"");
+    return Status::InvalidArgument("case_sync.case.owner_id: unknown jurisdiction " +
+                                   core::Quote(c.owner_id()));
   }
   if (c.state() == v1::CASE_STATE_UNSPECIFIED || !v1::CaseState_IsValid(c.state())) {
     return Status::InvalidArgument("case_sync.case.state: invalid");
@@ -40,7 +88,23 @@ Status CheckSync(const v1::CaseSync& sync, const core::Topology& topology) {
       return Status::InvalidArgument("case_sync.history[" + std::to_string(i) + "]: want seq " +
                                      std::to_string(i + 1) + " of " + c.id());
     }
+    const std::string field = "case_sync.history[" + std::to_string(i) + "]";
+    if (Status s = CheckCaller(field + ".actor", e.actor()); !s.ok()) return s;
+    if (Status s = CheckOptionalId(field + ".jurisdiction_id", e.jurisdiction_id()); !s.ok()) {
+      return s;
+    }
+    if (Status s = CheckOptionalId(field + ".from_jurisdiction_id", e.from_jurisdiction_id());
+        !s.ok()) {
+      return s;
+    }
+    for (const auto& d : e.department_ids()) {
+      if (Status s = CheckOptionalId(field + ".department_ids", d); !s.ok()) return s;
+    }
+    if (!Storable(e)) {
+      return Status::InvalidArgument(field + ": would not read back once stored");
+    }
   }
+  if (!Storable(c)) return Status::InvalidArgument("case_sync.case: would not read back once stored");
   return Status::Ok();
 }
 
@@ -203,8 +267,8 @@ void Node::HandleForward(const v1::ForwardRequest& request,
   // Bytes from the network: checked as the services check a client's call.
   auto caller = core::CheckCaller(request.caller(), checks);
   if (!caller.ok()) return refuse(caller.status());
-  if (request.case_id().empty() || request.case_id().size() > kMaxIdLength) {
-    return refuse(Status::InvalidArgument("forward.case_id: want 1..128 bytes"));
+  if (Status s = core::CheckId("forward.case_id", request.case_id(), kMaxIdLength); !s.ok()) {
+    return refuse(std::move(s));
   }
   if (request.command().has_report() || request.command().has_overdue()) {
     return refuse(

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "actors/node_context.h"
+#include "core/text.h"
 
 namespace whistle::actors {
 
@@ -23,15 +24,13 @@ struct JurisdictionState {
   std::unordered_map<std::string, v1::Case> cases;        // open, or touched with commits in flight
   std::unordered_map<std::string, std::string> moved;     // handed over, until durable
   std::unordered_map<std::string, int> inflight;          // case id -> commits not yet durable
-  std::unordered_map<std::string, std::string> requests;  // report key -> case id, until durable
+  // Reports that came without a reservation (sent to the actor directly, not
+  // through Node::Report): user + request id -> case id, until durable.
+  std::unordered_map<std::string, std::string> requests;
   static inline const char* name = "jurisdiction";
 };
 
 using Self = caf::stateful_actor<JurisdictionState>;
-
-std::string RequestKey(const v1::Caller& caller, const v1::ReportCommand& report) {
-  return caller.user() + '\0' + report.request_id();
-}
 
 void Forward(Self* self, CaseRequest& req, const std::string& owner) {
   if (++req.hops > kMaxHops) {
@@ -94,8 +93,11 @@ void Annotate(NodeContext* ctx, const v1::Caller& caller, v1::Case& next) {
 
 // Carries out a transition: memory, effects, then one durable batch. A case
 // whose new owner lives on another node leaves in the same batch (outbox).
-void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std::string request_key,
-            const v1::Caller& caller, CaseReply reply) {
+// `report_fingerprint`: set for a new report, whose user + request id are
+// recorded in the same batch as the case.
+void Commit(Self* self, std::optional<v1::Case> before, core::Transition t,
+            std::string report_fingerprint, const v1::Caller& caller, CaseReply reply,
+            std::string request_key = "") {
   auto& st = self->state;
   NodeContext* ctx = st.ctx;
   Annotate(ctx, caller, t.next);
@@ -105,10 +107,10 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
   batch.PutCase(before ? &*before : nullptr, t.next, owned);
   batch.PutHistory(t.entry);
   ctx->AddSyncs(batch, t.next, "");
-  if (!request_key.empty()) {
-    batch.RecordRequest(t.next.reporter(), t.next.request_id(), case_id);
-    st.requests[request_key] = case_id;
+  if (!report_fingerprint.empty()) {
+    batch.RecordRequest(t.next.reporter(), t.next.request_id(), case_id, report_fingerprint);
   }
+  if (!request_key.empty()) st.requests[request_key] = case_id;
   ++st.inflight[case_id];
 
   if (!owned) {
@@ -157,17 +159,26 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t, std:
   if (next_owner) self->send(next_owner, handover_atom::value, std::move(*handover));
 }
 
-// A retried report: answer with the first report's case once it is durable.
-bool AnswerRetry(Self* self, const std::string& key, CaseReply& reply) {
+// A report without a reservation retried: answered with the first report's
+// case once that is durable, or refused when its content differs.
+bool AnswerRetry(Self* self, const std::string& key, const std::string& fingerprint,
+                 CaseReply& reply) {
   auto& st = self->state;
   std::string case_id;
+  const std::string user = key.substr(0, key.find('\0'));
+  const std::string request_id = key.substr(key.find('\0') + 1);
   if (auto it = st.requests.find(key); it != st.requests.end()) {
     case_id = it->second;
   } else {
-    auto found =
-        st.ctx->store().FindRequest(key.substr(0, key.find('\0')), key.substr(key.find('\0') + 1));
+    auto found = st.ctx->store().FindRequestRecord(user, request_id);
     if (!found.ok()) return false;
-    case_id = *found;
+    if (!found->fingerprint.empty() && found->fingerprint != fingerprint) {
+      reply(Status::AlreadyExists("report.request_id: " + core::Quote(request_id) + " of user " +
+                                  core::Quote(user) + " was already used for case " +
+                                  found->case_id + " with different content"));
+      return true;
+    }
+    case_id = found->case_id;
   }
   NodeContext* ctx = st.ctx;
   // An empty batch completes after every earlier batch: the first report is durable then.
@@ -186,9 +197,19 @@ void OnReport(Self* self, CaseRequest& req) {
     // Reports are checked where they enter the node; one that was not is a bug.
     return req.reply(Status::Internal("report reached jurisdiction " + st.id + " unchecked"));
   }
-  std::string key = RequestKey(checked->caller(), checked->report());
-  if (AnswerRetry(self, key, req.reply)) return;
-  auto t = core::Report(*checked, st.ctx->NewCaseId(), st.ctx->NowMs(), st.ctx->core());
+  // Retries were answered where the report entered the node (Node::Report,
+  // one reservation per user + request id whatever the owner).
+  std::string fingerprint = req.report_fingerprint.empty()
+                                ? core::ReportFingerprint(checked->report())
+                                : std::move(req.report_fingerprint);
+  std::string request_key;
+  if (req.case_id.empty()) {
+    // No reservation (sent here directly, as actor tests do): this actor's own check.
+    request_key = checked->caller().user() + '\0' + checked->report().request_id();
+    if (AnswerRetry(self, request_key, fingerprint, req.reply)) return;
+  }
+  const std::string case_id = req.case_id.empty() ? st.ctx->NewCaseId() : req.case_id;
+  auto t = core::Report(*checked, case_id, st.ctx->NowMs(), st.ctx->core());
   if (!t.ok()) return req.reply(t.status());
   if (t->next.owner_id() != st.id && st.ctx->Hosts(t->next.owner_id())) {
     // Routing happens before the actor is chosen; a mismatch is a bug, not user error.
@@ -196,8 +217,8 @@ void OnReport(Self* self, CaseRequest& req) {
         Status::Internal("report routed to " + st.id + " but owned by " + t->next.owner_id()));
   }
   // Owned on another node: created here (id from this node), then transferred.
-  Commit(self, std::nullopt, std::move(t).value(), std::move(key), checked->caller(),
-         std::move(req.reply));
+  Commit(self, std::nullopt, std::move(t).value(), std::move(fingerprint), checked->caller(),
+         std::move(req.reply), std::move(request_key));
 }
 
 void OnCommand(Self* self, CaseRequest& req) {

@@ -26,7 +26,11 @@ struct CaseRequest {
   // A command as received, for routing and for forwarding over a node link
   // (the peer checks it again); left empty for reports, which never travel.
   v1::Caller caller;
-  std::string case_id;  // empty for reports
+  // For a report: the id reserved for its case where it entered the node
+  // (Node::Report), or empty to take the next one.
+  std::string case_id;
+  // For a report: core::ReportFingerprint, recorded with user + request id.
+  std::string report_fingerprint;
   v1::Command command;
   CaseReply reply;
   int hops = 0;  // forwards so far (ownership moved while the request travelled)
@@ -47,7 +51,7 @@ struct SummonNotice {
 // The batch of a transition is durable; the actor may forget in-flight state.
 struct Committed {
   std::string case_id;
-  std::string request_key;  // reporter+request id of a report, else empty
+  std::string request_key;  // user + request id of a report without a reservation, else empty
 };
 
 using case_atom = caf::atom_constant<caf::atom("case")>;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "actors/node_context.h"
+#include "core/text.h"
 
 namespace whistle::actors {
 
@@ -66,9 +67,17 @@ void NodeContext::SendTo(const std::string& owner, CaseRequest request) {
   }
   LinkHub* hub = hub_.load();
   const std::string hop = placement_.NextHop(owner);
-  if (hub == nullptr || hop.empty() || (hop == core::kParentPeer && !placement_.has_parent())) {
+  if (hop.empty() || (hop == core::kParentPeer && !placement_.has_parent())) {
+    // The caller's mistake, and a lasting one: retrying here cannot help
+    // (FAILED_PRECONDITION, not UNAVAILABLE, which invites retries).
+    request.reply(Status::FailedPrecondition(
+        "case " + request.case_id + " is owned by " + owner +
+        ", which this node does not host and has no link to; ask a node that hosts it"));
+    return;
+  }
+  if (hub == nullptr) {  // links not set up yet (start-up): retry
     request.reply(Status::Unavailable("case " + request.case_id + " is owned by " + owner +
-                                      ", which this node does not host and has no link to"));
+                                      " on another node and links are not up yet; retry"));
     return;
   }
   if (request.command.has_overdue()) {
@@ -220,22 +229,90 @@ int64_t Node::inflight_writes() const {
   return impl_->inflight_writes.load(std::memory_order_relaxed);
 }
 
+namespace {
+
+Status RequestIdReused(const std::string& user, const std::string& request_id,
+                       const std::string& case_id) {
+  return Status::AlreadyExists("report.request_id: " + core::Quote(request_id) + " of user " +
+                               core::Quote(user) + " was already used for case " + case_id +
+                               " with different content; a new report needs a new request id");
+}
+
+}  // namespace
+
+// Idempotency per (user, request id), whatever the owner: the reservation is
+// taken here, where the report enters the node, before it is routed; the
+// record (case id and content fingerprint) is written in the batch that
+// creates the case. Reports always create their case on the node they enter
+// (one owned elsewhere is transferred), so the record lives with the case.
 void Node::Report(core::CheckedReport report, CaseCallback done) {
   if (!Admit(done)) return;
   NodeContext& ctx = *impl_->ctx;
+  const std::string& user = report.caller().user();
+  const std::string& request_id = report.report().request_id();
+  std::string key = user + '\0' + request_id;
+  std::string fingerprint = core::ReportFingerprint(report.report());
+  std::string case_id;
+  Impl::ReservationShard& shard = impl_->ShardOf(key);
+  {
+    std::unique_lock lock(shard.mu);
+    if (auto it = shard.reserved.find(key); it != shard.reserved.end()) {
+      if (it->second.fingerprint != fingerprint) {
+        Status refused = RequestIdReused(user, request_id, it->second.case_id);
+        lock.unlock();
+        return done(std::move(refused));
+      }
+      it->second.waiters.push_back(std::move(done));  // answered with the first
+      return;
+    }
+    // Under the lock: a reservation leaves only once its record is durable,
+    // so a report not in the map is either in the store or new.
+    auto found = ctx.store().FindRequestRecord(user, request_id);
+    if (found.ok()) {
+      lock.unlock();
+      // "" = recorded before fingerprints were kept: taken as the same report.
+      if (!found->fingerprint.empty() && found->fingerprint != fingerprint) {
+        return done(RequestIdReused(user, request_id, found->case_id));
+      }
+      return done(ctx.store().GetCase(found->case_id));
+    }
+    if (found.status().code() != Code::kNotFound) {
+      lock.unlock();
+      return done(found.status());
+    }
+    case_id = ctx.NewCaseId();
+    shard.reserved[key] = Impl::Reservation{fingerprint, case_id, {}};
+  }
+  done = [&shard, key = std::move(key), inner = std::move(done)](StatusOr<v1::Case> result) {
+    std::vector<CaseCallback> waiters;
+    {
+      std::lock_guard lock(shard.mu);
+      auto it = shard.reserved.find(key);
+      if (it != shard.reserved.end()) {
+        waiters = std::move(it->second.waiters);
+        shard.reserved.erase(it);
+      }
+    }
+    for (auto& waiter : waiters) waiter(result);
+    inner(std::move(result));
+  };
   const std::string& owner = report.owner();
   std::string intake = owner;
   if (!ctx.Hosts(owner)) {
     // Owned on another node: created here and transferred over the link.
     const std::string hop = ctx.placement().NextHop(owner);
     if (hop == core::kParentPeer && !ctx.placement().has_parent()) {
-      return done(Status::Unavailable("report routed to " + owner +
-                                      ", which this node does not host and has no link to"));
+      // A lasting mistake (the grid is outside what this node reaches): not UNAVAILABLE.
+      return done(Status::FailedPrecondition(
+          "report routed to " + owner +
+          ", which this node does not host and has no link to; report to a node that hosts it"));
     }
     intake = ctx.placement().hosted_root();
   }
   CaseRequest req;
   req.checked = std::move(report);
+  req.case_id = std::move(case_id);
+  req.report_fingerprint = std::move(fingerprint);
   req.reply = std::move(done);
   ctx.SendTo(intake, std::move(req));
 }
@@ -268,8 +345,9 @@ StatusOr<v1::Case> Node::Get(const std::string& case_id) const {
   return found;
 }
 
-StatusOr<std::vector<v1::HistoryEntry>> Node::History(const std::string& case_id) const {
-  return impl_->ctx->store().History(case_id);
+StatusOr<std::vector<v1::HistoryEntry>> Node::History(const std::string& case_id,
+                                                      std::vector<int64_t>* unreadable_seqs) const {
+  return impl_->ctx->store().History(case_id, unreadable_seqs);
 }
 
 const core::Topology& Node::topology() const { return impl_->ctx->topology(); }

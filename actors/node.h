@@ -64,7 +64,10 @@ class Node {
   StatusOr<v1::Case> Get(const std::string& case_id) const;
   // Empty for an unknown case; callers check the case first (they must anyway,
   // for read access), so the store is not read twice.
-  StatusOr<std::vector<v1::HistoryEntry>> History(const std::string& case_id) const;
+  // Entries that cannot be read are left out and their seqs appended to
+  // `unreadable_seqs` (when given; DATA_LOSS otherwise).
+  StatusOr<std::vector<v1::HistoryEntry>> History(
+      const std::string& case_id, std::vector<int64_t>* unreadable_seqs = nullptr) const;
   // Cases owned anywhere in the subtree of `jurisdiction_id`, paged.
   StatusOr<v1::ListCasesResponse> List(const std::string& jurisdiction_id, v1::CaseState state,
                                        int page_size, const std::string& page_token) const;

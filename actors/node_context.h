@@ -129,6 +129,25 @@ struct Node::Impl {
   caf::actor timer;
   std::atomic<int64_t> inflight_writes{0};
 
+  // Reports in flight, one per user + request id (Node::Report): a second
+  // report with the same pair waits for the first (same content) or is
+  // refused (other content), whatever owner either routes to. An entry
+  // leaves once its case is durable, when the store answers for it.
+  // Sharded by the pair's hash, so unrelated reports rarely wait on one lock.
+  struct Reservation {
+    std::string fingerprint;
+    std::string case_id;
+    std::vector<CaseCallback> waiters;
+  };
+  struct ReservationShard {
+    std::mutex mu;
+    std::unordered_map<std::string, Reservation> reserved;  // guarded by mu
+  };
+  std::array<ReservationShard, 16> reservations;
+  ReservationShard& ShardOf(const std::string& key) {
+    return reservations[std::hash<std::string>{}(key) % reservations.size()];
+  }
+
   ~Impl() {
     if (system) {
       if (timer) caf::anon_send_exit(timer, caf::exit_reason::user_shutdown);

@@ -68,13 +68,22 @@ StatusOr<v1::ListCasesResponse> Node::List(const std::string& jurisdiction_id, v
       if (state == v1::CASE_STATE_UNSPECIFIED || static_cast<int>(s) == state) have += counts[s];
     }
     if (have <= 0) continue;  // skip the store for empty jurisdictions
-    size_t want = static_cast<size_t>(page_size - out.cases_size());
-    auto page = ctx.store().ListByOwner(owner, state, after_key, want);
-    if (!page.ok()) return page.status();
-    for (auto& c : page->cases) *out.add_cases() = std::move(c);
-    if (out.cases_size() >= page_size) {
-      if (!page->next_key.empty()) {
-        out.set_next_page_token(std::to_string(position) + "." + Hex(page->next_key));
+    // An unreadable case takes a slot of the page (named in
+    // unreadable_case_ids), so a page of damaged records still moves on.
+    auto filled = [&out] { return out.cases_size() + out.unreadable_case_ids_size(); };
+    std::string next_key;
+    do {
+      size_t want = static_cast<size_t>(page_size - filled());
+      auto page = ctx.store().ListByOwner(owner, state, after_key, want);
+      if (!page.ok()) return page.status();
+      for (auto& c : page->cases) *out.add_cases() = std::move(c);
+      for (auto& id : page->unreadable) *out.add_unreadable_case_ids() = std::move(id);
+      next_key = std::move(page->next_key);
+      after_key = next_key;
+    } while (!next_key.empty() && filled() < page_size);
+    if (filled() >= page_size) {
+      if (!next_key.empty()) {
+        out.set_next_page_token(std::to_string(position) + "." + Hex(next_key));
       } else if (position + 1 < subtree.size()) {
         out.set_next_page_token(std::to_string(position + 1) + ".");
       }

@@ -91,6 +91,40 @@ std::vector<prometheus::MetricFamily> StorageCollector::Collect() const {
   out.push_back(Counter("whistle_storage_wal_syncs_total",
                         "Group writes to RocksDB, one WAL sync each.",
                         static_cast<double>(s.wal_syncs)));
+  out.push_back(Counter("whistle_storage_unreadable_records_total",
+                        "Distinct stored records found unreadable since start (a case or history "
+                        "entry that does not parse, or an index entry naming a missing case); "
+                        "each is logged once and skipped by listings, history and the timer.",
+                        static_cast<double>(s.unreadable_records)));
+  out.push_back(Counter("whistle_storage_background_errors_total",
+                        "RocksDB background errors (failed flush, compaction or WAL write); each "
+                        "is logged.",
+                        static_cast<double>(s.background_errors)));
+  out.push_back(Counter("whistle_storage_read_corruptions_total",
+                        "Reads that met a damaged block or record (checksum mismatch): answered "
+                        "DATA_LOSS and logged.",
+                        static_cast<double>(s.read_corruptions)));
+  out.push_back(Counter("whistle_storage_disk_full_refusals_total",
+                        "Write batches refused with RESOURCE_EXHAUSTED because the disk is full.",
+                        static_cast<double>(s.disk_full_refusals)));
+  out.push_back(Gauge("whistle_storage_disk_full",
+                      "1 while writes are refused because the data volume is full (reads work).",
+                      s.disk_full ? 1 : 0));
+  out.push_back(Gauge("whistle_storage_read_only",
+                      "1 when the store was opened read-only because the disk was full at "
+                      "start-up (writes need free space and a restart).",
+                      s.read_only ? 1 : 0));
+  out.push_back(Gauge("whistle_storage_data_loss_accepted",
+                      "1 when this start accepted lost or damaged data (--accept-data-loss).",
+                      s.damage_accepted ? 1 : 0));
+  out.push_back(Gauge("whistle_storage_data_loss_writes",
+                      "RocksDB writes acknowledged before but missing at this start (accepted "
+                      "with --accept-data-loss).",
+                      static_cast<double>(s.lost_writes)));
+  out.push_back(Gauge("whistle_storage_data_loss_cases",
+                      "Case ids of this node acknowledged before but missing at this start (at "
+                      "most; accepted with --accept-data-loss). These ids are never reissued.",
+                      static_cast<double>(s.lost_cases)));
   out.push_back(Counter("whistle_rocksdb_write_stall_seconds_total",
                         "Time writes were stalled or delayed by RocksDB.",
                         static_cast<double>(s.stall_micros) / 1e6));

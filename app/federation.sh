@@ -21,7 +21,10 @@
 # Layout of DIR (default /tmp/whistle-federation): DIR/<name>/db (RocksDB),
 # DIR/<name>/whistled.log, DIR/<name>/args (the exact command line, one argument a line:
 # restart reuses it), DIR/nodes.tsv (name node_id hosted listen metrics pid parent),
-# DIR/plan.json, DIR/federation.env (which binaries). Ports: node i (plan order) listens on
+# DIR/plan.json, DIR/federation.env (which binaries), DIR/issuer (private.pem, jwks.json: the
+# federation's token issuer, made on the first start with `whistlectl token keygen --kid
+# federation`; every node gets --jwks-file DIR/issuer/jwks.json unless the extra flags bring
+# --jwks-file or --dev-header-identity; mint callers' tokens with its private.pem). Ports: node i (plan order) listens on
 # P+2i and serves metrics on P+2i+1 (7400..7479 for 40 nodes), or free ports with "auto".
 #
 # Size: the nodes get nothing exotic (the contract flags only: no bigger caches, no extra
@@ -257,10 +260,20 @@ print_table() {
 }
 
 # --- Processes ----------------------------------------------------------------------------
-# The readiness probe: the node answers a topology read.
+# A token of the federation's issuer (DIR/issuer) for USER ROLE JURISDICTION, valid 10 minutes;
+# nothing when there is no issuer (extra flags brought their own keys or dev headers).
+issuer_token() {
+  [ -f "$DIR/issuer/private.pem" ] || return 0
+  "$WHISTLECTL" token mint --key-file "$DIR/issuer/private.pem" --kid federation --user "$1" \
+    --role "$2" --jurisdiction "$3" --ttl 10m
+}
+
+# The readiness probe: the node answers a topology read. The dev headers matter only to
+# nodes started with -- --dev-header-identity.
 probe() {
-  "$WHISTLECTL" --server "$1" --timeout-ms 1000 --user federation.probe --role leader \
-    --jurisdiction szs topology "$2" >/dev/null 2>&1
+  WHISTLE_TOKEN=$(issuer_token federation.probe leader szs) \
+    "$WHISTLECTL" --server "$1" --timeout-ms 1000 --dev-user federation.probe --dev-role leader \
+    --dev-jurisdiction szs topology "$2" >/dev/null 2>&1
 }
 
 # Starts DIR/<name>/args in its own session, immune to SIGHUP, output to its log; prints
@@ -358,6 +371,15 @@ cmd_start() {
   py plan "$SPLIT" >"$DIR/plan.json"
   printf 'WHISTLED=%q\nWHISTLECTL=%q\n' "$WHISTLED" "$WHISTLECTL" >"$DIR/federation.env"
   printf 'name\tnode_id\thosted\tlisten\tmetrics\tpid\tparent\n' >"$TSV"
+  # Signed identities: the federation's own issuer, unless the extra flags say otherwise.
+  local -a auth=()
+  if ! printf '%s\n' "${EXTRA[@]+"${EXTRA[@]}"}" | grep -qE '^--(jwks-file|dev-header-identity)'; then
+    if [ ! -f "$DIR/issuer/private.pem" ]; then
+      "$WHISTLECTL" token keygen --dir "$DIR/issuer" --kid federation >/dev/null ||
+        die "cannot make the federation's token issuer in $DIR/issuer"
+    fi
+    auth=(--jwks-file "$DIR/issuer/jwks.json")
+  fi
 
   # Listen addresses by name, for the children's --parent-address.
   declare -A listen_of
@@ -378,6 +400,7 @@ cmd_start() {
       {
         printf '%s\n' "$WHISTLED" --node-id "$id" --listen "$listen" --metrics-listen "$metrics" \
           --data-dir "$DIR/$name/db" --hosted-jurisdiction "$hosted"
+        [ ${#auth[@]} -eq 0 ] || printf '%s\n' "${auth[@]}"
         [ "$parent" = - ] || printf '%s\n' --parent-address "${listen_of[$parent]}"
         [ "$children" = - ] || printf '%s\n' --child-jurisdictions "$children"
         [ ${#EXTRA[@]} -eq 0 ] || printf '%s\n' "${EXTRA[@]}"
@@ -442,8 +465,9 @@ cmd_status() {
       echo
       echo "== $name ($listen) links"
       if alive "$name" "$pid"; then
-        "$WHISTLECTL" --server "$listen" --timeout-ms 2000 --user federation.status --role leader \
-          --jurisdiction szs links 2>&1 || true
+        WHISTLE_TOKEN=$(issuer_token federation.status leader szs) \
+          "$WHISTLECTL" --server "$listen" --timeout-ms 2000 --dev-user federation.status \
+          --dev-role leader --dev-jurisdiction szs links 2>&1 || true
       else
         echo "(not running)"
       fi

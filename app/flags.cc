@@ -52,12 +52,47 @@ constexpr FlagDoc kDocs[] = {
     {"drain_delay_ms",
      "SIGTERM: serve NOT_SERVING this long (ms, 0..60000) before closing, so load balancers "
      "stop routing first"},
+    {"grpc_memory_limit_mb",
+     "memory the gRPC server may use for connections and calls (MiB, 16..65536); under "
+     "pressure it shrinks flow-control windows, then cancels streams"},
+    {"max_connection_age_ms",
+     "close every client connection after this long (ms, 1000..86400000; GOAWAY, clients and "
+     "node links reconnect): bounds how long a stalled request holds memory"},
+    {"max_connection_age_grace_ms",
+     "calls in flight on a connection past --max-connection-age-ms get this long (ms, "
+     "0..600000)"},
+    {"rate_limit_per_user",
+     "requests per second one caller (user) may make (0..1000000; 0 = no limit); past it "
+     "RESOURCE_EXHAUSTED"},
+    {"rate_limit_burst", "requests one caller may make at once above the rate (1..1000000)"},
+    {"init_data_dir",
+     "initialise a new store in an EXISTING EMPTY --data-dir (a missing dir is always created); "
+     "without it an empty dir is refused: it may be a volume that failed to mount"},
+    {"accept_data_loss",
+     "start even though the store lost acknowledged data or is damaged (WAL or SST); the loss is "
+     "logged and exported as whistle_storage_data_loss_*. Without it such a start is refused"},
+    {"jwks_file",
+     "JWKS (JSON Web Key Set) of the token issuers: callers send \"authorization: Bearer <JWT>\" "
+     "signed ES256 or RS256 by one of its keys (by kid). Required unless --dev-header-identity; "
+     "SIGHUP reloads it (a bad file keeps the old keys)"},
+    {"dev_header_identity",
+     "DEVELOPMENT ONLY: take identity from plain x-whistle-user/-role/-jurisdiction/-department "
+     "headers, unauthenticated (anyone can claim anyone); a bare --dev-header-identity = true"},
 };
 
 std::string FlagName(const std::string& field) {
   std::string out = field;
   for (char& ch : out) {
     if (ch == '_') ch = '-';
+  }
+  return out;
+}
+
+// "dev-header-identity" -> "dev_header_identity".
+std::string FieldName(const std::string& flag) {
+  std::string out = flag;
+  for (char& ch : out) {
+    if (ch == '-') ch = '_';
   }
   return out;
 }
@@ -73,6 +108,13 @@ Status SetField(v1::NodeConfig& config, const FieldDescriptor* field, const std:
   const auto* reflection = config.GetReflection();
   if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
     reflection->SetString(&config, field, value);
+    return Status::Ok();
+  }
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL) {
+    if (value != "true" && value != "false" && value != "1" && value != "0") {
+      return Status::InvalidArgument(source + ": want true or false, got \"" + value + "\"");
+    }
+    reflection->SetBool(&config, field, value == "true" || value == "1");
     return Status::Ok();
   }
   char* end = nullptr;
@@ -124,6 +166,11 @@ v1::NodeConfig DefaultConfig() {
   c.set_shutdown_grace_ms(20000);
   c.set_max_inflight_writes(10000);
   c.set_link_keepalive_ms(1000);
+  c.set_grpc_memory_limit_mb(256);
+  c.set_max_connection_age_ms(600000);
+  c.set_max_connection_age_grace_ms(30000);
+  c.set_rate_limit_per_user(1000);
+  c.set_rate_limit_burst(2000);
   return c;
 }
 
@@ -152,9 +199,12 @@ StatusOr<v1::NodeConfig> ParseFlags(int argc, char** argv, bool* help) {
     if (arg.rfind("--", 0) != 0) return Status::InvalidArgument(arg + ": unexpected argument");
     std::string name = arg.substr(2);
     std::string value;
+    const auto* bool_field = descriptor->FindFieldByName(FieldName(name));
     if (auto eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
+    } else if (bool_field != nullptr && bool_field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL) {
+      value = "true";  // a bare switch: --dev-header-identity
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
@@ -200,6 +250,21 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   if (c.drain_delay_ms() < 0 || c.drain_delay_ms() > 60000) {
     return Status::InvalidArgument(Named("drain_delay_ms") + ": want 0..60000");
   }
+  if (c.grpc_memory_limit_mb() < 16 || c.grpc_memory_limit_mb() > 65536) {
+    return Status::InvalidArgument(Named("grpc_memory_limit_mb") + ": want 16..65536");
+  }
+  if (c.max_connection_age_ms() < 1000 || c.max_connection_age_ms() > 86400000) {
+    return Status::InvalidArgument(Named("max_connection_age_ms") + ": want 1000..86400000");
+  }
+  if (c.max_connection_age_grace_ms() < 0 || c.max_connection_age_grace_ms() > 600000) {
+    return Status::InvalidArgument(Named("max_connection_age_grace_ms") + ": want 0..600000");
+  }
+  if (c.rate_limit_per_user() < 0 || c.rate_limit_per_user() > 1000000) {
+    return Status::InvalidArgument(Named("rate_limit_per_user") + ": want 0..1000000");
+  }
+  if (c.rate_limit_burst() < 1 || c.rate_limit_burst() > 1000000) {
+    return Status::InvalidArgument(Named("rate_limit_burst") + ": want 1..1000000");
+  }
   if (c.log_level() != "debug" && c.log_level() != "info" && c.log_level() != "warn" &&
       c.log_level() != "error") {
     return Status::InvalidArgument(
@@ -233,6 +298,8 @@ std::string HelpText() {
     const auto* field = descriptor->FindFieldByName(doc.field);
     std::string def = field->cpp_type() == FieldDescriptor::CPPTYPE_STRING
                           ? reflection->GetString(defaults, field)
+                      : field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL
+                          ? (reflection->GetBool(defaults, field) ? "true" : "false")
                           : std::to_string(reflection->GetInt32(defaults, field));
     out += "  --" + FlagName(doc.field) + " (env " + EnvName(doc.field) + ", default \"" + def +
            "\")\n      " + doc.help + "\n";

@@ -1,6 +1,7 @@
 // whistled: config -> metrics -> storage -> actor system -> gRPC server.
 // Runs until SIGTERM/SIGINT, then drains: health NOT_SERVING, in-flight calls
 // finish (each answered only once durable), the store flushes, exit 0.
+// SIGHUP reloads the issuer keys (--jwks-file) and never stops the node.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -15,18 +16,22 @@
 #include <thread>
 
 #include "actors/node.h"
+#include "app/api_server.h"
+#include "app/build_info.h"
 #include "app/collectors.h"
 #include "app/flags.h"
+#include "app/grpc_log.h"
+#include "app/metrics_exposer.h"
+#include "app/server_limits.h"
 #include "core/log.h"
 #include "link/link_service.h"
+#include "services/admin_service.h"
 #include "services/case_service.h"
 #include "storage/store.h"
 
 namespace whistle::app {
 
 namespace {
-
-constexpr char kVersion[] = "0.1.0";
 
 StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path);
@@ -120,11 +125,48 @@ int Fail(const Status& status) {
   return 2;
 }
 
-// Blocks until SIGTERM or SIGINT (blocked in every thread, taken here).
-int WaitForSignal(const sigset_t& signals) {
-  int sig = 0;
-  sigwait(&signals, &sig);
-  return sig;
+// Blocks until SIGTERM or SIGINT (blocked in every thread, taken here); each
+// SIGHUP meanwhile reloads the issuer keys (a bad file keeps the old ones).
+int WaitForSignal(const sigset_t& signals, services::Authenticator& auth,
+                  const v1::NodeConfig& config) {
+  while (true) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig;
+    if (config.jwks_file().empty()) {
+      Log(LogLevel::kInfo, "SIGHUP ignored: nothing to reload (no --jwks-file)");
+      continue;
+    }
+    (void)auth.Reload(config.jwks_file());  // logged and counted either way
+  }
+}
+
+// The authenticator: issuer keys from --jwks-file, or (development only)
+// header identity. Refuses to start with neither.
+StatusOr<std::unique_ptr<services::Authenticator>> LoadAuthenticator(
+    const v1::NodeConfig& config, prometheus::Registry* registry) {
+  std::shared_ptr<const services::KeySet> keys;
+  if (!config.jwks_file().empty()) {
+    auto loaded = services::LoadKeySet(config.jwks_file());
+    if (!loaded.ok()) return loaded.status();
+    keys = std::move(loaded).value();
+  } else if (!config.dev_header_identity()) {
+    return Status::InvalidArgument(
+        "--jwks-file (WHISTLE_JWKS_FILE): required: the issuer keys callers' tokens are "
+        "verified with (whistlectl token keygen makes a pair); for development without tokens, "
+        "--dev-header-identity");
+  }
+  if (config.dev_header_identity()) {
+    Log(LogLevel::kWarn,
+        "DEVELOPMENT MODE: --dev-header-identity: callers are NOT authenticated; identity comes "
+        "from plain x-whistle-* headers and anyone can act as anyone",
+        {{"hint", "remove --dev-header-identity and pass --jwks-file"}});
+  } else {
+    Log(LogLevel::kInfo, "issuer keys loaded",
+        {{"jwks_file", config.jwks_file()}, {"keys", std::to_string(keys->size())}});
+  }
+  return std::make_unique<services::Authenticator>(std::move(keys), config.dev_header_identity(),
+                                                   registry);
 }
 
 int Run(int argc, char** argv) {
@@ -132,8 +174,16 @@ int Run(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // SIGHUP reloads (issuer keys); its default action would terminate the node.
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
 
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--version") {
+      std::printf("whistled %s (revision %s)\n", kBuildVersion, kBuildRevision);
+      return 0;
+    }
+  }
   bool help = false;
   auto config = ParseFlags(argc, argv, &help);
   if (!config.ok()) return Fail(config.status());
@@ -145,6 +195,16 @@ int Run(int argc, char** argv) {
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(config->log_level(), &level);
   SetLogLevel(level);
+  RouteGrpcLogs(level, &ApiServer::ListenerFailed);
+  uint64_t file_limit = RaiseFileLimit();
+  Log(LogLevel::kInfo, "starting",
+      {{"version", kBuildVersion},
+       {"revision", kBuildRevision},
+       {"node_id", config->node_id()},
+       {"hosted_jurisdiction", config->hosted_jurisdiction()},
+       {"child_jurisdictions", config->child_jurisdictions()},
+       {"parent", config->parent_address()},
+       {"file_limit", std::to_string(file_limit)}});
 
   auto topology = LoadTopology(*config);
   if (!topology.ok()) return Fail(topology.status());
@@ -152,25 +212,34 @@ int Run(int argc, char** argv) {
   if (!policy.ok()) return Fail(policy.status());
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!config->metrics_listen().empty()) {
-    try {  // prometheus-cpp reports a busy port by throwing
-      exposer = std::make_unique<prometheus::Exposer>(config->metrics_listen());
-    } catch (const std::exception& e) {
-      return Fail(Status::InvalidArgument("--metrics-listen: " + std::string(e.what())));
-    }
-  }
+  auto auth = LoadAuthenticator(*config, registry.get());
+  if (!auth.ok()) return Fail(auth.status());
   auto& ready = prometheus::BuildGauge()
                     .Name("whistle_node_ready")
                     .Help("1 when the node is serving, 0 while starting or draining.")
                     .Register(*registry)
                     .Add({});
   prometheus::BuildGauge()
+      .Name("whistle_build_info")
+      .Help("Constant 1, labelled with the version and git revision whistled was built from.")
+      .Register(*registry)
+      .Add({{"version", kBuildVersion}, {"revision", kBuildRevision}})
+      .Set(1);
+  // /metrics answers from the moment it listens (ready 0) while the store opens,
+  // which can take long: the registry is there before the first request can be.
+  auto process_collector = std::make_shared<ProcessCollector>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!config->metrics_listen().empty()) {
+    auto started = StartExposer(config->metrics_listen(), {registry, process_collector});
+    if (!started.ok()) return Fail(started.status());
+    exposer = std::move(started).value();
+  }
+  prometheus::BuildGauge()
       .Name("whistle_node_info")
       .Help("Constant 1, labelled with the node's identity.")
       .Register(*registry)
       .Add({{"node_id", config->node_id()},
-            {"version", kVersion},
+            {"version", kBuildVersion},
             {"hosted_jurisdiction", config->hosted_jurisdiction().empty()
                                         ? (*topology)->root().id()
                                         : config->hosted_jurisdiction()}})
@@ -178,6 +247,9 @@ int Run(int argc, char** argv) {
 
   storage::Options store_options;
   store_options.path = config->data_dir();
+  store_options.node_id = config->node_id();
+  store_options.init = config->init_data_dir();
+  store_options.accept_data_loss = config->accept_data_loss();
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) return Fail(store.status());
   actors::NodeOptions node_options;
@@ -193,13 +265,8 @@ int Run(int argc, char** argv) {
                                   registry.get());
   if (!node.ok()) return Fail(node.status());
 
-  auto process_collector = std::make_shared<ProcessCollector>();
   auto storage_collector = std::make_shared<StorageCollector>(**node);
-  if (exposer) {
-    exposer->RegisterCollectable(registry);
-    exposer->RegisterCollectable(process_collector);
-    exposer->RegisterCollectable(storage_collector);
-  }
+  if (exposer) exposer->RegisterCollectable(storage_collector);
 
   link::LinkOptions link_options;
   link_options.node_id = config->node_id();
@@ -218,29 +285,31 @@ int Run(int argc, char** argv) {
   link::NodeServiceImpl node_service(*links);
 
   services::RpcProbe rpc_probe(registry.get());
-  services::CaseService case_service(**node, rpc_probe);
-  services::TopologyService topology_service(**node, rpc_probe);
+  services::RateLimiter rate_limiter(
+      {.per_second = static_cast<double>(config->rate_limit_per_user()),
+       .burst = static_cast<double>(config->rate_limit_burst())},
+      registry.get());
+  services::CaseService case_service(**node, rpc_probe, **auth, &rate_limiter);
+  services::TopologyService topology_service(**node, rpc_probe, **auth, &rate_limiter);
+  services::AdminService admin_service(**node, rpc_probe, **auth);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int bound_port = 0;
-  builder.AddListeningPort(config->listen(), credentials->server, &bound_port);
-  builder.RegisterService(&case_service);
-  builder.RegisterService(&link_service);
-  builder.RegisterService(&node_service);
-  // The link and node services are synchronous (one thread per link stream): poll
-  // briefly so a shutdown does not wait out a long completion-queue timeout.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
-  builder.RegisterService(&topology_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || bound_port == 0) {
-    return Fail(Status::InvalidArgument("--listen: cannot listen on " + config->listen()));
-  }
-  server->GetHealthCheckService()->SetServingStatus(true);
+  ApiServerOptions api_options;
+  api_options.listen = config->listen();
+  api_options.credentials = credentials->server;
+  api_options.limits = LimitsFrom(*config);
+  api_options.services = {&case_service, &link_service, &node_service, &topology_service,
+                          &admin_service};
+  auto server = ApiServer::Start(std::move(api_options));
+  if (!server.ok()) return Fail(server.status());
+  (*server)->SetServing(true);
   links->Start();
   ready.Set(1);
   Log(LogLevel::kInfo, "serving",
-      {{"listen", config->listen()},
+      {{"version", kBuildVersion},
+       {"revision", kBuildRevision},
+       {"node_id", config->node_id()},
+       {"listen", config->listen()},
        {"metrics", config->metrics_listen()},
        {"data_dir", config->data_dir()},
        {"jurisdictions", std::to_string((*topology)->jurisdiction_count())},
@@ -248,14 +317,17 @@ int Run(int argc, char** argv) {
        {"parent", config->parent_address()},
        {"children", config->child_jurisdictions()}});
 
-  int sig = WaitForSignal(signals);
+  int sig = WaitForSignal(signals, **auth, *config);
   Log(LogLevel::kInfo, "draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   ready.Set(0);
-  server->GetHealthCheckService()->SetServingStatus(false);
+  (*server)->SetServing(false);
   std::this_thread::sleep_for(std::chrono::milliseconds(config->drain_delay_ms()));
   links->Stop();  // ends link streams, so the server's shutdown does not wait on them
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(config->shutdown_grace_ms()));
+  Log(LogLevel::kInfo, "draining: node links closed; waiting for calls in flight",
+      {{"grace_ms", std::to_string(config->shutdown_grace_ms())}});
+  (*server)->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(config->shutdown_grace_ms()));
+  Log(LogLevel::kInfo, "draining: calls finished; closing the store");
   node->reset();  // actors stop, the commit queue drains, RocksDB closes
   Log(LogLevel::kInfo, "stopped");
   return 0;

@@ -8,7 +8,9 @@
 #
 # Env: WHISTLE_PORT (first port, default 7400; "auto" = free ports), WHISTLE_DEMO_SPLIT
 # (township | county, default township). Every caller talks to the node of its own
-# jurisdiction; cases, summons and answers cross the node links.
+# jurisdiction; cases, summons and answers cross the node links. Every caller presents a
+# signed token: the demo's issuer (whistlectl token keygen) signs one per caller
+# (whistlectl token mint) and every node verifies them (--jwks-file).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,18 +20,22 @@ DATA=$(mktemp -d /tmp/whistle-demo-XXXXXX)
 
 ctl() { "$BUILD/cli/whistlectl" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
+# The token issuer: app/federation.sh makes DIR/issuer on start; in one process, made here.
+ISSUER=$DATA/federation/issuer
+token() { ctl token mint --key-file "$ISSUER/private.pem" --kid federation --ttl 1h "$@"; }
 
 if [ "$MODE" = one-process ]; then
+  ctl token keygen --dir "$ISSUER" --kid federation >/dev/null
   if [ "$PORT" = auto ]; then
     PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   fi
   "$BUILD/app/whistled" --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$((PORT + 1))" \
-    --data-dir "$DATA/db" 2>"$DATA/whistled.log" &
+    --data-dir "$DATA/db" --jwks-file "$ISSUER/jwks.json" 2>"$DATA/whistled.log" &
   PID=$!
   trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
   for _ in $(seq 100); do
-    ctl --server "127.0.0.1:$PORT" --user probe --role leader --jurisdiction szs topology szs \
-      >/dev/null 2>&1 && break
+    WHISTLE_TOKEN=$(token --user probe --role leader --jurisdiction szs) \
+      ctl --server "127.0.0.1:$PORT" topology szs >/dev/null 2>&1 && break
     kill -0 $PID 2>/dev/null || { cat "$DATA/whistled.log"; exit 1; }
     sleep 0.1
   done
@@ -54,13 +60,21 @@ BUREAU=$COUNTY-justice     # 大武口区司法局: a county bureau, on the coun
 AT_STREET=$(node_of $STREET)
 AT_COUNTY=$(node_of $COUNTY)
 AT_CITY=$(node_of szs)
-as_grid() { ctl --server "$AT_STREET" --user wang.grid --role grid_worker --jurisdiction $GRID "$@"; }
-as_community() { ctl --server "$AT_STREET" --user li.community --role staff --jurisdiction $COMMUNITY "$@"; }
-as_street() { ctl --server "$AT_STREET" --user zhao.street --role staff --jurisdiction $STREET "$@"; }
-as_police() { ctl --server "$AT_STREET" --user desk.police --role department --department $POLICE "$@"; }
-as_bureau() { ctl --server "$AT_COUNTY" --user desk.justice --role department --department $BUREAU "$@"; }
-as_county() { ctl --server "$AT_COUNTY" --user qian.county --role staff --jurisdiction $COUNTY "$@"; }
-as_city() { ctl --server "$AT_CITY" --user sun.city --role leader --jurisdiction szs "$@"; }
+# One token per caller, signed by the issuer; whistlectl sends it as "authorization: Bearer".
+T_GRID=$(token --user wang.grid --role grid_worker --jurisdiction $GRID)
+T_COMMUNITY=$(token --user li.community --role staff --jurisdiction $COMMUNITY)
+T_STREET=$(token --user zhao.street --role staff --jurisdiction $STREET)
+T_POLICE=$(token --user desk.police --role department --department $POLICE)
+T_BUREAU=$(token --user desk.justice --role department --department $BUREAU)
+T_COUNTY=$(token --user qian.county --role staff --jurisdiction $COUNTY)
+T_CITY=$(token --user sun.city --role leader --jurisdiction szs)
+as_grid() { WHISTLE_TOKEN=$T_GRID ctl --server "$AT_STREET" "$@"; }
+as_community() { WHISTLE_TOKEN=$T_COMMUNITY ctl --server "$AT_STREET" "$@"; }
+as_street() { WHISTLE_TOKEN=$T_STREET ctl --server "$AT_STREET" "$@"; }
+as_police() { WHISTLE_TOKEN=$T_POLICE ctl --server "$AT_STREET" "$@"; }
+as_bureau() { WHISTLE_TOKEN=$T_BUREAU ctl --server "$AT_COUNTY" "$@"; }
+as_county() { WHISTLE_TOKEN=$T_COUNTY ctl --server "$AT_COUNTY" "$@"; }
+as_city() { WHISTLE_TOKEN=$T_CITY ctl --server "$AT_CITY" "$@"; }
 case_id() { sed -n 's/^ "id": "\(.*\)",$/\1/p'; }
 # A transfer to another node is answered once durable here and delivered right after.
 owned_at() {

@@ -141,6 +141,9 @@ std::optional<Clock::duration> Whistled::StartOnce(std::chrono::milliseconds tim
                                    "--data-dir",
                                    data_dir_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  // Callers present tokens of the test issuer (tests/e2e/testdata), as in the tests.
+  args.push_back("--jwks-file");
+  args.push_back(testing::TestJwksFile());
   auto started = Clock::now();
   pid_ = fork();
   if (pid_ == 0) {

@@ -883,6 +883,8 @@ int Main(int argc, char** argv) {
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   auto start = [&](Node& n, Slot slot, std::vector<std::string> extra) {
+    // A benchmark measures capacity, not admission: no per-caller rate limit.
+    extra.insert(extra.end(), {"--rate-limit-per-user", "0"});
     n.process = std::make_unique<Whistled>(binary, root + "/" + n.name,
                                            root + "/" + n.name + ".log", std::move(extra));
     auto up = n.process->Start(30s);

@@ -64,6 +64,7 @@ bool Fill(const std::string& path, uint64_t n, double open_share, const core::To
           const core::Policy& policy, const std::vector<std::string>& grids) {
   storage::Options options;
   options.path = path;
+  options.init = true;   // a new, empty directory
   options.sync = false;  // bulk load; the store syncs on close
   auto store = storage::Store::Open(options);
   if (!store.ok()) {
@@ -183,9 +184,9 @@ GetStats RunGets(grpc::Channel& channel, uint64_t count, uint64_t max_seq) {
     };
     auto* call = new CallState;
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    call->ctx.AddMetadata("x-whistle-user", "bench.leader");
-    call->ctx.AddMetadata("x-whistle-role", "leader");
-    call->ctx.AddMetadata("x-whistle-jurisdiction", "szs");
+    static const std::string authorization =
+        "Bearer " + testing::MintTestToken("bench.leader", "leader", "szs", "");
+    call->ctx.AddMetadata("authorization", authorization);
     call->request.set_case_id(id);
     stub->async()->Get(&call->ctx, &call->request, &call->response, [&, call](grpc::Status s) {
       uint32_t us = static_cast<uint32_t>(

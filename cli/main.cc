@@ -1,22 +1,31 @@
 // whistlectl: the command-line client. Talks gRPC only; every API verb is a
-// subcommand. Identity comes from flags or WHISTLE_USER / WHISTLE_ROLE /
-// WHISTLE_JURISDICTION / WHISTLE_DEPARTMENT; the server from WHISTLE_SERVER.
+// subcommand. Identity is a signed token (--token-file or WHISTLE_TOKEN), sent
+// as "authorization: Bearer"; `whistlectl token keygen|mint` makes keys and
+// tokens for local use and tests. The server comes from WHISTLE_SERVER.
 // TLS (a node started with --tls-*) from --tls-ca-file / --tls-cert-file /
 // --tls-key-file / --tls-server-name or the same WHISTLE_TLS_* variables
 // whistled reads, so whistlectl run next to a node uses its certificate.
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "core/text.h"
+#include "services/token.h"
+#include "whistle/v1/admin.grpc.pb.h"
 #include "whistle/v1/link.grpc.pb.h"
 #include "whistle/v1/service.grpc.pb.h"
 
@@ -26,6 +35,8 @@ namespace {
 
 struct Options {
   std::string server = "127.0.0.1:7400";
+  std::string token;  // the JWT sent as "authorization: Bearer <token>"
+  // Development nodes only (--dev-header-identity): plain x-whistle-* headers.
   std::string user, role, jurisdiction, department;
   bool json = false;
   int timeout_ms = 10000;
@@ -43,17 +54,18 @@ const char kUsage[] =
     "Usage: whistlectl [global flags] VERB [args]\n\n"
     "Global flags (or environment):\n"
     "  --server HOST:PORT      (WHISTLE_SERVER, default 127.0.0.1:7400)\n"
-    "  --user ID               (WHISTLE_USER)\n"
-    "  --role ROLE             (WHISTLE_ROLE: grid_worker|staff|department|leader)\n"
-    "  --jurisdiction ID       (WHISTLE_JURISDICTION)\n"
-    "  --department ID         (WHISTLE_DEPARTMENT)\n"
+    "  --token-file FILE       (WHISTLE_TOKEN_FILE) who you are: a signed token (JWT)\n"
+    "                          (or the token itself in WHISTLE_TOKEN); see `token mint`\n"
     "  --json                  print responses as JSON\n"
     "  --timeout-ms N          per-call deadline (default 10000)\n"
     "  --tls-ca-file PEM       (WHISTLE_TLS_CA_FILE) talk TLS; trust this CA (the nodes')\n"
     "  --tls-cert-file PEM     (WHISTLE_TLS_CERT_FILE) client certificate, with --tls-key-file\n"
     "  --tls-key-file PEM      (WHISTLE_TLS_KEY_FILE)\n"
     "  --tls-server-name NAME  (WHISTLE_TLS_SERVER_NAME) name the node's certificate must\n"
-    "                          carry, when it differs from --server's host (port-forward)\n\n"
+    "                          carry, when it differs from --server's host (port-forward)\n"
+    "  Development nodes only (whistled --dev-header-identity; NOT a credential, sent as\n"
+    "  plain x-whistle-* headers, refused by every node that verifies tokens):\n"
+    "  --dev-user ID --dev-role ROLE [--dev-jurisdiction ID] [--dev-department ID]\n\n"
     "Verbs:\n"
     "  report --request-id ID --category C --severity general|serious|major|extraordinary\n"
     "         --grid GRID --text TEXT [--address A] [--attachment URI]...\n"
@@ -69,7 +81,19 @@ const char kUsage[] =
     "  list [--jurisdiction-id J] [--state S] [--page-size N] [--page-token T] [--all]\n"
     "  count [--jurisdiction-id J]\n"
     "  topology [ID]\n"
-    "  links                             the node's links to its parent and children\n";
+    "  links                             the node's links to its parent and children\n"
+    "  health                            the node's gRPC health (exit 0 only when SERVING;\n"
+    "                                    no identity needed: the image's HEALTHCHECK)\n"
+    "  backup DIR                        admin: checkpoint the running node into DIR, an\n"
+    "                                    absolute path on the NODE's host (docs/operations.md)\n\n"
+    "Tokens (local, no server):\n"
+    "  token keygen --dir D [--kid ID] [--alg ES256|RS256]\n"
+    "         writes D/private.pem (the issuer's signing key, mode 0600) and D/jwks.json\n"
+    "         (its public key: whistled --jwks-file)\n"
+    "  token mint --key-file K --kid ID --user U --role R [--jurisdiction J]\n"
+    "         [--department D] [--ttl 1h]\n"
+    "         prints a token; R: grid_worker|staff|department|leader|admin; --ttl in\n"
+    "         s, m, h or d (default 1h, at most 30d)\n";
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -120,6 +144,70 @@ std::string Time(int64_t ms) {
   return buf;
 }
 
+// Text from the node (notes, addresses, user names, error messages) as a
+// terminal may show it: control characters (C0, DEL, C1 such as CSI) and bytes
+// that are not UTF-8 become \xNN, so no one's note can move the cursor, clear
+// the screen or fake a line of output.
+std::string ForTerminal(std::string_view text) {
+  std::string out;
+  auto hex = [&](unsigned char b) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "\\x%02x", b);
+    out += buf;
+  };
+  for (size_t i = 0; i < text.size();) {
+    unsigned char b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      if (b < 0x20 || b == 0x7f) {
+        hex(b);
+      } else {
+        out += static_cast<char>(b);
+      }
+      ++i;
+      continue;
+    }
+    size_t n = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    std::string_view seq = text.substr(i, n);
+    bool c1 = n == 2 && seq.size() == 2 && b == 0xc2 && static_cast<unsigned char>(seq[1]) < 0xa0;
+    if (n == 1 || seq.size() < n || !core::IsValidUtf8(seq) || c1) {
+      hex(b);
+      ++i;
+      continue;
+    }
+    out += seq;
+    i += n;
+  }
+  return out;
+}
+
+// The same for every string field of `m`, recursively (for the table output).
+void ForTerminal(google::protobuf::Message* m) {
+  const auto* reflection = m->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(*m, &fields);
+  for (const auto* f : fields) {
+    using FD = google::protobuf::FieldDescriptor;
+    if (f->cpp_type() == FD::CPPTYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < reflection->FieldSize(*m, f); ++i) {
+          reflection->SetRepeatedString(m, f, i,
+                                        ForTerminal(reflection->GetRepeatedString(*m, f, i)));
+        }
+      } else {
+        reflection->SetString(m, f, ForTerminal(reflection->GetString(*m, f)));
+      }
+    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < reflection->FieldSize(*m, f); ++i) {
+          ForTerminal(reflection->MutableRepeatedMessage(m, f, i));
+        }
+      } else {
+        ForTerminal(reflection->MutableMessage(m, f));
+      }
+    }
+  }
+}
+
 void PrintJson(const google::protobuf::Message& m) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -167,6 +255,10 @@ void PrintHistory(const v1::GetHistoryResponse& h) {
                 Short(v1::CaseState_Name(e.to_state()), "CASE_STATE_").c_str(),
                 e.jurisdiction_id().c_str(), by.c_str(), note.c_str());
   }
+  for (int64_t seq : h.unreadable_seqs()) {
+    std::printf("%-4lld (stored entry unreadable: left out; see the node's log)\n",
+                static_cast<long long>(seq));
+  }
 }
 
 void PrintList(const v1::ListCasesResponse& list) {
@@ -175,6 +267,9 @@ void PrintList(const v1::ListCasesResponse& list) {
     std::printf("%-18s %-12s %-26s %-24s %s\n", c.id().c_str(),
                 Short(v1::CaseState_Name(c.state()), "CASE_STATE_").c_str(), c.owner_id().c_str(),
                 c.category().c_str(), Time(c.updated_at_ms()).c_str());
+  }
+  for (const auto& id : list.unreadable_case_ids()) {
+    std::printf("%-18s (stored record unreadable: left out; see the node's log)\n", id.c_str());
   }
   if (!list.next_page_token().empty()) {
     std::printf("next page: --page-token %s\n", list.next_page_token().c_str());
@@ -187,6 +282,13 @@ void PrintCounts(const v1::CountCasesResponse& counts) {
     std::printf("%-12s %lld\n", Short(v1::CaseState_Name(row.state()), "CASE_STATE_").c_str(),
                 static_cast<long long>(row.count()));
   }
+}
+
+void PrintBackup(const v1::BackupResponse& b) {
+  std::printf(
+      "backup written to %s: %llu files, %llu bytes, sequence %llu, %lld ms\n", b.dir().c_str(),
+      static_cast<unsigned long long>(b.files()), static_cast<unsigned long long>(b.bytes()),
+      static_cast<unsigned long long>(b.sequence()), static_cast<long long>(b.duration_ms()));
 }
 
 void PrintTopology(const v1::JurisdictionView& view) {
@@ -269,11 +371,14 @@ class Client {
         channel_(std::move(channel)),
         cases_(v1::CaseService::NewStub(channel_)),
         topology_(v1::TopologyService::NewStub(channel_)),
-        node_(v1::NodeService::NewStub(channel_)) {}
+        node_(v1::NodeService::NewStub(channel_)),
+        admin_(v1::AdminService::NewStub(channel_)) {}
 
   void Prepare(grpc::ClientContext& ctx) const {
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(options_.timeout_ms));
+    if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
+    // Development nodes only: unauthenticated identity headers.
     if (!options_.user.empty()) ctx.AddMetadata("x-whistle-user", options_.user);
     if (!options_.role.empty()) ctx.AddMetadata("x-whistle-role", options_.role);
     if (!options_.jurisdiction.empty()) {
@@ -287,6 +392,7 @@ class Client {
   std::unique_ptr<v1::CaseService::Stub> cases_;
   std::unique_ptr<v1::TopologyService::Stub> topology_;
   std::unique_ptr<v1::NodeService::Stub> node_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 
 const char* CodeName(grpc::StatusCode code) {
@@ -311,16 +417,55 @@ const char* CodeName(grpc::StatusCode code) {
   return it == kNames.end() ? "UNKNOWN" : it->second;
 }
 
+// grpc.health.v1.Health/Check with an empty request (the whole server): prints
+// SERVING / NOT_SERVING; exit 0 only when SERVING.
+int Health(Client& client, grpc::ClientContext& ctx) {
+  grpc::Slice empty("", 0);
+  grpc::ByteBuffer req(&empty, 1);
+  grpc::ByteBuffer resp;
+  grpc::GenericStub stub(client.channel_);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status s) {
+                   std::lock_guard lock(mu);
+                   status = std::move(s);
+                   done = true;
+                   cv.notify_all();
+                 });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "error: %s\n", ForTerminal(status.error_message()).c_str());
+    return 1;
+  }
+  std::vector<grpc::Slice> slices;
+  (void)resp.Dump(&slices);
+  std::string bytes;
+  for (auto& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  // HealthCheckResponse: field 1 (varint) status, 1 = SERVING.
+  const bool serving = bytes.size() == 2 && bytes[0] == 0x08 && bytes[1] == 1;
+  std::puts(serving ? "SERVING" : "NOT_SERVING");
+  return serving ? 0 : 1;
+}
+
 // Prints the error (exit 1) or the response (exit 0).
 template <class M>
 int Print(const grpc::Status& status, const M& response, const Options& options,
           const std::function<void(const M&)>& table) {
   if (!status.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", CodeName(status.error_code()),
-                 status.error_message().c_str());
+                 ForTerminal(status.error_message()).c_str());
     if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
       std::fputs(
-          "hint: say who you are: --user ID --role ROLE [--jurisdiction ID | --department ID]\n",
+          "hint: say who you are with a token signed by a key in the node's --jwks-file: "
+          "--token-file FILE or WHISTLE_TOKEN (whistlectl token mint makes one)\n",
           stderr);
     } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
       std::fputs(
@@ -347,9 +492,11 @@ int Print(const grpc::Status& status, const M& response, const Options& options,
     return 1;
   }
   if (options.json) {
-    PrintJson(response);
+    PrintJson(response);  // JSON escapes control characters itself
   } else {
-    table(response);
+    M safe = response;
+    ForTerminal(&safe);
+    table(safe);
   }
   return 0;
 }
@@ -479,21 +626,182 @@ int List(Client& client, Args args) {
       return Print<v1::ListCasesResponse>(status, page, client.options_, PrintList);
     }
     for (auto& c : *page.mutable_cases()) *total.add_cases() = std::move(c);
+    for (auto& id : *page.mutable_unreadable_case_ids()) *total.add_unreadable_case_ids() = id;
     if (page.next_page_token().empty()) break;
     req.set_page_token(page.next_page_token());
   }
   return Print<v1::ListCasesResponse>(grpc::Status::OK, total, client.options_, PrintList);
 }
 
+// Writes `text` to `path` with `mode`, set before any byte is written (a private
+// key is never readable by others, not even for a moment).
+bool WriteFile(const std::string& path, const std::string& text, std::filesystem::perms mode,
+               std::string* why) {
+  std::error_code ec;
+  std::ofstream(path, std::ios::binary | std::ios::trunc).close();
+  std::filesystem::permissions(path, mode, ec);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out || ec) {
+    *why = "cannot write " + path;
+    return false;
+  }
+  return true;
+}
+
+std::string ReadText(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  *ok = static_cast<bool>(in);
+  return text.str();
+}
+
+// "90", "90s", "15m", "1h", "7d" -> seconds; -1 when malformed.
+int64_t ParseDuration(const std::string& text) {
+  if (text.empty()) return -1;
+  int64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      digits.pop_back();
+      break;
+    case 'm':
+      unit = 60;
+      digits.pop_back();
+      break;
+    case 'h':
+      unit = 3600;
+      digits.pop_back();
+      break;
+    case 'd':
+      unit = 86400;
+      digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return -1;
+  }
+  return std::stoll(digits) * unit;
+}
+
+// whistlectl token keygen|mint: issuer keys and tokens, made locally.
+int TokenVerb(Args args) {
+  if (args.empty()) return Usage("token: want keygen or mint");
+  std::string sub = args[0];
+  args.erase(args.begin());
+  std::string why;
+  if (sub == "keygen") {
+    std::string dir = Take(args, "--dir");
+    std::string alg = Take(args, "--alg", "ES256");
+    std::string kid = Take(args, "--kid");
+    if (!args.empty()) return Usage("token keygen: unexpected argument " + args[0]);
+    if (dir.empty()) return Usage("token keygen: --dir required");
+    if (alg != "ES256" && alg != "RS256") return Usage("--alg: want ES256 or RS256");
+    if (kid.empty()) {  // names the key, so rotated keys tell apart; not a secret
+      std::time_t now = std::time(nullptr);
+      std::tm tm{};
+      gmtime_r(&now, &tm);
+      char date[16];
+      std::strftime(date, sizeof(date), "%Y%m%d", &tm);
+      std::random_device random;
+      char suffix[16];
+      std::snprintf(suffix, sizeof(suffix), "%06x", random() & 0xFFFFFF);
+      kid = std::string("whistle-") + date + "-" + suffix;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    const std::string key_path = dir + "/private.pem";
+    const std::string jwks_path = dir + "/jwks.json";
+    if (std::filesystem::exists(key_path)) {
+      std::fprintf(stderr, "error: %s exists; not overwriting an issuer key\n", key_path.c_str());
+      return 1;
+    }
+    auto pair = services::GenerateKeyPair(
+        alg == "ES256" ? services::KeyType::kEc256 : services::KeyType::kRsa, kid);
+    if (!pair.ok()) {
+      std::fprintf(stderr, "error: %s\n", pair.status().ToString().c_str());
+      return 1;
+    }
+    using P = std::filesystem::perms;
+    if (!WriteFile(key_path, pair->private_pem, P::owner_read | P::owner_write, &why) ||
+        !WriteFile(jwks_path, pair->jwks_json + "\n",
+                   P::owner_read | P::owner_write | P::group_read | P::others_read, &why)) {
+      std::fprintf(stderr, "error: %s\n", why.c_str());
+      return 1;
+    }
+    std::printf(
+        "kid          %s\nprivate key  %s  (keep secret: it issues tokens)\n"
+        "jwks         %s  (whistled --jwks-file)\n",
+        kid.c_str(), key_path.c_str(), jwks_path.c_str());
+    return 0;
+  }
+  if (sub == "mint") {
+    std::string key_file = Take(args, "--key-file");
+    std::string kid = Take(args, "--kid");
+    services::Claims claims;
+    claims.user = Take(args, "--user");
+    std::string role = Take(args, "--role");
+    claims.jurisdiction = Take(args, "--jurisdiction");
+    claims.department = Take(args, "--department");
+    int64_t ttl = ParseDuration(Take(args, "--ttl", "1h"));
+    if (!args.empty()) return Usage("token mint: unexpected argument " + args[0]);
+    if (key_file.empty() || kid.empty() || claims.user.empty() || role.empty()) {
+      return Usage("token mint: --key-file, --kid, --user and --role are required");
+    }
+    if (ttl <= 0 || ttl > 30 * 86400) return Usage("--ttl: want 1s..30d, e.g. 15m, 1h, 7d");
+    auto parsed = services::ParseRoleName("--role", role);
+    if (!parsed.ok()) return Usage(parsed.status().message());
+    // The node checks claims the same way: refuse here what it would refuse.
+    for (const auto& [flag, value] :
+         {std::pair<const char*, const std::string&>{"--user", claims.user},
+          {"--jurisdiction", claims.jurisdiction},
+          {"--department", claims.department}}) {
+      if (value.empty()) continue;
+      if (Status s = core::CheckId(flag, value, 128); !s.ok()) return Usage(s.message());
+    }
+    claims.role = *parsed;
+    bool ok = false;
+    std::string pem = ReadText(key_file, &ok);
+    if (!ok) return Usage("--key-file: cannot read \"" + key_file + "\"");
+    auto token =
+        services::MintToken(pem, kid, claims, static_cast<int64_t>(std::time(nullptr)), ttl);
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: %s\n", token.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  return Usage("token: unknown subcommand " + sub + " (want keygen or mint)");
+}
+
 int Run(int argc, char** argv) {
   Options o;
   o.server = Env("WHISTLE_SERVER", o.server);
   Args args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "token") return TokenVerb(Args(args.begin() + 1, args.end()));
   o.server = Take(args, "--server", o.server);
-  o.user = Take(args, "--user", Env("WHISTLE_USER", ""));
-  o.role = Take(args, "--role", Env("WHISTLE_ROLE", ""));
-  o.jurisdiction = Take(args, "--jurisdiction", Env("WHISTLE_JURISDICTION", ""));
-  o.department = Take(args, "--department", Env("WHISTLE_DEPARTMENT", ""));
+  std::string token_file = Take(args, "--token-file", Env("WHISTLE_TOKEN_FILE", ""));
+  if (!token_file.empty()) {
+    bool ok = false;
+    o.token = ReadText(token_file, &ok);
+    if (!ok) return Usage("--token-file: cannot read \"" + token_file + "\"");
+  } else {
+    o.token = Env("WHISTLE_TOKEN", "");
+  }
+  while (!o.token.empty() && std::isspace(static_cast<unsigned char>(o.token.back()))) {
+    o.token.pop_back();
+  }
+  o.user = Take(args, "--dev-user");
+  o.role = Take(args, "--dev-role");
+  o.jurisdiction = Take(args, "--dev-jurisdiction");
+  o.department = Take(args, "--dev-department");
   o.timeout_ms = std::atoi(Take(args, "--timeout-ms", "10000").c_str());
   o.json = TakeFlag(args, "--json");
   o.tls_ca_file = Take(args, "--tls-ca-file", Env("WHISTLE_TLS_CA_FILE", ""));
@@ -542,6 +850,18 @@ int Run(int argc, char** argv) {
     v1::JurisdictionView resp;
     auto status = client.topology_->GetJurisdiction(&ctx, req, &resp);
     return Print<v1::JurisdictionView>(status, resp, o, PrintTopology);
+  }
+  if (verb == "backup") {
+    if (args.size() != 1) return Usage("backup: want exactly one DIR, absolute, on the node");
+    v1::BackupRequest req;
+    req.set_dir(args[0]);
+    v1::BackupResponse resp;
+    auto status = client.admin_->Backup(&ctx, req, &resp);
+    return Print<v1::BackupResponse>(status, resp, o, PrintBackup);
+  }
+  if (verb == "health") {
+    if (!args.empty()) return Usage("health: unexpected argument " + args[0]);
+    return Health(client, ctx);
   }
   if (verb == "links") {
     if (!args.empty()) return Usage("links: unexpected argument " + args[0]);

@@ -45,12 +45,16 @@
 #include "core/case_machine.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <string>
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "core/text.h"
 
 namespace whistle::core {
 namespace {
@@ -69,22 +73,21 @@ constexpr char kSystemUser[] = "system";
 
 using State = v1::CaseState;
 
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 std::string Name(State s) { return v1::CaseState_Name(s); }
 
 // ---- Validation helpers ----
 
+// Free text (notes, reasons, addresses): at most `max` bytes of valid UTF-8
+// without control characters. Every string a caller sends passes here or
+// CheckId before it can reach a stored record: a proto3 string that is not
+// UTF-8 serialises, but never parses again.
 Status CheckLength(std::string_view field, std::string_view value, size_t max) {
-  if (value.size() > max) {
-    return Status::InvalidArgument(std::string(field) + ": must be at most " + std::to_string(max) +
-                                   " bytes, got " + std::to_string(value.size()));
-  }
-  return Status::Ok();
+  return CheckText(field, value, max);
 }
 
 Status CheckRequired(std::string_view field, std::string_view value, size_t max) {
   if (value.empty()) return Status::InvalidArgument(std::string(field) + ": required");
-  return CheckLength(field, value, max);
+  return CheckText(field, value, max);
 }
 
 Status CheckDepartment(std::string_view field, const std::string& id, const Context& ctx) {
@@ -462,7 +465,9 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
       }
       return RequireAuthority(rule.name, caller, c, ctx);
     case Who::kReporterOrAuthority:
-      if (caller.user() == c.reporter()) return Status::Ok();
+      // The reporter as it reported: the same user in another role (a staff
+      // token of the grid worker who reported) acts by that role's rights only.
+      if (caller.user() == c.reporter() && caller.role() == c.reporter_role()) return Status::Ok();
       return RequireAuthority(rule.name, caller, c, ctx);
     case Who::kHigherLevel:
       if (IsStaff(caller) && caller.jurisdiction_id() != c.owner_id() &&
@@ -773,7 +778,7 @@ Result Overdue(const v1::Case& c, const v1::OverdueCommand& cmd, const v1::Calle
 // ---- Field validation (the Check* functions run it once, at the edge) ----
 
 Status ValidateReport(const v1::ReportCommand& report, const Context& ctx) {
-  if (Status s = CheckRequired("report.request_id", report.request_id(), kMaxRequestId); !s.ok()) {
+  if (Status s = CheckId("report.request_id", report.request_id(), kMaxRequestId); !s.ok()) {
     return s;
   }
   if (report.category().empty()) return Status::InvalidArgument("report.category: required");
@@ -839,12 +844,25 @@ Status ValidateCommand(const v1::Command& command, const Context& ctx) {
 }
 
 Status ValidateCaller(const v1::Caller& caller, const Context& ctx) {
-  if (Status s = CheckRequired("caller.user", caller.user(), kMaxUser); !s.ok()) return s;
+  if (Status s = CheckId("caller.user", caller.user(), kMaxUser); !s.ok()) return s;
   if (caller.role() < v1::ROLE_GRID_WORKER || caller.role() > v1::ROLE_LEADER) {
     return Status::InvalidArgument("caller.role: required");
   }
+  // The caller is stored in history entries: the id a role does not use is
+  // checked too, or it could carry bytes no stored record may hold.
   if (caller.role() == v1::ROLE_DEPARTMENT) {
+    if (!caller.jurisdiction_id().empty()) {
+      if (Status s = CheckId("caller.jurisdiction_id", caller.jurisdiction_id(), kMaxUser);
+          !s.ok()) {
+        return s;
+      }
+    }
     return CheckDepartment("caller.department_id", caller.department_id(), ctx);
+  }
+  if (!caller.department_id().empty()) {
+    if (Status s = CheckId("caller.department_id", caller.department_id(), kMaxUser); !s.ok()) {
+      return s;
+    }
   }
   if (caller.jurisdiction_id().empty()) {
     return Status::InvalidArgument("caller.jurisdiction_id: required for role " +
@@ -866,12 +884,15 @@ Status ValidateCaller(const v1::Caller& caller, const Context& ctx) {
 
 StatusOr<CheckedCaller> CheckCaller(v1::Caller caller, const Context& ctx) {
   if (Status s = ValidateCaller(caller, ctx); !s.ok()) return s;
+  caller.DiscardUnknownFields();
   return CheckedCaller(std::move(caller));
 }
 
 StatusOr<CheckedReport> CheckReport(CheckedCaller caller, v1::ReportCommand report,
                                     const Context& ctx) {
   if (Status s = ValidateReport(report, ctx); !s.ok()) return s;
+  // Fields this build does not know are not checked, so they are not kept.
+  report.DiscardUnknownFields();
   const v1::Caller& who = caller.get();
   if (who.role() == v1::ROLE_DEPARTMENT) {
     return Status::PermissionDenied("departments do not report cases; department " +
@@ -889,6 +910,7 @@ StatusOr<CheckedReport> CheckReport(CheckedCaller caller, v1::ReportCommand repo
 StatusOr<CheckedCommand> CheckCommand(CheckedCaller caller, v1::Command command,
                                       const Context& ctx) {
   if (Status s = ValidateCommand(command, ctx); !s.ok()) return s;
+  command.DiscardUnknownFields();
   return CheckedCommand(std::move(caller), std::move(command));
 }
 
@@ -903,6 +925,49 @@ StatusOr<CheckedCommand> CheckCommand(v1::Caller caller, v1::Command command, co
   StatusOr<CheckedCaller> checked = CheckCaller(std::move(caller), ctx);
   if (!checked.ok()) return checked.status();
   return CheckCommand(std::move(checked).value(), std::move(command), ctx);
+}
+
+std::string ReportFingerprint(const v1::ReportCommand& report) {
+  // FNV-1a over length-prefixed fields: distinct reports have distinct encodings
+  // (the 64-bit digest of two may still collide, in theory).
+  uint64_t h = 14695981039346656037ull;
+  auto bytes = [&h](std::string_view b) {
+    for (unsigned char ch : b) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+  };
+  auto number = [&bytes](uint64_t v) {
+    char le[8];
+    for (int i = 0; i < 8; ++i) le[i] = static_cast<char>(v >> (8 * i));
+    bytes(std::string_view(le, 8));
+  };
+  auto text = [&](std::string_view t) {
+    number(t.size());
+    bytes(t);
+  };
+  auto real = [&number](double d) {
+    uint64_t bits = 0;
+    static_assert(sizeof bits == sizeof d);
+    std::memcpy(&bits, &d, sizeof bits);
+    number(bits);
+  };
+  text(report.request_id());
+  text(report.category());
+  number(static_cast<uint64_t>(report.severity()));
+  text(report.place().grid_id());
+  text(report.place().address());
+  real(report.place().latitude());
+  real(report.place().longitude());
+  text(report.text());
+  number(static_cast<uint64_t>(report.attachments_size()));
+  for (const auto& a : report.attachments()) {
+    text(a.uri());
+    text(a.media_type());
+  }
+  char hex[20];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("v1:") + hex;
 }
 
 StatusOr<std::string> RouteReport(const v1::ReportCommand& report, const Context& ctx) {
@@ -932,6 +997,7 @@ StatusOr<Transition> Report(const CheckedReport& checked, const std::string& cas
   c.set_text(report.text());
   *c.mutable_attachments() = report.attachments();
   c.set_reporter(caller.user());
+  c.set_reporter_role(caller.role());
   c.set_request_id(report.request_id());
   c.set_state(v1::CASE_STATE_REPORTED);
   c.set_owner_id(checked.owner());

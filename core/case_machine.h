@@ -111,6 +111,12 @@ StatusOr<CheckedReport> CheckReport(v1::Caller caller, v1::ReportCommand report,
                                     const Context& ctx);
 StatusOr<CheckedCommand> CheckCommand(v1::Caller caller, v1::Command command, const Context& ctx);
 
+// What a retry of a report must repeat to be answered with the first
+// report's case (idempotency per user and request id): a digest of every
+// field of the report ("v1:" + 16 hex digits). Stable across builds and
+// restarts: it is stored with the case.
+std::string ReportFingerprint(const v1::ReportCommand& report);
+
 // Where intake routes a report: the ancestor-or-self of the grid at the
 // level the graded-response policy names. CheckReport calls it.
 StatusOr<std::string> RouteReport(const v1::ReportCommand& report, const Context& ctx);

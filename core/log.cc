@@ -81,6 +81,8 @@ bool ParseLogLevel(std::string_view name, LogLevel* out) {
 
 void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level; }
+
 void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
   if (static_cast<int>(level) < g_level) return;
   std::string line =

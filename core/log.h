@@ -13,6 +13,8 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 bool ParseLogLevel(std::string_view name, LogLevel* out);
 void SetLogLevel(LogLevel level);
+// True when a line at `level` would be written (to skip building costly fields).
+bool LogEnabled(LogLevel level);
 
 using LogField = std::pair<std::string_view, std::string>;
 void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});

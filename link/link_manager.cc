@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "core/placement.h"
 #include "link/peer.h"
 #include "link/session.h"
@@ -75,6 +76,21 @@ bool Names(const grpc::AuthContext* auth, const std::string& name) {
     if (n == name) return true;
   }
   return false;
+}
+
+// A peer's word in a message: a plain short id as it is, anything else
+// quoted (bounded, escaped) by core::Quote.
+std::string Shown(const std::string& v) {
+  return core::CheckId("", v, 64).ok() ? v : core::Quote(v);
+}
+
+// At most `max` bytes of `v` (valid UTF-8, as every parsed proto3 string is),
+// cut at a character boundary.
+std::string Bounded(const std::string& v, size_t max) {
+  if (v.size() <= max) return v;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(v[n]) & 0xC0) == 0x80) --n;
+  return v.substr(0, n) + "…";
 }
 
 }  // namespace
@@ -270,11 +286,14 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
     r.set_message(std::move(message));
     return r;
   };
+  // Everything a hello says is the peer's word: a plain short id as it is,
+  // anything else quoted (bounded, escaped), never echoed raw.
+  const std::string node_q = Shown(hello.node_id());
+  const std::string root_q = core::Quote(hello.hosted_root());
   // Under TLS nothing else is said to a peer before its certificate checks out.
   if (options_.tls && !Names(auth, hello.hosted_root())) {
-    return refuse("certificate", "node " + hello.node_id() + " claims jurisdiction \"" +
-                                     hello.hosted_root() +
-                                     "\", but its certificate does not name it");
+    return refuse("certificate", "node " + node_q + " claims jurisdiction " + root_q +
+                                     ", but its certificate does not name it");
   }
   const std::string& id = hello.node_id();
   if (id.empty() || id.size() > 16 ||
@@ -287,14 +306,14 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
                                  std::to_string(v1::LINK_PROTOCOL_V1));
   }
   if (hello.topology_fingerprint() != options_.topology_fingerprint) {
-    return refuse("topology", "topology fingerprint differs: child " + hello.node_id() + " has " +
-                                  hello.topology_fingerprint() + ", parent " + options_.node_id +
+    return refuse("topology", "topology fingerprint differs: child " + node_q + " has " +
+                                  Shown(hello.topology_fingerprint()) + ", parent " + options_.node_id +
                                   " has " + options_.topology_fingerprint +
                                   " (both nodes need the same --topology-file)");
   }
   if (hello.policy_fingerprint() != options_.policy_fingerprint) {
-    return refuse("policy", "policy fingerprint differs: child " + hello.node_id() + " has " +
-                                hello.policy_fingerprint() + ", parent " + options_.node_id +
+    return refuse("policy", "policy fingerprint differs: child " + node_q + " has " +
+                                Shown(hello.policy_fingerprint()) + ", parent " + options_.node_id +
                                 " has " + options_.policy_fingerprint +
                                 " (both nodes need the same --policy-file)");
   }
@@ -302,29 +321,28 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
   if (std::find(children.begin(), children.end(), hello.hosted_root()) == children.end()) {
     std::string expected;
     for (const auto& c : children) expected += (expected.empty() ? "" : ",") + c;
-    return refuse("unexpected_child", "node " + hello.node_id() + " claims jurisdiction \"" +
-                                          hello.hosted_root() + "\", but this node (" +
+    return refuse("unexpected_child", "node " + node_q + " claims jurisdiction " + root_q +
+                                          ", but this node (" +
                                           options_.node_id + ") expects children [" + expected +
                                           "] (--child-jurisdictions)");
   }
   // Case ids start with the node id: two nodes with one id mint the same ids.
   if (hello.node_id() == options_.node_id) {
-    return refuse("duplicate", "node id \"" + hello.node_id() + "\" of the child claiming \"" +
-                                   hello.hosted_root() +
-                                   "\" is this node's own; --node-id must be unique per node");
+    return refuse("duplicate", "node id \"" + node_q + "\" of the child claiming " + root_q +
+                                   " is this node's own; --node-id must be unique per node");
   }
   std::lock_guard lock(mu_);
   for (const auto& [name, p] : peers_) {
     if (!p->connected) continue;
     // The same node again (a redial while its old stream looks alive) replaces its session.
     if (name == hello.hosted_root() && p->node_id != hello.node_id()) {
-      return refuse("duplicate", "node " + hello.node_id() + " claims jurisdiction \"" +
-                                     hello.hosted_root() + "\", which is already linked to node " +
+      return refuse("duplicate", "node " + node_q + " claims jurisdiction " + root_q +
+                                     ", which is already linked to node " +
                                      p->node_id);
     }
     if (name != hello.hosted_root() && p->node_id == hello.node_id()) {
-      return refuse("duplicate", "node id \"" + hello.node_id() + "\" of the child claiming \"" +
-                                     hello.hosted_root() + "\" is already used by linked peer " +
+      return refuse("duplicate", "node id \"" + node_q + "\" of the child claiming " + root_q +
+                                     " is already used by linked peer " +
                                      name + "; --node-id must be unique per node");
     }
   }
@@ -428,16 +446,19 @@ bool LinkManager::DialOnce() {
       error = "parent speaks link protocol " + std::to_string(w.protocol());
     } else if (tree.Find(w.hosted_root()) == nullptr || w.hosted_root() == mine ||
                !tree.IsWithin(mine, w.hosted_root())) {
-      error = "parent " + w.node_id() + " hosts \"" + w.hosted_root() +
-              "\", not an ancestor of \"" + mine + "\"";
+      error = "parent " + Shown(w.node_id()) + " hosts " + core::Quote(w.hosted_root()) +
+              ", not an ancestor of \"" + mine + "\"";
     } else if (options_.tls && !Names(context.auth_context().get(), w.hosted_root())) {
-      error = "parent " + w.node_id() + "'s certificate does not name \"" + w.hosted_root() + "\"";
+      error = "parent " + Shown(w.node_id()) + "'s certificate does not name " +
+              core::Quote(w.hosted_root());
     } else {
       ran = true;
       RunSession(std::string(core::kParentPeer), w.node_id(), w.received_seq(), stream);
     }
   } else if (answered && first.has_refusal()) {
-    error = "refused (" + first.refusal().reason() + "): " + first.refusal().message();
+    // The parent's words, bounded: a refusal is shown in `whistlectl links` and logs.
+    error = "refused (" + Shown(first.refusal().reason()) + "): " +
+            Bounded(first.refusal().message(), 1024);
   }
   context.TryCancel();
   grpc::Status status = rw->Finish();

@@ -11,6 +11,7 @@ namespace {
 constexpr uint64_t kWindow = 512;  // envelopes in flight, unacknowledged
 constexpr size_t kPumpBatch = 64;  // outbox entries read per pass
 constexpr auto kForwardTimeout = std::chrono::seconds(10);
+constexpr size_t kMaxAnswerMessage = 1024;  // bytes of an owner's error message passed on
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -306,7 +307,15 @@ void Session::OnAnswer(v1::ForwardAnswer& answer) {
   if (answer.code() != 0) {
     Code code = answer.code() > 0 && answer.code() <= 16 ? static_cast<Code>(answer.code())
                                                          : Code::kInternal;
-    return reply(Status(code, answer.message()));
+    // The owner's words reach our caller: bounded, cut at a character boundary.
+    std::string message = answer.message();
+    if (message.size() > kMaxAnswerMessage) {
+      size_t n = kMaxAnswerMessage;
+      while (n > 0 && (static_cast<unsigned char>(message[n]) & 0xC0) == 0x80) --n;
+      message.resize(n);
+      message += "…";
+    }
+    return reply(Status(code, std::move(message)));
   }
   if (!answer.has_sync()) return reply(std::move(*answer.mutable_case_()));
   // Answer once this node's copy is current, so a read here sees the change.

@@ -1,5 +1,7 @@
 #include "services/access.h"
 
+#include "core/text.h"
+
 namespace whistle::services {
 
 Status CheckCanRead(const v1::Caller& caller, const v1::Case& c, const core::Topology& topology) {
@@ -10,7 +12,8 @@ Status CheckCanRead(const v1::Caller& caller, const v1::Case& c, const core::Top
     }
   } else {
     const std::string& mine = caller.jurisdiction_id();
-    if (caller.user() == c.reporter() || topology.IsWithin(c.owner_id(), mine) ||
+    const bool reporter = caller.user() == c.reporter() && caller.role() == c.reporter_role();
+    if (reporter || topology.IsWithin(c.owner_id(), mine) ||
         topology.IsWithin(c.place().grid_id(), mine) || topology.IsWithin(c.routed_to_id(), mine)) {
       return Status::Ok();
     }
@@ -21,13 +24,13 @@ Status CheckCanRead(const v1::Caller& caller, const v1::Case& c, const core::Top
 Status CheckCanReadSubtree(const v1::Caller& caller, const std::string& jurisdiction_id,
                            const core::Topology& topology) {
   if (topology.Find(jurisdiction_id) == nullptr) {
-    return Status::InvalidArgument("jurisdiction_id: unknown jurisdiction \"" + jurisdiction_id +
-                                   "\"");
+    return Status::InvalidArgument("jurisdiction_id: unknown jurisdiction " +
+                                   core::Quote(jurisdiction_id));
   }
   if (!topology.IsWithin(jurisdiction_id, caller.jurisdiction_id())) {
-    return Status::PermissionDenied("jurisdiction " + jurisdiction_id +
+    return Status::PermissionDenied("jurisdiction " + core::Quote(jurisdiction_id) +
                                     " is outside the caller's jurisdiction " +
-                                    caller.jurisdiction_id());
+                                    core::Quote(caller.jurisdiction_id()));
   }
   return Status::Ok();
 }

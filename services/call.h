@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "services/rpc_log.h"
 #include "services/rpc_probe.h"
 
 namespace whistle::services {
@@ -26,9 +27,15 @@ class Call {
         method_(method),
         started_(std::chrono::steady_clock::now()) {}
 
+  // For the log line of this call (services/rpc_log.h); set them before the
+  // handle is copied into a callback.
+  void set_user(std::string user) { user_ = std::move(user); }
+  void set_case_id(std::string case_id) { case_id_ = std::move(case_id); }
+
   grpc::ServerUnaryReactor* Finish(const Status& status) const {
     grpc::Status out = ToGrpc(status);
     probe_->Observe(method_, out.error_code(), started_);
+    LogRpc({method_, &out, user_, case_id_, started_});
     reactor_->Finish(out);
     return reactor_;
   }
@@ -39,6 +46,8 @@ class Call {
   RpcProbe* probe_;
   const char* method_;
   std::chrono::steady_clock::time_point started_;
+  std::string user_;
+  std::string case_id_;
 };
 
 }  // namespace whistle::services

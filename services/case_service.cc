@@ -1,5 +1,6 @@
 #include "services/case_service.h"
 
+#include "core/text.h"
 #include "services/access.h"
 #include "services/call.h"
 #include "services/identity.h"
@@ -10,10 +11,15 @@ namespace {
 
 constexpr size_t kMaxIdLength = 128;
 
-Status ValidateCaseId(const std::string& id) {
-  if (id.empty()) return Status::InvalidArgument("case_id: required");
-  if (id.size() > kMaxIdLength) return Status::InvalidArgument("case_id: longer than 128 bytes");
-  return Status::Ok();
+// Page tokens are "<position>.<hex>", which CheckId's charset covers.
+constexpr size_t kMaxPageToken = 1024;
+
+Status ValidateCaseId(const std::string& id) { return core::CheckId("case_id", id, kMaxIdLength); }
+
+// An optional id (empty = a default): when set, a well-formed one.
+Status ValidateOptionalId(std::string_view field, const std::string& id) {
+  if (id.empty()) return Status::Ok();
+  return core::CheckId(field, id, kMaxIdLength);
 }
 
 Status ValidateState(v1::CaseState state) {
@@ -41,6 +47,13 @@ StatusOr<std::string> SubtreeRoot(const actors::Node& node, const v1::Caller& ca
   return root;
 }
 
+// Names the caller in the call's log line and applies its rate limit.
+Status Admit(RateLimiter* limiter, Call& call, const std::string& user) {
+  call.set_user(user);
+  if (limiter == nullptr) return Status::Ok();
+  return limiter->Admit(user);
+}
+
 // Finishes `call` with `result`, copying the value into `response` on success.
 template <class T>
 actors::CaseCallback Respond(Call call, T* response) {
@@ -56,11 +69,14 @@ grpc::ServerUnaryReactor* CaseService::Report(grpc::CallbackServerContext* conte
                                               const v1::ReportCaseRequest* request,
                                               v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Report");
-  auto caller = CallerFrom(*context, node_.context());
+  auto caller = CallerFrom(auth_, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (!request->has_report()) return call.Finish(Status::InvalidArgument("report: required"));
   auto report = core::CheckReport(std::move(caller).value(), request->report(), node_.context());
   if (!report.ok()) return call.Finish(report.status());
+  // A full disk: refused before anything changes (RESOURCE_EXHAUSTED, "disk full").
+  if (Status s = node_.store().AdmitWrite(); !s.ok()) return call.Finish(s);
   node_.Report(std::move(report).value(), Respond(call, response));
   return call.reactor();
 }
@@ -69,8 +85,10 @@ grpc::ServerUnaryReactor* CaseService::Act(grpc::CallbackServerContext* context,
                                            const v1::CaseActionRequest* request,
                                            v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Act");
-  auto caller = CallerFrom(*context, node_.context());
+  call.set_case_id(request->case_id());
+  auto caller = CallerFrom(auth_, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateCaseId(request->case_id()); !s.ok()) return call.Finish(s);
   if (request->command().has_overdue()) {
     return call.Finish(
@@ -78,6 +96,7 @@ grpc::ServerUnaryReactor* CaseService::Act(grpc::CallbackServerContext* context,
   }
   auto command = core::CheckCommand(std::move(caller).value(), request->command(), node_.context());
   if (!command.ok()) return call.Finish(command.status());
+  if (Status s = node_.store().AdmitWrite(); !s.ok()) return call.Finish(s);
   node_.Act(request->case_id(), std::move(command).value(), Respond(call, response));
   return call.reactor();
 }
@@ -85,8 +104,10 @@ grpc::ServerUnaryReactor* CaseService::Act(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* CaseService::Get(grpc::CallbackServerContext* context,
                                            const v1::GetCaseRequest* request, v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Get");
-  auto caller = CallerFrom(*context, node_.context());
+  call.set_case_id(request->case_id());
+  auto caller = CallerFrom(auth_, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto found = ReadCase(node_, caller->get(), request->case_id());
   if (found.ok()) *response = std::move(found).value();
   return call.Finish(found.status());
@@ -96,9 +117,18 @@ grpc::ServerUnaryReactor* CaseService::List(grpc::CallbackServerContext* context
                                             const v1::ListCasesRequest* request,
                                             v1::ListCasesResponse* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/List");
-  auto caller = CallerFrom(*context, node_.context());
+  auto caller = CallerFrom(auth_, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateState(request->state()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateOptionalId("jurisdiction_id", request->jurisdiction_id()); !s.ok()) {
+    return call.Finish(s);
+  }
+  if (!request->page_token().empty()) {
+    if (Status s = core::CheckId("page_token", request->page_token(), kMaxPageToken); !s.ok()) {
+      return call.Finish(s);
+    }
+  }
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   auto page = node_.List(*root, request->state(), request->page_size(), request->page_token());
@@ -110,13 +140,17 @@ grpc::ServerUnaryReactor* CaseService::History(grpc::CallbackServerContext* cont
                                                const v1::GetHistoryRequest* request,
                                                v1::GetHistoryResponse* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/History");
-  auto caller = CallerFrom(*context, node_.context());
+  call.set_case_id(request->case_id());
+  auto caller = CallerFrom(auth_, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto found = ReadCase(node_, caller->get(), request->case_id());
   if (!found.ok()) return call.Finish(found.status());
-  auto entries = node_.History(request->case_id());
+  std::vector<int64_t> unreadable;
+  auto entries = node_.History(request->case_id(), &unreadable);
   if (!entries.ok()) return call.Finish(entries.status());
   for (auto& e : *entries) *response->add_entries() = std::move(e);
+  for (int64_t seq : unreadable) response->add_unreadable_seqs(seq);
   return call.Finish(Status::Ok());
 }
 
@@ -124,8 +158,12 @@ grpc::ServerUnaryReactor* CaseService::Count(grpc::CallbackServerContext* contex
                                              const v1::CountCasesRequest* request,
                                              v1::CountCasesResponse* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Count");
-  auto caller = CallerFrom(*context, node_.context());
+  auto caller = CallerFrom(auth_, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateOptionalId("jurisdiction_id", request->jurisdiction_id()); !s.ok()) {
+    return call.Finish(s);
+  }
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   auto counts = node_.Count(*root);
@@ -137,13 +175,17 @@ grpc::ServerUnaryReactor* TopologyService::GetJurisdiction(
     grpc::CallbackServerContext* context, const v1::GetJurisdictionRequest* request,
     v1::JurisdictionView* response) {
   Call call(context, &probe_, "/whistle.v1.TopologyService/GetJurisdiction");
-  auto caller = CallerFrom(*context, node_.context());
+  // Any authenticated caller may read the topology (admin included): it is the
+  // map every client needs, and holds no case data.
+  auto caller = auth_.Authenticate(*context);
   if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->user()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateOptionalId("id", request->id()); !s.ok()) return call.Finish(s);
   const core::Topology& topology = node_.topology();
   const v1::Jurisdiction* j =
       request->id().empty() ? &topology.root() : topology.Find(request->id());
   if (j == nullptr) {
-    return call.Finish(Status::NotFound("id: unknown jurisdiction \"" + request->id() + "\""));
+    return call.Finish(Status::NotFound("id: unknown jurisdiction " + core::Quote(request->id())));
   }
   *response->mutable_jurisdiction() = *j;
   for (const auto* child : topology.Children(j->id())) *response->add_children() = *child;

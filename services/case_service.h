@@ -4,6 +4,8 @@
 #pragma once
 
 #include "actors/node.h"
+#include "services/identity.h"
+#include "services/rate_limit.h"
 #include "services/rpc_probe.h"
 #include "whistle/v1/service.grpc.pb.h"
 
@@ -11,7 +13,10 @@ namespace whistle::services {
 
 class CaseService final : public v1::CaseService::CallbackService {
  public:
-  CaseService(actors::Node& node, RpcProbe& probe) : node_(node), probe_(probe) {}
+  // `limiter` (may be null: no limit) applies per-caller rate limits.
+  CaseService(actors::Node& node, RpcProbe& probe, const Authenticator& auth,
+              RateLimiter* limiter = nullptr)
+      : node_(node), probe_(probe), auth_(auth), limiter_(limiter) {}
 
   grpc::ServerUnaryReactor* Report(grpc::CallbackServerContext* context,
                                    const v1::ReportCaseRequest* request,
@@ -33,11 +38,15 @@ class CaseService final : public v1::CaseService::CallbackService {
  private:
   actors::Node& node_;
   RpcProbe& probe_;
+  const Authenticator& auth_;
+  RateLimiter* limiter_;
 };
 
 class TopologyService final : public v1::TopologyService::CallbackService {
  public:
-  TopologyService(actors::Node& node, RpcProbe& probe) : node_(node), probe_(probe) {}
+  TopologyService(actors::Node& node, RpcProbe& probe, const Authenticator& auth,
+                  RateLimiter* limiter = nullptr)
+      : node_(node), probe_(probe), auth_(auth), limiter_(limiter) {}
 
   grpc::ServerUnaryReactor* GetJurisdiction(grpc::CallbackServerContext* context,
                                             const v1::GetJurisdictionRequest* request,
@@ -46,6 +55,8 @@ class TopologyService final : public v1::TopologyService::CallbackService {
  private:
   actors::Node& node_;
   RpcProbe& probe_;
+  const Authenticator& auth_;
+  RateLimiter* limiter_;
 };
 
 }  // namespace whistle::services

@@ -2,17 +2,22 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -20,7 +25,10 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "core/log.h"
+#include "storage/data_dir.h"
 #include "storage/keys.h"
 #include "whistle/v1/link.pb.h"
 
@@ -37,12 +45,41 @@ constexpr size_t kCaseSeqDigits = 12;
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Reads that met a damaged block, process-wide (one store per process in
+// whistled). Logged at most once per 10 s so a listing loop cannot flood the log.
+std::atomic<uint64_t> g_read_corruptions{0};
+std::atomic<int64_t> g_corruption_logged_ms{-1000000};
+
+void NoteCorruption(const std::string& msg) {
+  g_read_corruptions.fetch_add(1, std::memory_order_relaxed);
+  int64_t now = NowMs();
+  int64_t last = g_corruption_logged_ms.load(std::memory_order_relaxed);
+  if (now - last >= 10000 && g_corruption_logged_ms.compare_exchange_strong(last, now)) {
+    Log(LogLevel::kError, "storage corruption: a read met a damaged record or block",
+        {{"error", msg.substr(0, 300)},
+         {"reads_damaged_total", std::to_string(g_read_corruptions.load())}});
+  }
+}
+
+Status DiskFull(const std::string& msg) { return Status(Code::kResourceExhausted, msg); }
+
 // The only place a rocksdb::Status turns into ours. Transient conditions are
-// UNAVAILABLE so callers may retry; everything else is INTERNAL.
+// UNAVAILABLE so callers may retry; a full disk is RESOURCE_EXHAUSTED (retrying
+// does not help until space is freed); damage is DATA_LOSS; the rest INTERNAL.
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
   std::string msg = std::string(what) + ": " + s.ToString();
   if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsNoSpace()) return DiskFull("disk full: " + msg);
+  if (s.IsCorruption()) {
+    NoteCorruption(msg);
+    return Status::DataLoss(std::move(msg));
+  }
   if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIOError() || s.IsShutdownInProgress() ||
       s.IsIncomplete() || s.IsAborted()) {
     return Status::Unavailable(std::move(msg));
@@ -101,6 +138,121 @@ std::string LargestCaseIdBelow(std::string_view lo, std::string_view rest) {
   digits.resize(kCaseSeqDigits, '9');
   return std::string(lo) + digits;
 }
+
+StatusOr<uint64_t> ScanLastCaseSeq(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cases,
+                                   const std::string& prefix) {
+  std::string lo = prefix + "-";
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice lower(lo);
+  ro.iterate_lower_bound = &lower;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cases));
+  std::string target = lo + std::string(kCaseSeqDigits, '9');
+  it->SeekForPrev(target);
+  while (it->Valid()) {
+    std::string_view key = View(it->key());
+    std::string_view rest = key.substr(lo.size());
+    if (auto seq = CaseSeqDigits(rest)) return *seq;
+    target = LargestCaseIdBelow(lo, rest);
+    if (target.empty()) break;
+    it->SeekForPrev(target);
+  }
+  Status s = FromRocks(it->status(), "scan case ids of " + prefix);
+  if (!s.ok()) return s;
+  return uint64_t{0};
+}
+
+// RocksDB's own log, as our JSON lines (warnings and errors only) instead of
+// an unbounded LOG file in the data directory.
+class JsonLogger final : public rocksdb::Logger {
+ public:
+  explicit JsonLogger(std::string dir)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), dir_(std::move(dir)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel() || level == rocksdb::InfoLogLevel::HEADER_LEVEL) return;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof(buf), format, ap);
+    Log(level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? LogLevel::kError : LogLevel::kWarn, "rocksdb",
+        {{"data_dir", dir_}, {"detail", buf}});
+  }
+  void LogHeader(const char*, va_list) override {}
+
+ private:
+  std::string dir_;
+};
+
+// Background state shared with the RocksDB listener (its threads).
+struct Health {
+  std::string dir;
+  std::atomic<uint64_t> background_errors{0};
+  std::atomic<bool> disk_full{false};
+};
+
+const char* ReasonName(rocksdb::BackgroundErrorReason reason) {
+  switch (reason) {
+    case rocksdb::BackgroundErrorReason::kFlush:
+      return "flush";
+    case rocksdb::BackgroundErrorReason::kCompaction:
+      return "compaction";
+    case rocksdb::BackgroundErrorReason::kWriteCallback:
+      return "write";
+    case rocksdb::BackgroundErrorReason::kMemTable:
+      return "memtable";
+    case rocksdb::BackgroundErrorReason::kManifestWrite:
+      return "manifest_write";
+    case rocksdb::BackgroundErrorReason::kFlushNoWAL:
+      return "flush_no_wal";
+    case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL:
+      return "manifest_write_no_wal";
+  }
+  return "other";
+}
+
+// Background errors (a flush or compaction that failed, a WAL write on a full
+// disk) are logged and counted; recovery is logged.
+class HealthListener final : public rocksdb::EventListener {
+ public:
+  explicit HealthListener(std::shared_ptr<Health> health) : health_(std::move(health)) {}
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    health_->background_errors.fetch_add(1, std::memory_order_relaxed);
+    bool full = error != nullptr && error->IsNoSpace();
+    if (full) health_->disk_full.store(true);
+    Log(LogLevel::kError,
+        full ? "storage: disk full, writes refused until space is freed"
+             : "storage background error",
+        {{"data_dir", health_->dir},
+         {"reason", ReasonName(reason)},
+         {"error", error != nullptr ? error->ToString() : ""}});
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason reason, rocksdb::Status error,
+                            bool* auto_recovery) override {
+    // RocksDB's own recovery from a full disk waits until free space exceeds a
+    // whole write buffer (64 MiB) and blocks DB::Resume meanwhile; the commit
+    // thread resumes instead, as soon as a write fits (Impl::DiskFullBlocks).
+    if (error.IsNoSpace() && auto_recovery != nullptr) *auto_recovery = false;
+    Log(LogLevel::kWarn, "storage error recovery begins",
+        {{"data_dir", health_->dir},
+         {"reason", ReasonName(reason)},
+         {"error", error.ToString()},
+         {"automatic", auto_recovery != nullptr && *auto_recovery ? "true" : "false"}});
+  }
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    if (info.new_bg_error.ok()) {
+      health_->disk_full.store(false);
+      Log(LogLevel::kInfo, "storage recovered from a background error",
+          {{"data_dir", health_->dir}, {"error", info.old_bg_error.ToString()}});
+    } else {
+      Log(LogLevel::kError, "storage error recovery failed",
+          {{"data_dir", health_->dir}, {"error", info.new_bg_error.ToString()}});
+    }
+  }
+
+ private:
+  std::shared_ptr<Health> health_;
+};
 
 }  // namespace
 
@@ -189,9 +341,11 @@ void Batch::RecordInbox(const std::string& peer, uint64_t seq) {
 }
 
 void Batch::RecordRequest(const std::string& reporter, const std::string& request_id,
-                          const std::string& case_id) {
+                          const std::string& case_id, const std::string& fingerprint) {
   if (!rep_) rep_ = std::make_unique<Rep>();
-  rep_->Add(Cf::kIndex, Rep::Kind::kPut, keys::Request(reporter, request_id), case_id);
+  // Case ids never contain a 0x00 byte: it ends the id.
+  rep_->Add(Cf::kIndex, Rep::Kind::kPut, keys::Request(reporter, request_id),
+            fingerprint.empty() ? case_id : case_id + '\0' + fingerprint);
 }
 
 size_t Batch::ByteSize() const { return rep_ ? rep_->bytes : 0; }
@@ -209,6 +363,24 @@ struct Store::Impl {
   Options options;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // Cf order, then "default"
+  rocksdb::DBOptions db_options;                      // as opened (for Backup's check)
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+
+  // Durability marks (WHISTLE-MARKS): written by the answer thread before a
+  // batch is answered. marked_case_seq mirrors marks->marks().case_seq.
+  std::unique_ptr<internal::MarkFile> marks;
+  std::atomic<uint64_t> marked_case_seq{0};
+  // Every db->Write holds it, so the sequence number read right after a
+  // group's write is that group's last one.
+  std::mutex write_mu;
+
+  std::shared_ptr<Health> health = std::make_shared<Health>();
+  bool read_only = false;                  // set at open only
+  std::atomic<int64_t> last_resume_ms{0};  // last DB::Resume attempt while the disk is full
+  std::atomic<uint64_t> disk_full_refusals{0};
+  uint64_t lost_writes = 0;  // set at open only
+  uint64_t lost_cases = 0;
+  bool damage_accepted = false;
   std::shared_ptr<rocksdb::Cache> cache;
   std::shared_ptr<rocksdb::Statistics> statistics;
 
@@ -223,6 +395,8 @@ struct Store::Impl {
   struct Written {
     std::vector<Pending> group;
     Status status;
+    uint64_t seq = 0;       // last RocksDB sequence number of the group
+    uint64_t case_seq = 0;  // highest case seq of this node the group wrote
   };
   std::mutex answer_mu;
   std::condition_variable answer_cv;
@@ -253,6 +427,57 @@ struct Store::Impl {
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> wal_syncs{0};
 
+  // Records found unreadable: logged once each, then skipped without parsing
+  // again (protobuf logs every failed parse of its own). A later write of the
+  // key (a repair) forgets it. At most kMaxUnreadableKept are remembered.
+  static constexpr size_t kMaxUnreadableKept = 100000;
+  mutable std::mutex unreadable_mu;
+  mutable std::unordered_set<std::string> unreadable;  // Cf byte + key; guarded by unreadable_mu
+  mutable std::atomic<uint64_t> unreadable_count{0};
+  mutable std::atomic<bool> any_unreadable{false};
+  mutable std::atomic<int64_t> unreadable_last_log_s{0};
+
+  static std::string UnreadableKey(Cf c, std::string_view key) {
+    std::string k(1, static_cast<char>(c));
+    k.append(key);
+    return k;
+  }
+  bool KnownUnreadable(Cf c, std::string_view key) const {
+    if (!any_unreadable.load(std::memory_order_relaxed)) return false;
+    std::lock_guard lock(unreadable_mu);
+    return unreadable.count(UnreadableKey(c, key)) != 0;
+  }
+  // `case_id` and `what` name the record in the log line (ids only, no content).
+  void MarkUnreadable(Cf c, std::string_view key, const std::string& case_id,
+                      const std::string& what) const {
+    bool fresh = false;
+    bool kept = false;
+    {
+      std::lock_guard lock(unreadable_mu);
+      if (unreadable.size() < kMaxUnreadableKept) {
+        kept = true;
+        fresh = unreadable.insert(UnreadableKey(c, key)).second;
+        any_unreadable.store(true, std::memory_order_relaxed);
+      }
+    }
+    if (kept && !fresh) return;
+    if (kept) unreadable_count.fetch_add(1, std::memory_order_relaxed);
+    // Past the cap nothing is remembered: at most one line a second then.
+    const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+    if (!kept && unreadable_last_log_s.exchange(now_s) == now_s) return;
+    Log(LogLevel::kError, "stored record is unreadable; skipped",
+        {{"case_id", case_id}, {"record", what}, {"column_family", kCfNames[static_cast<size_t>(c)]}});
+  }
+  void ForgetUnreadable(const Batch::Rep& rep) {
+    if (!any_unreadable.load(std::memory_order_relaxed)) return;
+    std::lock_guard lock(unreadable_mu);
+    for (const auto& op : rep.ops) {
+      if (op.kind == Batch::Rep::Kind::kPut) unreadable.erase(UnreadableKey(op.cf, op.key));
+    }
+  }
+
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles[static_cast<size_t>(c)]; }
 
   // The commit thread: takes everything queued (up to max_group_bytes), writes
@@ -272,10 +497,31 @@ struct Store::Impl {
           queue.pop_front();
         }
       }
-      Status status = WriteGroup(group);
+      uint64_t seq = 0;
+      uint64_t case_seq = 0;
+      Status status = WriteGroup(group, &seq, &case_seq);
+      // A full disk fails nothing: the callers (actors) already hold the new
+      // state in memory, so the group is held and retried once a second until
+      // space is freed. New writes are refused at the door meanwhile (AdmitWrite).
+      while (status.code() == Code::kResourceExhausted) {
+        {
+          std::unique_lock lock(mu);
+          if (cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) break;
+        }
+        seq = case_seq = 0;
+        status = WriteGroup(group, &seq, &case_seq);
+      }
+      if (status.code() == Code::kResourceExhausted) {
+        // Closing on a full disk: these batches were never acknowledged and are
+        // not answered (an answer would tell the actors to give up their state).
+        Log(LogLevel::kError, "storage: closing on a full disk; unwritten batches dropped",
+            {{"data_dir", options.path}, {"batches", std::to_string(group.size())}});
+        group.clear();
+        continue;
+      }
       {
         std::lock_guard lock(answer_mu);
-        answers.push_back({std::move(group), std::move(status)});
+        answers.push_back({std::move(group), std::move(status), seq, case_seq});
       }
       answer_cv.notify_one();
       group.clear();
@@ -292,6 +538,7 @@ struct Store::Impl {
         if (answers.empty()) return;  // committer finished and everything is answered
         ready.swap(answers);
       }
+      SaveMarks(ready);
       for (auto& written : ready) {
         for (auto& p : written.group) {
           // The link learns of a message before its cause is answered.
@@ -302,6 +549,51 @@ struct Store::Impl {
         }
       }
     }
+  }
+
+  // Raises the durability marks over the written groups (fdatasync) before
+  // any of them is answered; if that fails, their callers are not told OK.
+  void SaveMarks(std::deque<Written>& ready) {
+    if (!marks) return;
+    internal::Marks m = marks->marks();
+    bool raise = false;
+    for (const auto& w : ready) {
+      if (!w.status.ok()) continue;
+      if (w.seq > m.acked_seq) m.acked_seq = w.seq, raise = true;
+      if (w.case_seq > m.case_seq) m.case_seq = w.case_seq, raise = true;
+    }
+    if (!raise) return;
+    Status s = marks->Write(m, options.sync);
+    if (s.ok()) {
+      marked_case_seq.store(std::max(m.case_seq, m.id_floor));
+      return;
+    }
+    Log(LogLevel::kError, "storage: durability mark not saved; writes answered as failed",
+        {{"data_dir", options.path}, {"error", s.ToString()}});
+    for (auto& w : ready) {
+      if (w.status.ok()) {
+        w.status = Status(s.code() == Code::kResourceExhausted ? s.code() : Code::kUnavailable,
+                          "written, but its durability mark was not saved (retry): " + s.message());
+      }
+    }
+  }
+
+  // Writes refused while the disk is full: at most one attempt per second to
+  // resume (RocksDB may also have recovered on its own), never a retry storm.
+  bool DiskFullBlocks() {
+    if (!health->disk_full.load()) return false;
+    int64_t now = NowMs();
+    int64_t last = last_resume_ms.load();
+    if (now - last < 1000 || !last_resume_ms.compare_exchange_strong(last, now)) return true;
+    rocksdb::Status r = db->Resume();
+    if (!r.ok()) {
+      Log(LogLevel::kDebug, "storage: resume after disk full failed",
+          {{"data_dir", options.path}, {"error", r.ToString()}});
+      return true;
+    }
+    health->disk_full.store(false);
+    Log(LogLevel::kInfo, "storage: writes resumed after disk full", {{"data_dir", options.path}});
+    return false;
   }
 
   // The next outbox seq of `peer` (commit thread only writes out_seq).
@@ -331,12 +623,21 @@ struct Store::Impl {
     return 0;
   }
 
-  Status WriteGroup(std::vector<Pending>& group) {
+  Status WriteGroup(std::vector<Pending>& group, uint64_t* last_seq, uint64_t* case_seq) {
+    if (read_only) return DiskFull("disk full at start-up: " + options.path + " is read-only");
+    if (DiskFullBlocks()) return DiskFull("disk full: " + options.path);
+    const std::string own_prefix = options.node_id.empty() ? "" : options.node_id + "-";
     rocksdb::WriteBatch wb;
     for (auto& p : group) {
       p.sent.clear();
       for (const auto& op : p.rep->ops) {
         rocksdb::Status s;
+        if (!own_prefix.empty() && op.cf == Cf::kCases && op.kind == Batch::Rep::Kind::kPut &&
+            op.key.compare(0, own_prefix.size(), own_prefix) == 0) {
+          if (auto n = CaseSeqDigits(std::string_view(op.key).substr(own_prefix.size()))) {
+            *case_seq = std::max(*case_seq, *n);
+          }
+        }
         switch (op.kind) {
           case Batch::Rep::Kind::kSend: {
             uint64_t seq = NextOutboxSeq(op.key);
@@ -359,7 +660,20 @@ struct Store::Impl {
     }
     rocksdb::WriteOptions wo;
     wo.sync = options.sync;
-    Status status = FromRocks(db->Write(wo, &wb), "write batch");
+    rocksdb::Status written;
+    {
+      std::lock_guard write_lock(write_mu);
+      written = db->Write(wo, &wb);
+      if (written.ok()) *last_seq = db->GetLatestSequenceNumber();
+    }
+    Status status = FromRocks(written, "write batch");
+    if (written.IsNoSpace()) {
+      if (!health->disk_full.exchange(true)) {
+        Log(LogLevel::kError, "storage: disk full, writes refused until space is freed",
+            {{"data_dir", options.path}, {"error", written.ToString()}});
+      }
+      last_resume_ms = NowMs();
+    }
     if (!status.ok()) {
       // Numbers handed out for a failed write would leave a gap: forget them.
       std::lock_guard lock(out_mu);
@@ -373,6 +687,9 @@ struct Store::Impl {
           written = std::max(written, seq);
         }
       }
+    }
+    if (status.ok()) {
+      for (const auto& p : group) ForgetUnreadable(*p.rep);
     }
     if (status.ok()) {
       commits.fetch_add(group.size(), std::memory_order_relaxed);
@@ -427,26 +744,132 @@ Store::~Store() {
   if (impl_) impl_->Shutdown();
 }
 
+namespace {
+
+// Closes a database opened only to inspect it.
+void CloseProbe(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  if (db == nullptr) return;
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  handles.clear();
+  db->Close().PermitUncheckedError();
+  delete db;
+}
+
+const char* ModeName(rocksdb::WALRecoveryMode mode) {
+  switch (mode) {
+    case rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords:
+      return "tolerate-torn-tail";
+    case rocksdb::WALRecoveryMode::kAbsoluteConsistency:
+      return "absolute";
+    case rocksdb::WALRecoveryMode::kPointInTimeRecovery:
+      return "point-in-time";
+    case rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords:
+      return "skip-corrupted";
+  }
+  return "unknown";
+}
+
+std::string CaseId(const std::string& prefix, uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%012llu", static_cast<unsigned long long>(seq));
+  return prefix + "-" + buf;
+}
+
+constexpr char kRefuseHint[] =
+    ". Nothing was changed. Restore a backup (docs/operations.md), or start with "
+    "--accept-data-loss=1 to serve what remains (the loss is logged and exported as "
+    "whistle_storage_data_loss_*)";
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
-  if (options.path.empty()) return Status::InvalidArgument("storage.path: must not be empty");
-  std::error_code ec;
-  std::filesystem::create_directories(options.path, ec);  // RocksDB creates only the last level
-  if (ec) return Status::Unavailable("create " + options.path + ": " + ec.message());
+  using internal::DirState;
+  const std::string& path = options.path;
+  if (path.empty()) return Status::InvalidArgument("storage.path: must not be empty");
+
+  // 1. What is in the directory decides whether a new store may be made here.
+  const DirState state = internal::InspectDir(path);
+  bool fresh = false;
+  std::vector<std::string> damage;  // what was lost or is damaged, for the operator
+  switch (state) {
+    case DirState::kNotDirectory:
+      return Status::FailedPrecondition("data dir " + path + " is not a directory");
+    case DirState::kForeign:
+      return Status::FailedPrecondition(
+          "data dir " + path +
+          " holds files but no Whistle store (neither WHISTLE-STORE nor RocksDB CURRENT): "
+          "refusing to use it; point --data-dir at a new or empty directory");
+    case DirState::kEmpty:
+      if (!options.init) {
+        return Status::FailedPrecondition(
+            "data dir " + path +
+            " exists but is empty: if this node held data, its volume is probably not mounted "
+            "(nothing was written). To initialise a NEW store here, start once with "
+            "--init-data-dir=1");
+      }
+      fresh = true;
+      break;
+    case DirState::kMissing: {
+      std::error_code ec;
+      std::filesystem::create_directories(path, ec);  // RocksDB creates only the last level
+      if (ec) return Status::Unavailable("create " + path + ": " + ec.message());
+      fresh = true;
+      break;
+    }
+    case DirState::kIdentityOnly:
+      damage.push_back(
+          "RocksDB files are gone (WHISTLE-STORE present, no CURRENT): every case "
+          "of this store is lost");
+      if (!options.accept_data_loss) {
+        return Status::DataLoss("data dir " + path + ": " + damage.back() + kRefuseHint);
+      }
+      break;
+    case DirState::kStore:
+    case DirState::kLegacy:
+      break;
+  }
+
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->health->dir = path;
   impl->cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   impl->statistics = rocksdb::CreateDBStatistics();
   // Tickers only: STALL_MICROS and WAL_FILE_SYNCED are all we read.
   impl->statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
 
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
+  // 2. The marks say what callers were told is durable.
+  internal::Marks marks;
+  if (state == DirState::kStore || state == DirState::kIdentityOnly) {
+    auto opened = internal::MarkFile::Open(path, /*create=*/false);
+    if (!opened.ok()) {
+      damage.push_back(std::string(internal::kMarksFile) + ": " + opened.status().message() +
+                       " (what was acknowledged cannot be verified)");
+      if (!options.accept_data_loss) {
+        return Status::DataLoss("data dir " + path + ": " + damage.back() + kRefuseHint);
+      }
+    } else {
+      impl->marks = std::move(opened).value();
+      marks = impl->marks->marks();
+    }
+  }
+
+  rocksdb::DBOptions& db_options = impl->db_options;
+  db_options.create_if_missing = fresh || state == DirState::kIdentityOnly;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   // Small column families (counts, timers) would otherwise pin old WAL files and
   // make a restart replay them; this forces their flush instead.
   db_options.max_total_wal_size = 128 << 20;
   db_options.statistics = impl->statistics;
+  // A torn last record is a write that was never acknowledged (the WAL is synced
+  // before any answer); any other damage stops recovery with an error.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.paranoid_checks = true;
+  if (options.rocksdb_env != nullptr)
+    db_options.env = static_cast<rocksdb::Env*>(options.rocksdb_env);
+  // RocksDB's log goes to ours (warnings and errors): no LOG file grows in the data dir.
+  db_options.info_log = std::make_shared<JsonLogger>(path);
+  db_options.listeners.push_back(std::make_shared<HealthListener>(impl->health));
 
   auto table_factory = [&](bool bloom) {
     rocksdb::BlockBasedTableOptions t;
@@ -457,7 +880,7 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
   };
   auto with_bloom = table_factory(true);
   auto without_bloom = table_factory(false);
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors = impl->descriptors;
   for (size_t i = 0; i < kCfNames.size(); ++i) {
     auto c = static_cast<Cf>(i);
     rocksdb::ColumnFamilyOptions cf_options;
@@ -473,15 +896,251 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, default_options);
   }
 
+  // 3. Before anything is written, recover read-only and compare with the marks:
+  //    a refused start leaves the WAL and SSTs exactly as found.
+  uint64_t recovered_case_seq = 0;
+  if (state == DirState::kStore || state == DirState::kLegacy) {
+    // RocksDB's own lock first: a store in use by another process is busy, not damaged.
+    rocksdb::FileLock* lock = nullptr;
+    if (auto ls = db_options.env->LockFile(path + "/LOCK", &lock); !ls.ok()) {
+      return Status::Unavailable("data dir " + path + " is in use (LOCK held): " + ls.ToString());
+    }
+    std::unique_ptr<rocksdb::FileLock, std::function<void(rocksdb::FileLock*)>> unlock(
+        lock, [env = db_options.env](rocksdb::FileLock* l) {
+          env->UnlockFile(l).PermitUncheckedError();
+        });
+    std::vector<rocksdb::ColumnFamilyHandle*> probe_handles;
+    rocksdb::DB* probe = nullptr;
+    rocksdb::Status s =
+        rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &probe_handles, &probe);
+    if (!s.ok() && !s.IsNoSpace() && !s.IsBusy()) {
+      damage.push_back("recovery failed: " + s.ToString());
+      if (!options.accept_data_loss) {
+        return Status::DataLoss("data dir " + path + " is damaged: " + s.ToString() + kRefuseHint);
+      }
+      // Accepted: keep the consistent prefix before the damage, else skip what is damaged.
+      for (auto mode : {rocksdb::WALRecoveryMode::kPointInTimeRecovery,
+                        rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords}) {
+        db_options.wal_recovery_mode = mode;
+        probe_handles.clear();
+        s = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &probe_handles, &probe);
+        if (s.ok()) break;
+      }
+    }
+    if (!s.ok()) return FromRocks(s, "open " + path + " (read-only check)");
+    const uint64_t recovered = probe->GetLatestSequenceNumber();
+    if (recovered < marks.acked_seq) {
+      impl->lost_writes = marks.acked_seq - recovered;
+      damage.push_back("acknowledged writes lost: recovered through RocksDB sequence " +
+                       std::to_string(recovered) + " but writes through " +
+                       std::to_string(marks.acked_seq) + " were acknowledged (" +
+                       std::to_string(impl->lost_writes) +
+                       " writes; WAL missing, truncated or damaged)");
+    }
+    if (!options.node_id.empty()) {
+      auto last =
+          ScanLastCaseSeq(probe, probe_handles[static_cast<size_t>(Cf::kCases)], options.node_id);
+      if (!last.ok()) {
+        damage.push_back("case ids unreadable: " + last.status().message());
+      } else {
+        recovered_case_seq = *last;
+        if (recovered_case_seq < marks.case_seq) {
+          impl->lost_cases = marks.case_seq - recovered_case_seq;
+          damage.push_back("cases lost: " + CaseId(options.node_id, marks.case_seq) +
+                           " was acknowledged but the newest case found is " +
+                           (recovered_case_seq == 0 ? std::string("none")
+                                                    : CaseId(options.node_id, recovered_case_seq)) +
+                           " (up to " + std::to_string(impl->lost_cases) + " cases)");
+        }
+      }
+    }
+    if (options.verify_checksums_on_open) {
+      rocksdb::Status v = probe->VerifyChecksum();
+      if (!v.ok()) damage.push_back("SST damaged: " + v.ToString());
+    }
+    CloseProbe(probe, probe_handles);
+    unlock.reset();
+    if (!damage.empty() && !options.accept_data_loss) {
+      std::string all;
+      for (const auto& d : damage) all += (all.empty() ? "" : "; ") + d;
+      return Status::DataLoss("data dir " + path + " lost acknowledged data: " + all + kRefuseHint);
+    }
+  }
+
+  // 4. Open for real. A full disk at start-up leaves a store that serves reads.
   rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &db);
-  if (!s.ok()) return FromRocks(s, "open " + options.path);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &impl->handles, &db);
+  if (!s.ok() && s.IsNoSpace() && !fresh) {
+    Log(LogLevel::kError,
+        "storage: disk full at start-up; serving reads only, writes are refused with "
+        "RESOURCE_EXHAUSTED until space is freed and whistled restarts",
+        {{"data_dir", path}, {"error", s.ToString()}});
+    impl->handles.clear();
+    s = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &impl->handles, &db);
+    impl->read_only = s.ok();
+  }
+  if (!s.ok()) return FromRocks(s, "open " + path);
   impl->db.reset(db);
+
+  // 5. A new (or adopted) store gets its marks, then its identity: a crash in
+  //    between leaves RocksDB files without identity, which the next start adopts.
+  if (!impl->read_only) {
+    if (!impl->marks) {
+      auto created = internal::MarkFile::Open(path, /*create=*/true);
+      if (!created.ok()) return created.status();
+      impl->marks = std::move(created).value();
+    }
+    if (state != DirState::kStore && state != DirState::kIdentityOnly) {
+      if (Status w = internal::WriteIdentity(path, options.node_id); !w.ok()) return w;
+      if (state == DirState::kLegacy) {
+        Log(LogLevel::kWarn, "storage: adopted a data dir without WHISTLE-STORE (older version)",
+            {{"data_dir", path}});
+      }
+    }
+    // Accepted loss: what is there now is what callers may rely on from here on;
+    // the case-id high-water mark never goes down.
+    internal::Marks now = impl->marks->marks();
+    now.id_floor = std::max({now.id_floor, marks.id_floor, marks.case_seq, recovered_case_seq});
+    if (!damage.empty()) {
+      now.acked_seq = impl->db->GetLatestSequenceNumber();
+      now.case_seq = recovered_case_seq;
+    }
+    now.case_seq = std::max(now.case_seq, recovered_case_seq);
+    const internal::Marks& had = impl->marks->marks();
+    if (now.acked_seq != had.acked_seq || now.case_seq != had.case_seq ||
+        now.id_floor != had.id_floor) {
+      if (Status w = impl->marks->Write(now, true); !w.ok()) return w;
+    }
+    impl->marked_case_seq.store(std::max(now.case_seq, now.id_floor));
+  } else {
+    impl->marked_case_seq.store(std::max({marks.case_seq, marks.id_floor, recovered_case_seq}));
+  }
+
+  if (!damage.empty()) {
+    impl->damage_accepted = true;
+    std::string all;
+    for (const auto& d : damage) all += (all.empty() ? "" : "; ") + d;
+    Log(LogLevel::kError, "storage: started over lost or damaged data (--accept-data-loss)",
+        {{"data_dir", path},
+         {"damage", all},
+         {"lost_writes", std::to_string(impl->lost_writes)},
+         {"lost_cases", std::to_string(impl->lost_cases)},
+         {"recovery", ModeName(db_options.wal_recovery_mode)}});
+  }
+  Log(fresh ? LogLevel::kInfo : LogLevel::kDebug,
+      fresh ? "storage: initialised a new data dir" : "storage: opened",
+      {{"data_dir", path},
+       {"store_id", internal::ReadStoreId(path)},
+       {"sequence", std::to_string(impl->db->GetLatestSequenceNumber())},
+       {"read_only", impl->read_only ? "true" : "false"}});
 
   Impl* raw = impl.get();
   impl->committer = std::thread([raw] { raw->Run(); });
   impl->answerer = std::thread([raw] { raw->Answer(); });
   return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+StatusOr<BackupInfo> Store::Backup(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (dir.empty() || dir.front() != '/')
+    return Status::InvalidArgument("dir: want an absolute path");
+  fs::path target = fs::path(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // trailing slash
+  std::error_code ec;
+  fs::path data = fs::weakly_canonical(impl_->options.path, ec);
+  fs::path resolved = fs::weakly_canonical(target, ec);
+  if (ec) return Status::InvalidArgument("dir: cannot resolve " + target.string());
+  auto inside = [](const fs::path& p, const fs::path& base) {
+    auto [b, _] = std::mismatch(base.begin(), base.end(), p.begin(), p.end());
+    return b == base.end();
+  };
+  if (inside(resolved, data) || inside(data, resolved)) {
+    return Status::InvalidArgument("dir: must be outside the data directory " +
+                                   impl_->options.path);
+  }
+  if (!fs::is_directory(resolved.parent_path(), ec)) {
+    return Status::FailedPrecondition("dir: parent directory " + resolved.parent_path().string() +
+                                      " does not exist");
+  }
+  if (fs::exists(resolved, ec)) {
+    if (!fs::is_directory(resolved, ec)) {
+      return Status::FailedPrecondition("dir: " + resolved.string() +
+                                        " exists and is not a directory");
+    }
+    if (!fs::is_empty(resolved, ec)) {
+      return Status::FailedPrecondition("dir: " + resolved.string() +
+                                        " exists and is not empty; refusing to overwrite it");
+    }
+    fs::remove(resolved, ec);  // RocksDB creates the checkpoint directory itself
+    if (ec)
+      return Status::Unavailable("dir: remove empty " + resolved.string() + ": " + ec.message());
+  }
+  if (impl_->read_only) {
+    return DiskFull("disk full: the store is read-only; a checkpoint needs a flush");
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  if (auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok()) {
+    return FromRocks(s, "backup: checkpoint");
+  }
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  BackupInfo info;
+  info.dir = resolved.string();
+  // log_size_for_flush = 0: memtables are flushed first, so the checkpoint is
+  // SST files (hard links on the same filesystem) plus a short WAL tail.
+  if (auto s = checkpoint->CreateCheckpoint(info.dir, 0, &info.sequence); !s.ok()) {
+    return FromRocks(s, "backup into " + info.dir);
+  }
+  // The checkpoint is a data directory of the same store: identity and marks
+  // that match its own content (not the live store's, which moves on).
+  fs::copy_file(fs::path(impl_->options.path) / internal::kIdentityFile,
+                fs::path(info.dir) / internal::kIdentityFile, ec);
+  if (ec) return Status::Unavailable("backup: copy identity: " + ec.message());
+  internal::Marks marks;
+  marks.acked_seq = info.sequence;
+  if (!impl_->options.node_id.empty()) {
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* probe = nullptr;
+    rocksdb::DBOptions ro_options = impl_->db_options;
+    ro_options.listeners.clear();
+    auto s =
+        rocksdb::DB::OpenForReadOnly(ro_options, info.dir, impl_->descriptors, &handles, &probe);
+    if (!s.ok()) return FromRocks(s, "backup: check " + info.dir);
+    auto last =
+        ScanLastCaseSeq(probe, handles[static_cast<size_t>(Cf::kCases)], impl_->options.node_id);
+    marks.acked_seq = std::max(marks.acked_seq, probe->GetLatestSequenceNumber());
+    CloseProbe(probe, handles);
+    if (!last.ok()) return last.status();
+    marks.case_seq = *last;
+  }
+  if (Status s = internal::MarkFile::WriteNew(info.dir, marks); !s.ok()) return s;
+  for (const auto& entry : fs::recursive_directory_iterator(info.dir, ec)) {
+    if (entry.is_regular_file(ec)) {
+      ++info.files;
+      info.bytes += entry.file_size(ec);
+    }
+  }
+  Log(LogLevel::kInfo, "storage: backup written",
+      {{"dir", info.dir},
+       {"sequence", std::to_string(info.sequence)},
+       {"files", std::to_string(info.files)},
+       {"bytes", std::to_string(info.bytes)}});
+  return info;
+}
+
+Status Store::AdmitWrite() {
+  if (impl_->read_only) {
+    impl_->disk_full_refusals.fetch_add(1, std::memory_order_relaxed);
+    return DiskFull(
+        "disk full: the data volume was full when whistled started, so it serves "
+        "reads only; free space on it and restart whistled");
+  }
+  if (impl_->DiskFullBlocks()) {
+    impl_->disk_full_refusals.fetch_add(1, std::memory_order_relaxed);
+    return DiskFull(
+        "disk full: writes are refused until space is freed on the data volume "
+        "(reads still work)");
+  }
+  return Status::Ok();
 }
 
 void Store::Commit(Batch batch, Done done) {
@@ -520,20 +1179,26 @@ StatusOr<std::pair<v1::Case, std::vector<v1::HistoryEntry>>> Store::GetCaseWithH
   if (s.IsNotFound()) return Status::NotFound("case " + case_id + " not found");
   if (!s.ok()) return FromRocks(s, "read case " + case_id);
   std::pair<v1::Case, std::vector<v1::HistoryEntry>> out;
-  if (!out.first.ParseFromString(value)) {
-    return Status::Internal("case " + case_id + ": stored record does not parse");
+  if (impl_->KnownUnreadable(Cf::kCases, keys::Case(case_id)) ||
+      !out.first.ParseFromString(value)) {
+    impl_->MarkUnreadable(Cf::kCases, keys::Case(case_id), case_id, "case");
+    return Status::DataLoss("case " + case_id + ": stored record is unreadable");
   }
   std::string prefix = keys::HistoryPrefix(case_id);
   bool parsed = true;
   Status scan = impl_->Scan(
       Cf::kHistory, prefix, keys::PrefixEnd(prefix), "read history of " + case_id,
-      [&](std::string_view, std::string_view v) {
-        parsed = out.second.emplace_back().ParseFromArray(v.data(), static_cast<int>(v.size()));
+      [&](std::string_view key, std::string_view v) {
+        parsed = !impl_->KnownUnreadable(Cf::kHistory, key) &&
+                 out.second.emplace_back().ParseFromArray(v.data(), static_cast<int>(v.size()));
+        if (!parsed) impl_->MarkUnreadable(Cf::kHistory, key, case_id, "history entry");
         return parsed;
       },
       snapshot.snapshot());
   if (!scan.ok()) return scan;
-  if (!parsed) return Status::Internal("history of " + case_id + ": stored entry does not parse");
+  if (!parsed) {
+    return Status::DataLoss("history of case " + case_id + ": an entry is unreadable");
+  }
   return out;
 }
 
@@ -582,6 +1247,7 @@ Status Store::TrimOutbox(const std::string& peer, uint64_t seq) {
   if (s.ok())
     s = wb.Put(impl_->cf(Cf::kLink), "a/" + peer, keys::EncodeInt64(static_cast<int64_t>(seq)));
   if (!s.ok()) return FromRocks(s, "trim outbox of " + peer);
+  std::lock_guard write_lock(impl_->write_mu);
   return FromRocks(impl_->db->Write(rocksdb::WriteOptions(), &wb), "trim outbox of " + peer);
 }
 
@@ -612,44 +1278,80 @@ StatusOr<uint64_t> Store::InboxSeq(const std::string& peer) const {
 }
 
 StatusOr<v1::Case> Store::GetCase(const std::string& case_id) const {
+  const std::string key = keys::Case(case_id);
+  auto unreadable = [&] {
+    return Status::DataLoss("case " + case_id + ": stored record is unreadable");
+  };
+  if (impl_->KnownUnreadable(Cf::kCases, key)) return unreadable();
   rocksdb::PinnableSlice value;
-  rocksdb::Status s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(Cf::kCases), keys::Case(case_id), &value);
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(Cf::kCases), key, &value);
   if (s.IsNotFound()) return Status::NotFound("case " + case_id + " not found");
   if (!s.ok()) return FromRocks(s, "read case " + case_id);
   v1::Case c;
   if (!c.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return Status::Internal("case " + case_id + ": stored record does not parse");
+    impl_->MarkUnreadable(Cf::kCases, key, case_id, "case");
+    return unreadable();
   }
   return c;
 }
 
-StatusOr<std::vector<v1::HistoryEntry>> Store::History(const std::string& case_id) const {
+StatusOr<std::vector<v1::HistoryEntry>> Store::History(
+    const std::string& case_id, std::vector<int64_t>* unreadable_seqs) const {
   std::string prefix = keys::HistoryPrefix(case_id);
   std::string end = keys::PrefixEnd(prefix);
   std::vector<v1::HistoryEntry> entries;
-  bool parsed = true;
+  int64_t bad_seq = 0;
   Status s = impl_->Scan(Cf::kHistory, prefix, end, "read history of " + case_id,
-                         [&](std::string_view, std::string_view value) {
-                           v1::HistoryEntry& e = entries.emplace_back();
-                           parsed = e.ParseFromArray(value.data(), static_cast<int>(value.size()));
-                           return parsed;
+                         [&](std::string_view key, std::string_view value) {
+                           v1::HistoryEntry e;
+                           if (!impl_->KnownUnreadable(Cf::kHistory, key) &&
+                               e.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                             entries.push_back(std::move(e));
+                             return true;
+                           }
+                           // The seq is the key's last 8 bytes (big-endian).
+                           int64_t seq = 0;
+                           for (char ch : key.substr(key.size() - 8)) {
+                             seq = (seq << 8) | static_cast<uint8_t>(ch);
+                           }
+                           impl_->MarkUnreadable(Cf::kHistory, key, case_id,
+                                                 "history entry " + std::to_string(seq));
+                           if (unreadable_seqs == nullptr) {
+                             bad_seq = seq;
+                             return false;
+                           }
+                           unreadable_seqs->push_back(seq);
+                           return true;
                          });
   if (!s.ok()) return s;
-  if (!parsed) return Status::Internal("history of " + case_id + ": stored entry does not parse");
+  if (bad_seq != 0) {
+    return Status::DataLoss("history of case " + case_id + ": entry " + std::to_string(bad_seq) +
+                            " is unreadable");
+  }
   return entries;
 }
 
 StatusOr<std::string> Store::FindRequest(const std::string& reporter,
                                          const std::string& request_id) const {
-  std::string case_id;
+  auto found = FindRequestRecord(reporter, request_id);
+  if (!found.ok()) return found.status();
+  return std::move(found->case_id);
+}
+
+StatusOr<Store::RequestRecord> Store::FindRequestRecord(const std::string& reporter,
+                                                        const std::string& request_id) const {
+  std::string value;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(Cf::kIndex),
-                                     keys::Request(reporter, request_id), &case_id);
+                                     keys::Request(reporter, request_id), &value);
   if (s.IsNotFound()) {
     return Status::NotFound("no report " + request_id + " from " + reporter);
   }
   if (!s.ok()) return FromRocks(s, "read request " + request_id);
-  return case_id;
+  RequestRecord record;
+  const size_t sep = value.find('\0');
+  record.case_id = value.substr(0, sep);
+  if (sep != std::string::npos) record.fingerprint = value.substr(sep + 1);
+  return record;
 }
 
 StatusOr<ListResult> Store::ListByOwner(const std::string& owner, v1::CaseState state,
@@ -691,14 +1393,27 @@ StatusOr<ListResult> Store::ListByOwner(const std::string& owner, v1::CaseState 
   std::vector<std::string> values;
   std::vector<rocksdb::Status> statuses = impl_->db->MultiGet(ro, cfs, slices, &values);
   result.cases.reserve(ids.size());
+  // One unreadable case never takes the page down: it is skipped and named.
   for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string key = keys::Case(ids[i]);
     if (statuses[i].IsNotFound()) {
-      return Status::Internal("index of " + owner + " names missing case " + ids[i]);
+      impl_->MarkUnreadable(Cf::kCases, key, ids[i], "case named by the index of " + owner);
+      result.unreadable.push_back(ids[i]);
+      continue;
+    }
+    if (statuses[i].IsCorruption()) {
+      impl_->MarkUnreadable(Cf::kCases, key, ids[i], "case (corrupt block)");
+      result.unreadable.push_back(ids[i]);
+      continue;
     }
     if (!statuses[i].ok()) return FromRocks(statuses[i], "read case " + ids[i]);
-    if (!result.cases.emplace_back().ParseFromString(values[i])) {
-      return Status::Internal("case " + ids[i] + ": stored record does not parse");
+    v1::Case c;
+    if (impl_->KnownUnreadable(Cf::kCases, key) || !c.ParseFromString(values[i])) {
+      impl_->MarkUnreadable(Cf::kCases, key, ids[i], "case");
+      result.unreadable.push_back(ids[i]);
+      continue;
     }
+    result.cases.push_back(std::move(c));
   }
   if (more) result.next_key = index_keys.back();
   return result;
@@ -738,24 +1453,10 @@ StatusOr<std::map<std::pair<std::string, int>, int64_t>> Store::Counts() const {
 }
 
 StatusOr<uint64_t> Store::LastCaseSeq(const std::string& prefix) const {
-  std::string lo = prefix + "-";
-  rocksdb::ReadOptions ro;
-  rocksdb::Slice lower(lo);
-  ro.iterate_lower_bound = &lower;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(Cf::kCases)));
-  std::string target = lo + std::string(kCaseSeqDigits, '9');
-  it->SeekForPrev(target);
-  while (it->Valid()) {
-    std::string_view key = View(it->key());
-    std::string_view rest = key.substr(lo.size());
-    if (auto seq = CaseSeqDigits(rest)) return *seq;
-    target = LargestCaseIdBelow(lo, rest);
-    if (target.empty()) break;
-    it->SeekForPrev(target);
-  }
-  Status s = FromRocks(it->status(), "scan case ids of " + prefix);
-  if (!s.ok()) return s;
-  return uint64_t{0};
+  auto scanned = ScanLastCaseSeq(impl_->db.get(), impl_->cf(Cf::kCases), prefix);
+  if (!scanned.ok() || prefix != impl_->options.node_id) return scanned;
+  // Ids acknowledged once are never handed out again, even if their cases were lost.
+  return std::max(*scanned, impl_->marked_case_seq.load());
 }
 
 StatusOr<std::vector<DueTimer>> Store::DueTimers(int64_t now_ms, size_t limit) const {
@@ -791,9 +1492,31 @@ StoreStats Store::Stats() const {
   st.live_sst_bytes = prop(rocksdb::DB::Properties::kLiveSstFilesSize);
   st.memtable_bytes = prop(rocksdb::DB::Properties::kCurSizeAllMemTables);
   st.block_cache_bytes = impl_->cache->GetUsage();
+  st.background_errors = impl_->health->background_errors.load(std::memory_order_relaxed);
+  st.read_corruptions = g_read_corruptions.load(std::memory_order_relaxed);
+  st.disk_full_refusals = impl_->disk_full_refusals.load(std::memory_order_relaxed);
+  st.disk_full = impl_->read_only || impl_->health->disk_full.load();
+  st.read_only = impl_->read_only;
+  st.lost_writes = impl_->lost_writes;
+  st.lost_cases = impl_->lost_cases;
+  st.damage_accepted = impl_->damage_accepted;
+  st.unreadable_records = impl_->unreadable_count.load(std::memory_order_relaxed);
   return st;
 }
 
 const std::string& Store::path() const { return impl_->options.path; }
+
+Status Store::WriteRawForTest(const std::string& column_family, const std::string& key,
+                              const std::string& value) {
+  for (size_t i = 0; i < kCfNames.size(); ++i) {
+    if (column_family == kCfNames[i]) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      return FromRocks(impl_->db->Put(wo, impl_->handles[i], key, value),
+                       "write raw " + column_family);
+    }
+  }
+  return Status::InvalidArgument("column_family: unknown " + column_family);
+}
 
 }  // namespace whistle::storage

@@ -7,7 +7,7 @@
 //   cases    <case_id>                               -> v1::Case
 //   history  <case_id> \0 <seq, 8 bytes BE>           -> v1::HistoryEntry
 //   index    o/<owner> \0 <state 2 digits> / <case_id> -> ""   (owner/state listing)
-//            r/<reporter> \0 <request_id>             -> case_id (report idempotency)
+//            r/<reporter> \0 <request_id>             -> case_id [\0 fingerprint] (report idempotency)
 //   timers   <due_ms 16 digits> / <case_id>            -> ""   (next deadline of a case)
 //   meta     count/<owner> \0 <state 2 digits>        -> int64 little-endian, merged by addition
 //   link     o/<peer> \0 <seq, 8 bytes BE>            -> v1::OutboxRecord (node-link outbox)
@@ -36,6 +36,19 @@ struct Options {
   std::string path;
   bool sync = true;                  // fsync the WAL before acknowledging (always on in production)
   size_t max_group_bytes = 4 << 20;  // upper bound of one group commit
+  // Case ids "<node_id>-<12 digits>" written here are tracked in WHISTLE-MARKS:
+  // LastCaseSeq(node_id) never goes below an acknowledged id, even after a loss.
+  std::string node_id;
+  // A missing directory is always initialised; an existing EMPTY one only with
+  // `init` (an empty dir may be a volume that failed to mount).
+  bool init = false;
+  // Start even when the store lost acknowledged data or is damaged; the loss
+  // is logged and reported in Stats(). Off: Open returns DATA_LOSS instead.
+  bool accept_data_loss = false;
+  // Read every SST block once at open (catches a damaged SST before serving).
+  bool verify_checksums_on_open = true;
+  // Tests only: a rocksdb::Env (e.g. over a fault-injecting FileSystem). Not owned.
+  void* rocksdb_env = nullptr;
 };
 
 // The writes of one transition. Build it, then hand it to Store::Commit.
@@ -61,9 +74,10 @@ class Batch {
   void Send(const std::string& peer, const std::string& case_id, int64_t now_ms);
   // Records that every envelope from `peer` up to `seq` is applied.
   void RecordInbox(const std::string& peer, uint64_t seq);
-  // Remembers reporter+request_id -> case_id (report idempotency).
+  // Remembers reporter+request_id -> case_id and the fingerprint of the
+  // report's content (report idempotency; value "<case_id>\0<fingerprint>").
   void RecordRequest(const std::string& reporter, const std::string& request_id,
-                     const std::string& case_id);
+                     const std::string& case_id, const std::string& fingerprint = "");
   size_t ByteSize() const;
   bool empty() const;
 
@@ -78,6 +92,9 @@ struct ListResult {
   // Resume after this index key; "" = this owner is exhausted. Raw key bytes
   // (contains 0x00): encode it before putting it in a page token.
   std::string next_key;
+  // Case ids the index names whose record is missing or does not parse: left
+  // out of `cases` (they count towards `limit`), logged once, counted.
+  std::vector<std::string> unreadable;
 };
 
 struct OutboxEntry {
@@ -100,6 +117,26 @@ struct StoreStats {
   uint64_t live_sst_bytes = 0;
   uint64_t memtable_bytes = 0;
   uint64_t block_cache_bytes = 0;
+  // Distinct records found unreadable since start (a case or history entry
+  // that does not parse, or an index entry naming a missing case): each is
+  // logged once and skipped by listings, the timer and history reads.
+  uint64_t unreadable_records = 0;
+  // Damage and faults (see docs/operations.md).
+  uint64_t background_errors = 0;   // RocksDB background errors (flush, compaction, WAL)
+  uint64_t read_corruptions = 0;    // reads that met a checksum mismatch or corrupt block
+  uint64_t disk_full_refusals = 0;  // batches refused with RESOURCE_EXHAUSTED: disk full
+  bool disk_full = false;           // writes are refused until space is freed
+  bool read_only = false;           // opened read-only (disk full at start-up)
+  uint64_t lost_writes = 0;         // RocksDB writes lost, accepted at this start
+  uint64_t lost_cases = 0;          // this node's case ids acknowledged but not recovered
+  bool damage_accepted = false;     // started with accept_data_loss over damage
+};
+
+struct BackupInfo {
+  std::string dir;
+  uint64_t sequence = 0;  // RocksDB sequence number the checkpoint holds
+  uint64_t files = 0;
+  uint64_t bytes = 0;
 };
 
 class Store {
@@ -116,7 +153,15 @@ class Store {
   // WAL sync (group commit); a failed write fails every batch of its group.
   // `done` may be empty; it must not block on another commit (no CommitAndWait
   // inside it: that would wait on its own thread).
+  //
+  // A full disk fails no batch: the group is held and retried once a second
+  // until it fits (callers wait); a store closing on a full disk drops held
+  // batches unanswered (never acknowledged). Ask AdmitWrite first.
   void Commit(Batch batch, Done done);
+  // OK, or RESOURCE_EXHAUSTED ("disk full: ...") while the disk is full or the
+  // store was opened read-only on a full volume. Callers refuse new writes on
+  // it before changing anything. Counted; retries resuming at most once a second.
+  Status AdmitWrite();
   // Called on the answer thread with (peer, seq) for every outbox entry of a
   // written group, before that group's `done` callbacks. Set before use.
   void SetOutboxListener(std::function<void(const std::string&, uint64_t)> listener);
@@ -124,11 +169,23 @@ class Store {
   Status CommitAndWait(Batch batch);
 
   // NOT_FOUND when absent.
+  // DATA_LOSS naming the case when its record does not parse.
   StatusOr<v1::Case> GetCase(const std::string& case_id) const;
-  StatusOr<std::vector<v1::HistoryEntry>> History(const std::string& case_id) const;
+  // An entry that does not parse: DATA_LOSS naming case and seq, or, with
+  // `unreadable_seqs`, left out and its seq appended there.
+  StatusOr<std::vector<v1::HistoryEntry>> History(
+      const std::string& case_id, std::vector<int64_t>* unreadable_seqs = nullptr) const;
   // Case id of an earlier report with this reporter + request id; NOT_FOUND if none.
   StatusOr<std::string> FindRequest(const std::string& reporter,
                                     const std::string& request_id) const;
+  // The same with the fingerprint recorded with it ("" for records written
+  // before fingerprints were kept).
+  struct RequestRecord {
+    std::string case_id;
+    std::string fingerprint;
+  };
+  StatusOr<RequestRecord> FindRequestRecord(const std::string& reporter,
+                                            const std::string& request_id) const;
   // Cases owned by `owner`, in `state` (UNSPECIFIED = all), in index-key order,
   // starting after `after_key` ("" = from the start), at most `limit` (> 0).
   // Index and cases are read from one snapshot.
@@ -163,6 +220,16 @@ class Store {
 
   StoreStats Stats() const;
   const std::string& path() const;
+
+  // Tests only: puts `value` under `key` of column family `column_family`
+  // ("cases", "history", ...) as is, bypassing every check (poisoned records).
+  Status WriteRawForTest(const std::string& column_family, const std::string& key,
+                         const std::string& value);
+
+  // A consistent checkpoint of the running store into `dir` (absolute; must
+  // not exist or be empty; same filesystem gives hard links). The result is a
+  // data directory: copy it into place and start whistled on it.
+  StatusOr<BackupInfo> Backup(const std::string& dir);
 
  private:
   struct Impl;

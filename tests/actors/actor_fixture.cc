@@ -20,6 +20,7 @@ ActorTest::ActorTest() {
 
   storage::Options options;
   options.path = dir_.path();
+  options.init = true;  // a new, empty directory
   auto store = storage::Store::Open(options);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   ctx_ = std::make_unique<NodeContext>("szs", topology_, policy_, std::move(store).value(),

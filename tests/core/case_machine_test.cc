@@ -565,6 +565,26 @@ TEST_F(CaseMachineTest, VerifyAndEvaluatePermissions) {
   EXPECT_TRUE(Act(c, Evaluate(2), street_staff_, kT0).ok());
 }
 
+// The reporter evaluates as the reporter only in the role it reported in: the
+// same user name with another role has that role's rights, no more.
+TEST_F(CaseMachineTest, ReporterEvaluatesOnlyInItsReportingRole) {
+  v1::Case c = Whistled();
+  EXPECT_EQ(c.reporter(), grid_worker_.user());
+  EXPECT_EQ(c.reporter_role(), v1::ROLE_GRID_WORKER);
+  c = Do(c, Resolve(), street_staff_, kT0 + kHour);
+  c = Do(c, Verify(true), county_leader_, kT0 + kHour);
+  c = Do(c, Close(), street_staff_, kT0 + kHour);
+  v1::Caller same_user_staff = MakeCaller(grid_worker_.user(), v1::ROLE_STAFF, "hn");
+  v1::Caller same_user_dept = MakeCaller(grid_worker_.user(), v1::ROLE_DEPARTMENT, kPolice);
+  EXPECT_EQ(Fail(c, Evaluate(5), same_user_staff, kT0).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Evaluate(5), same_user_dept, kT0).code(), Code::kPermissionDenied);
+  // A case recorded before reporter_role existed: authority only.
+  v1::Case legacy = c;
+  legacy.clear_reporter_role();
+  EXPECT_EQ(Fail(legacy, Evaluate(5), grid_worker_, kT0).code(), Code::kPermissionDenied);
+  EXPECT_TRUE(Act(c, Evaluate(5), grid_worker_, kT0).ok());
+}
+
 TEST_F(CaseMachineTest, OnlyTheSystemRecordsOverdue) {
   v1::Case c = NewCase();
   Status human = Fail(c, Overdue(), city_leader_, kT0 + kHour);

@@ -52,7 +52,7 @@ TEST_F(BadInputTest, MissingIdentityIsUnauthenticated) {
   v1::Case c;
   auto status = Report(*stub, Identity{}, NeighbourDispute(ids, "anon"), &c);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_NE(status.error_message().find("x-whistle-user"), std::string::npos);
+  EXPECT_NE(status.error_message().find("authorization"), std::string::npos);
 }
 
 TEST_F(BadInputTest, ReportFieldsAreNamed) {

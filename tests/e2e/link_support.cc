@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -255,6 +256,13 @@ bool NodeProcess::StartOnce() {
                                    "--timer-interval-ms",
                                    "200"};
   args.insert(args.end(), flags_.begin(), flags_.end());
+  // Signed identities: the test issuer's keys, as WhistledProcess passes them.
+  if (std::none_of(flags_.begin(), flags_.end(), [](const std::string& f) {
+        return f == "--dev-header-identity" || f == "--jwks-file";
+      })) {
+    args.push_back("--jwks-file");
+    args.push_back(TestJwksFile());
+  }
   // Built before fork: the child of a threaded process may only make async-signal-safe calls.
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));

@@ -6,6 +6,7 @@
 // talks TLS. Certificates are made with the openssl CLI in a TempDir.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <regex>
 #include <tuple>
@@ -347,8 +348,12 @@ TEST_F(TlsTest, WhistlectlTalksTls) {
   ASSERT_TRUE(county->running()) << county->LogTail();
   ASSERT_TRUE(WaitFor([&] { return LinkOf(county->channel(), "parent").connected(); }))
       << county->LogTail();
-  const std::vector<std::string> who = {"--server", city->address(), "--user",         "p",
-                                        "--role",   "leader",        "--jurisdiction", "szs"};
+  const std::string token_file = dir_.path() + "/leader.token";
+  {
+    std::ofstream out(token_file);
+    out << MintTestToken("p", "leader", "szs", "") << "\n";
+  }
+  const std::vector<std::string> who = {"--server", city->address(), "--token-file", token_file};
   auto with = [&](std::vector<std::string> more) {
     std::vector<std::string> args = who;
     args.insert(args.end(), more.begin(), more.end());
@@ -408,8 +413,8 @@ TEST_F(TlsTest, WhistlectlTalksTls) {
             std::string::npos)
       << out;
   // A node that is not there at all: no TLS hint to mislead.
-  std::tie(code, out) = Whistlectl({"--server", "127.0.0.1:" + std::to_string(FreePort()), "--user",
-                                    "p", "--role", "leader", "--jurisdiction", "szs", "topology"});
+  std::tie(code, out) = Whistlectl({"--server", "127.0.0.1:" + std::to_string(FreePort()),
+                                    "--token-file", token_file, "topology"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_EQ(out.find("tls"), std::string::npos) << out;
 

@@ -9,17 +9,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
+#include "services/token.h"
+
 #ifndef WHISTLED_PATH
 #error "WHISTLED_PATH must name the whistled binary"
+#endif
+#ifndef WHISTLE_TEST_KEYS_DIR
+#error "WHISTLE_TEST_KEYS_DIR must name tests/e2e/testdata"
 #endif
 
 namespace whistle::testing {
@@ -95,7 +102,21 @@ bool WhistledProcess::StartOnce() {
                                    data_dir_,
                                    "--timer-interval-ms",
                                    "200"};
+  // Tests hand over fresh mkdtemp dirs; a test of the empty-dir refusal passes
+  // --init-data-dir=false (later flags win).
+  args.push_back("--init-data-dir=true");
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+  // Signed identities: the test issuer's keys, unless the test brings its own
+  // or runs the node in development header mode.
+  auto has = [&](const std::string& flag) {
+    return std::any_of(extra_flags_.begin(), extra_flags_.end(), [&](const std::string& f) {
+      return f == flag || f.rfind(flag + "=", 0) == 0;
+    });
+  };
+  if (!has("--dev-header-identity") && !has("--jwks-file")) {
+    args.push_back("--jwks-file");
+    args.push_back(TestJwksFile());
+  }
   pid_ = Spawn(args, log_path_);
   if (WaitServing(30000)) return true;
   Kill();
@@ -219,7 +240,51 @@ std::unique_ptr<v1::TopologyService::Stub> WhistledProcess::topology() {
   return v1::TopologyService::NewStub(channel());
 }
 
+std::string TestJwksFile() { return std::string(WHISTLE_TEST_KEYS_DIR) + "/jwks.json"; }
+std::string TestIssuerKeyFile() { return std::string(WHISTLE_TEST_KEYS_DIR) + "/issuer.pem"; }
+
+std::string MintTestToken(const std::string& user, const std::string& role,
+                          const std::string& jurisdiction, const std::string& department) {
+  // One token per identity, minted once per process (an hour is longer than any test).
+  static std::mutex mu;
+  static std::map<std::string, std::string> cache;
+  static const std::string pem = [] {
+    std::ifstream in(TestIssuerKeyFile());
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }();
+  auto parsed = services::ParseRoleName("role", role);
+  if (!parsed.ok()) return "";
+  const std::string key = user + '\n' + role + '\n' + jurisdiction + '\n' + department;
+  std::lock_guard lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  services::Claims claims;
+  claims.user = user;
+  claims.role = *parsed;
+  claims.jurisdiction = jurisdiction;
+  claims.department = department;
+  auto token = services::MintToken(pem, kTestKid, claims,
+                                   std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count(),
+                                   3600);
+  if (!token.ok()) return "";
+  cache.emplace(key, *token);
+  return *token;
+}
+
 void Identity::Apply(grpc::ClientContext& ctx) const {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  // A token signed by the test issuer. Without a user and a known role there is
+  // nothing to sign: no authorization is sent (the node says UNAUTHENTICATED).
+  if (user.empty() || role.empty()) return;
+  std::string token = MintTestToken(user, role, jurisdiction, department);
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+}
+
+void Identity::ApplyHeaders(grpc::ClientContext& ctx) const {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   if (!user.empty()) ctx.AddMetadata("x-whistle-user", user);
   if (!role.empty()) ctx.AddMetadata("x-whistle-role", role);

@@ -88,8 +88,20 @@ class WhistledProcess {
 // Identity of a caller, as metadata on a ClientContext.
 struct Identity {
   std::string user, role, jurisdiction, department;
+  // A token signed by the test issuer (authorization: Bearer), as every node
+  // started by WhistledProcess verifies. Nothing is sent without user and role.
   void Apply(grpc::ClientContext& ctx) const;
+  // The plain x-whistle-* headers, for nodes run with --dev-header-identity.
+  void ApplyHeaders(grpc::ClientContext& ctx) const;
 };
+
+// The test issuer (tests/e2e/testdata): its JWKS, its private key and kid.
+inline constexpr char kTestKid[] = "whistle-test";
+std::string TestJwksFile();
+std::string TestIssuerKeyFile();
+// A token of the test issuer for these claims ("" for an unknown role).
+std::string MintTestToken(const std::string& user, const std::string& role,
+                          const std::string& jurisdiction, const std::string& department);
 
 // Runs `whistled` with `flags` and returns (exit code, combined output).
 std::pair<int, std::string> RunWhistled(const std::vector<std::string>& flags);

@@ -1,9 +1,12 @@
 // Plays the issue's scenario against real whistled processes with a client
 // built only from the .proto files (Node.js, @grpc/grpc-js), SIGKILLs the node
 // in the middle, restarts it, and compares the case history with what every
-// call returned. Usage: node scenario.mjs PATH/TO/whistled PROTO_ROOT
+// call returned. Callers present ES256 tokens signed here with node:crypto
+// (the node verifies them against a JWKS written here), as any issuer would.
+// Usage: node scenario.mjs PATH/TO/whistled PROTO_ROOT
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +27,28 @@ const freePort = () => new Promise((resolve) => {
   });
 });
 
+// The issuer: an EC P-256 key pair; the node gets its public half as a JWKS.
+const issuer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const KID = 'interop';
+function writeJwks(path) {
+  const jwk = issuer.publicKey.export({ format: 'jwk' });
+  writeFileSync(path, JSON.stringify({ keys: [{ ...jwk, kid: KID, alg: 'ES256', use: 'sig' }] }));
+}
+
+// A JWT (RFC 7519) signed ES256: the signature is r||s (JWS), not DER.
+function token(claims) {
+  const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'ES256', typ: 'JWT', kid: KID })}.${b64({ ...claims, iat: now, exp: now + 600 })}`;
+  const signature = sign('sha256', Buffer.from(input), { key: issuer.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
+}
+
 async function startNode(dataDir, port) {
+  const jwks = `${dataDir}.jwks.json`;
+  writeJwks(jwks);
   const child = spawn(whistledPath, ['--listen', `127.0.0.1:${port}`, '--metrics-listen', '',
-    '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--data-dir', dataDir, '--jwks-file', jwks], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
   const topo = new v1.TopologyService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -44,10 +66,10 @@ async function startNode(dataDir, port) {
 
 function who(user, role, jurisdiction, department) {
   const md = new grpc.Metadata();
-  md.set('x-whistle-user', user);
-  md.set('x-whistle-role', role);
-  if (jurisdiction) md.set('x-whistle-jurisdiction', jurisdiction);
-  if (department) md.set('x-whistle-department', department);
+  const claims = { sub: user, role };
+  if (jurisdiction) claims.jurisdiction = jurisdiction;
+  if (department) claims.department = department;
+  md.set('authorization', `Bearer ${token(claims)}`);
   return md;
 }
 

@@ -30,7 +30,11 @@ For every node in the values (chart defaults when the file has no `nodes`):
     <statefulset>-tls) mounted, and WHISTLE_TLS_CERT_FILE / _KEY_FILE / _CA_FILE
     pointing at its tls.crt, tls.key and ca.crt; without it none of the three;
     with tls.certManager.enabled a Certificate per node filling that Secret,
-    naming the node id as CN and DNS SAN and the gRPC Service as DNS SAN.
+    naming the node id as CN and DNS SAN and the gRPC Service as DNS SAN;
+  - WHISTLE_JWKS_FILE naming jwks.json of the mounted JWKS source (the rendered
+    ConfigMap of auth.jwks, auth.existingSecret or auth.existingConfigMap, key
+    auth.key), mounted without subPath so updates reach the pod; without one
+    only with auth.devHeaderIdentity, which alone sets WHISTLE_DEV_HEADER_IDENTITY.
 The exact partition of the tree by the nodes is checked by check_partition.py
 --manifests on the same render.
 Prints one line per problem and exits 1 if there is any.
@@ -309,6 +313,49 @@ def main():
             elif fname not in configmaps[cm_name].get("data", {}):
                 problem(f"{where}: ConfigMap {cm_name} has no key {fname}")
 
+        # Signed identities: WHISTLE_JWKS_FILE is jwks.json of the one mounted JWKS source
+        # (auth.jwks -> the rendered ConfigMap, auth.existingSecret, auth.existingConfigMap);
+        # WHISTLE_DEV_HEADER_IDENTITY only with auth.devHeaderIdentity.
+        auth = values.get("auth") or {}
+        dev = bool(auth.get("devHeaderIdentity"))
+        if (env.get("WHISTLE_DEV_HEADER_IDENTITY") == "true") != dev:
+            problem(f"{where}: WHISTLE_DEV_HEADER_IDENTITY {env.get('WHISTLE_DEV_HEADER_IDENTITY')!r} "
+                    f"but auth.devHeaderIdentity is {dev}")
+        jwks_path = env.get("WHISTLE_JWKS_FILE")
+        has_source = any(auth.get(k) for k in ("jwks", "existingSecret", "existingConfigMap"))
+        if not jwks_path:
+            if not dev:
+                problem(f"{where}: no WHISTLE_JWKS_FILE (whistled refuses to start without issuer keys)")
+            elif has_source:
+                problem(f"{where}: auth has a JWKS source but WHISTLE_JWKS_FILE is not set")
+        else:
+            mount = [m for m in mounts.values()
+                     if jwks_path.startswith(m["mountPath"].rstrip("/") + "/")]
+            vol = volumes.get(mount[0]["name"], {}) if mount else {}
+            fname = jwks_path[len(mount[0]["mountPath"].rstrip("/")) + 1:] if mount else ""
+            if mount and mount[0].get("subPath"):
+                problem(f"{where}: the JWKS is mounted with subPath (Kubernetes would never update it)")
+            source = vol.get("secret") or vol.get("configMap") or {}
+            key = None
+            for item in source.get("items") or []:
+                if item.get("path") == fname:
+                    key = item.get("key")
+            if auth.get("existingSecret"):
+                want_kind, want_name, want_key = "secret", auth["existingSecret"], auth.get("key", "jwks.json")
+            elif auth.get("existingConfigMap"):
+                want_kind, want_name, want_key = "configMap", auth["existingConfigMap"], auth.get("key", "jwks.json")
+            else:
+                want_kind, want_name, want_key = "configMap", None, "jwks.json"
+            got_name = source.get("secretName") if want_kind == "secret" else source.get("name")
+            if want_kind not in vol or key != want_key or (want_name and got_name != want_name):
+                problem(f"{where}: WHISTLE_JWKS_FILE={jwks_path} is not key {want_key!r} of the "
+                        f"{want_kind} {want_name or '(rendered)'}")
+            if auth.get("jwks"):
+                if got_name not in configmaps or "jwks.json" not in configmaps[got_name].get("data", {}):
+                    problem(f"{where}: auth.jwks is set but ConfigMap {got_name!r} with jwks.json is not rendered")
+                elif json.loads(configmaps[got_name]["data"]["jwks.json"]) != json.loads(auth["jwks"]):
+                    problem(f"{where}: ConfigMap {got_name} does not hold auth.jwks")
+
         # TLS: the node's own Secret, the three files, nothing when off.
         tls_vars = {"WHISTLE_TLS_CERT_FILE": "tls.crt", "WHISTLE_TLS_KEY_FILE": "tls.key",
                     "WHISTLE_TLS_CA_FILE": "ca.crt"}
@@ -323,7 +370,8 @@ def main():
                     if env.get(var) != f"{mdir}/{key}":
                         problem(f"{where}: {var} {env.get(var)!r}, want {mdir}/{key} (Secret {secret})")
             others = [v["secret"]["secretName"] for v in volumes.values()
-                      if (v.get("secret") or {}).get("secretName") not in (None, secret)]
+                      if (v.get("secret") or {}).get("secretName")
+                      not in (None, secret, (values.get("auth") or {}).get("existingSecret"))]
             if others:
                 problem(f"{where}: mounts other Secrets {others}")
             if (tls.get("certManager") or {}).get("enabled"):

@@ -15,33 +15,47 @@ cat >"$DATA/policy.json" <<'JSON'
  "ownership":[{"severity":"SEVERITY_GENERAL","owner_level":"LEVEL_COMMUNITY"}],
  "limits":{"accept_seconds":1,"report_in_seconds":1}}
 JSON
+ctl() { "$BUILD/cli/whistlectl" "$@"; }
+ctl token keygen --dir "$DATA/issuer" --kid metrics >/dev/null
+# as USER ROLE JURISDICTION VERB...: one call with a token of the issuer.
+as() {
+  local token
+  token=$(ctl token mint --key-file "$DATA/issuer/private.pem" --kid metrics --user "$1" \
+    --role "$2" --jurisdiction "$3")
+  shift 3
+  WHISTLE_TOKEN=$token ctl "$@"
+}
 "$BUILD/app/whistled" --listen 127.0.0.1:$PORT --metrics-listen 127.0.0.1:$MPORT \
   --data-dir "$DATA/db" --policy-file "$DATA/policy.json" --timer-interval-ms 100 \
-  2>"$DATA/log" &
+  --jwks-file "$DATA/issuer/jwks.json" 2>"$DATA/log" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 export WHISTLE_SERVER=127.0.0.1:$PORT
-ctl() { "$BUILD/cli/whistlectl" "$@"; }
-for _ in $(seq 100); do ctl --user p --role leader --jurisdiction szs topology >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do as p leader szs topology >/dev/null 2>&1 && break; sleep 0.1; done
 
 GRID=dwk-s01-c01-g001
-CASE=$(ctl --user w --role grid_worker --jurisdiction $GRID --json report --request-id m1 \
+CASE=$(as w grid_worker $GRID --json report --request-id m1 \
   --category dispute.neighbour --severity general --grid $GRID --text "漏水" |
   sed -n 's/^ "id": "\(.*\)",$/\1/p')
 sleep 1.5  # accept deadline passes: escalated to the street
 # As the county leader with a county bureau: valid whether the case sits at the street or,
 # under load, has been escalated once more to the county.
-ctl --user z --role leader --jurisdiction dwk whistle "$CASE" dwk-public_security >/dev/null
+as z leader dwk whistle "$CASE" dwk-public_security >/dev/null
 sleep 1.5  # report-in deadline passes: a no-show
-ctl --user z --role leader --jurisdiction dwk get "$CASE" | grep -q NO-SHOW ||
+as z leader dwk get "$CASE" | grep -q NO-SHOW ||
   { echo "expected a no-show"; exit 1; }
-ctl --user bad --role staff --jurisdiction nowhere get "$CASE" >/dev/null 2>&1 || true
+as bad staff nowhere get "$CASE" >/dev/null 2>&1 || true
+WHISTLE_TOKEN=not.a.token ctl get "$CASE" >/dev/null 2>&1 || true  # whistle_auth_denied_total
+kill -HUP $PID  # whistle_auth_jwks_reloads_total: reloads the issuer keys, keeps serving
 
 python3 - "$MPORT" >"$DATA/metrics.txt" <<'PY'
 import sys, urllib.request
 print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode(), end="")
 PY
 promtool check metrics <"$DATA/metrics.txt"
+# The build: version and a revision label (a git hash, or "unknown" outside a checkout), value 1.
+grep -Eq '^whistle_build_info\{revision="([0-9a-f]{4,40}|unknown)",version="[0-9]+\.[0-9]+\.[0-9]+"\} 1$' \
+  "$DATA/metrics.txt" || { echo "whistle_build_info missing or malformed"; grep build_info "$DATA/metrics.txt"; exit 1; }
 python3 tests/ops/check_metric_names.py --catalogue docs/metrics.md --exposition "$DATA/metrics.txt" \
   helm/whistle/files/alerts.yaml helm/whistle/files/dashboard.json
 echo "== live metrics ok"

@@ -85,6 +85,7 @@ class OutboxTest : public ::testing::Test {
     store_.reset();
     Options options;
     options.path = dir_.path();
+    options.init = true;  // mkdtemp made it: a new, empty dir
     auto opened = Store::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();

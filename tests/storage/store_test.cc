@@ -73,6 +73,7 @@ class StoreTest : public ::testing::Test {
     store_.reset();  // drains and closes before the next open takes the lock
     Options options;
     options.path = dir_.path();
+    options.init = true;  // mkdtemp made it: a new, empty dir
     auto opened = Store::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
@@ -557,6 +558,7 @@ TEST(StoreOpenTest, SecondOpenOfTheSameDirectoryFails) {
   TempDir dir;
   Options options;
   options.path = dir.path();
+  options.init = true;  // a new, empty directory
   auto first = Store::Open(options);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   auto second = Store::Open(options);

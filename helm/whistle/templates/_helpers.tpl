@@ -120,7 +120,7 @@ Comma separated; empty for a leaf node.
 {{/*
 Checks the schema cannot express: node names unique, parents exist, no node is
 its own ancestor, only one root, hosted roots unique, topology/policy are JSON,
-cert-manager has an issuer;
+cert-manager has an issuer, exactly one source of the token issuers' JWKS (auth);
 with a topology given, that the nodes partition it (every node's hosted root
 lies directly in its parent's part, the root node hosts the topology root).
 Fails with a message naming the node. Included from every node template.
@@ -197,6 +197,23 @@ Fails with a message naming the node. Included from every node template.
 {{- if .Values.topology -}}
   {{- include "whistle.validatePartition" (dict "root" $ "hosted" $hosted "names" $names) -}}
 {{- end -}}
+{{- $auth := .Values.auth | default dict -}}
+{{- $sources := 0 -}}
+{{- range $k := list "jwks" "existingSecret" "existingConfigMap" -}}
+  {{- if get $auth $k -}}{{- $sources = add1 $sources -}}{{- end -}}
+{{- end -}}
+{{- if gt $sources 1 -}}
+  {{- fail "auth: set only one of auth.jwks, auth.existingSecret and auth.existingConfigMap (the JWKS of the token issuers)" -}}
+{{- end -}}
+{{- if and (eq $sources 0) (not $auth.devHeaderIdentity) -}}
+  {{- fail "auth: the nodes need the token issuers' keys: set auth.jwks (--set-file auth.jwks=./jwks.json), auth.existingSecret or auth.existingConfigMap; `whistlectl token keygen --dir D` makes a key pair. (auth.devHeaderIdentity=true runs without tokens: development only.)" -}}
+{{- end -}}
+{{- if $auth.jwks -}}
+  {{- $parsed := fromJson $auth.jwks -}}
+  {{- if or (hasKey $parsed "Error") (not (kindIs "slice" (get $parsed "keys"))) -}}
+    {{- fail "auth.jwks: not a JWKS document ({\"keys\": [...]})" -}}
+  {{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -268,5 +285,28 @@ Takes {"root": $, "hosted": {root id: node name}, "names": {node name: root id}}
       {{- fail (printf "nodes[%d].externalChildJurisdictions: %q is not below %q in the part node %q hosts itself" $i $c $n.hostedJurisdiction $n.name) -}}
     {{- end -}}
   {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The volume source of the token issuers' JWKS (auth.*), mounted whole (no subPath,
+so Kubernetes updates the file in place) with the key as jwks.json; empty when the
+nodes run with development header identity and no JWKS.
+*/}}
+{{- define "whistle.jwksVolume" -}}
+{{- $auth := .Values.auth | default dict -}}
+{{- if $auth.existingSecret -}}
+secret:
+  secretName: {{ $auth.existingSecret }}
+  defaultMode: 0444
+  items:
+    - key: {{ $auth.key | default "jwks.json" }}
+      path: jwks.json
+{{- else if or $auth.existingConfigMap $auth.jwks -}}
+configMap:
+  name: {{ $auth.existingConfigMap | default (printf "%s-jwks" (include "whistle.fullname" .)) }}
+  items:
+    - key: {{ if $auth.existingConfigMap }}{{ $auth.key | default "jwks.json" }}{{ else }}jwks.json{{ end }}
+      path: jwks.json
 {{- end -}}
 {{- end -}}

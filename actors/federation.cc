@@ -104,7 +104,8 @@ Status CheckSync(const v1::CaseSync& sync, const core::Topology& topology) {
       return Status::InvalidArgument(field + ": would not read back once stored");
     }
   }
-  if (!Storable(c)) return Status::InvalidArgument("case_sync.case: would not read back once stored");
+  if (!Storable(c))
+    return Status::InvalidArgument("case_sync.case: would not read back once stored");
   return Status::Ok();
 }
 

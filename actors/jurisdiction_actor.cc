@@ -21,9 +21,9 @@ constexpr int kMaxHops = 16;
 struct JurisdictionState {
   NodeContext* ctx = nullptr;
   std::string id;
-  std::unordered_map<std::string, v1::Case> cases;        // open, or touched with commits in flight
-  std::unordered_map<std::string, std::string> moved;     // handed over, until durable
-  std::unordered_map<std::string, int> inflight;          // case id -> commits not yet durable
+  std::unordered_map<std::string, v1::Case> cases;     // open, or touched with commits in flight
+  std::unordered_map<std::string, std::string> moved;  // handed over, until durable
+  std::unordered_map<std::string, int> inflight;       // case id -> commits not yet durable
   // Reports that came without a reservation (sent to the actor directly, not
   // through Node::Report): user + request id -> case id, until durable.
   std::unordered_map<std::string, std::string> requests;

@@ -8,8 +8,8 @@
 #include <random>
 
 #include "core/log.h"
-#include "core/text.h"
 #include "core/placement.h"
+#include "core/text.h"
 #include "link/peer.h"
 #include "link/session.h"
 
@@ -307,8 +307,8 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
   }
   if (hello.topology_fingerprint() != options_.topology_fingerprint) {
     return refuse("topology", "topology fingerprint differs: child " + node_q + " has " +
-                                  Shown(hello.topology_fingerprint()) + ", parent " + options_.node_id +
-                                  " has " + options_.topology_fingerprint +
+                                  Shown(hello.topology_fingerprint()) + ", parent " +
+                                  options_.node_id + " has " + options_.topology_fingerprint +
                                   " (both nodes need the same --topology-file)");
   }
   if (hello.policy_fingerprint() != options_.policy_fingerprint) {
@@ -322,8 +322,8 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
     std::string expected;
     for (const auto& c : children) expected += (expected.empty() ? "" : ",") + c;
     return refuse("unexpected_child", "node " + node_q + " claims jurisdiction " + root_q +
-                                          ", but this node (" +
-                                          options_.node_id + ") expects children [" + expected +
+                                          ", but this node (" + options_.node_id +
+                                          ") expects children [" + expected +
                                           "] (--child-jurisdictions)");
   }
   // Case ids start with the node id: two nodes with one id mint the same ids.
@@ -337,13 +337,12 @@ v1::LinkRefusal LinkManager::CheckHello(const v1::LinkHello& hello, const grpc::
     // The same node again (a redial while its old stream looks alive) replaces its session.
     if (name == hello.hosted_root() && p->node_id != hello.node_id()) {
       return refuse("duplicate", "node " + node_q + " claims jurisdiction " + root_q +
-                                     ", which is already linked to node " +
-                                     p->node_id);
+                                     ", which is already linked to node " + p->node_id);
     }
     if (name != hello.hosted_root() && p->node_id == hello.node_id()) {
       return refuse("duplicate", "node id \"" + node_q + "\" of the child claiming " + root_q +
-                                     " is already used by linked peer " +
-                                     name + "; --node-id must be unique per node");
+                                     " is already used by linked peer " + name +
+                                     "; --node-id must be unique per node");
     }
   }
   return r;
@@ -457,8 +456,8 @@ bool LinkManager::DialOnce() {
     }
   } else if (answered && first.has_refusal()) {
     // The parent's words, bounded: a refusal is shown in `whistlectl links` and logs.
-    error = "refused (" + Shown(first.refusal().reason()) + "): " +
-            Bounded(first.refusal().message(), 1024);
+    error = "refused (" + Shown(first.refusal().reason()) +
+            "): " + Bounded(first.refusal().message(), 1024);
   }
   context.TryCancel();
   grpc::Status status = rw->Finish();

@@ -468,7 +468,9 @@ struct Store::Impl {
                               .count();
     if (!kept && unreadable_last_log_s.exchange(now_s) == now_s) return;
     Log(LogLevel::kError, "stored record is unreadable; skipped",
-        {{"case_id", case_id}, {"record", what}, {"column_family", kCfNames[static_cast<size_t>(c)]}});
+        {{"case_id", case_id},
+         {"record", what},
+         {"column_family", kCfNames[static_cast<size_t>(c)]}});
   }
   void ForgetUnreadable(const Batch::Rep& rep) {
     if (!any_unreadable.load(std::memory_order_relaxed)) return;

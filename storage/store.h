@@ -7,7 +7,8 @@
 //   cases    <case_id>                               -> v1::Case
 //   history  <case_id> \0 <seq, 8 bytes BE>           -> v1::HistoryEntry
 //   index    o/<owner> \0 <state 2 digits> / <case_id> -> ""   (owner/state listing)
-//            r/<reporter> \0 <request_id>             -> case_id [\0 fingerprint] (report idempotency)
+//            r/<reporter> \0 <request_id>             -> case_id [\0 fingerprint] (report
+//            idempotency)
 //   timers   <due_ms 16 digits> / <case_id>            -> ""   (next deadline of a case)
 //   meta     count/<owner> \0 <state 2 digits>        -> int64 little-endian, merged by addition
 //   link     o/<peer> \0 <seq, 8 bytes BE>            -> v1::OutboxRecord (node-link outbox)

@@ -105,6 +105,10 @@ bool WhistledProcess::StartOnce() {
   // Tests hand over fresh mkdtemp dirs; a test of the empty-dir refusal passes
   // --init-data-dir=false (later flags win).
   args.push_back("--init-data-dir=true");
+  // Test clients check thousands of cases as one user as fast as they can; the
+  // per-caller rate limit (default 1000/s) is tested on its own
+  // (resources_test passes --rate-limit-per-user; later flags win).
+  args.push_back("--rate-limit-per-user=0");
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   // Signed identities: the test issuer's keys, unless the test brings its own
   // or runs the node in development header mode.

@@ -407,7 +407,8 @@ std::string Text(ByteReader& in) {
     case 3:
       return "M\xfcller";  // Latin-1, not UTF-8: must be refused at the door
     case 4:
-      return "a\x01" "b";  // a control character
+      return "a\x01"
+             "b";  // a control character
     default:
       return "because";
   }

@@ -7,14 +7,14 @@
 # The Helm chart (helm/whistle) runs this image as uid 10001 with a read-only
 # root filesystem; RocksDB lives on the volume at /var/lib/whistle.
 
-# Base images. Pin them by digest for a reproducible build, e.g.
-#   --build-arg BUILD_IMAGE=debian:12@sha256:<digest>
-#   --build-arg RUNTIME_IMAGE=debian:12-slim@sha256:<digest>
-# (the digest of the image you tested: `docker buildx imagetools inspect debian:12-slim`).
-# The defaults are the tags only: no digest is written here that was not checked
-# against the registry, and this tree was made without registry access.
-ARG BUILD_IMAGE=debian:12
-ARG RUNTIME_IMAGE=debian:12-slim
+# Base images, pinned by digest: Docker Hub's debian:12.11 and debian:12.11-slim
+# (multi-arch index digests, as pinned by public nixpkgs-style dockerTools
+# manifests that verify the pulled content). This tree was made without a Docker
+# engine, so the pull itself was not run here: to move to a newer point release,
+#   docker buildx imagetools inspect debian:12-slim   # prints the index digest
+# and pass --build-arg BUILD_IMAGE=... / RUNTIME_IMAGE=... or edit these lines.
+ARG BUILD_IMAGE=debian:12.11@sha256:b6507e340c43553136f5078284c8c68d86ec8262b1724dde73c325e8d3dcdeba
+ARG RUNTIME_IMAGE=debian:12.11-slim@sha256:2424c1850714a4d94666ec928e24d86de958646737b1d113f5b2207be44d37d8
 
 # ---------------------------------------------------------------- build
 FROM ${BUILD_IMAGE} AS build

@@ -37,6 +37,7 @@ struct NodeOptions {
 };
 
 class LinkHub;
+class Directives;
 
 using CaseCallback = std::function<void(StatusOr<v1::Case>)>;
 
@@ -91,6 +92,8 @@ class Node {
   storage::StoreStats StoreStats() const;
   const std::string& data_dir() const;
   storage::Store& store();
+  // The directive side of the node (actors/directives.h).
+  Directives& directives();
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/directives.h"
 #include "actors/link_hub.h"
 #include "actors/messages.h"
 #include "actors/node.h"
@@ -127,6 +128,7 @@ struct Node::Impl {
   std::unique_ptr<caf::actor_system_config> config;
   std::unique_ptr<caf::actor_system> system;
   caf::actor timer;
+  std::unique_ptr<Directives> directives;
   std::atomic<int64_t> inflight_writes{0};
 
   ~Impl() {
@@ -136,8 +138,10 @@ struct Node::Impl {
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
       for (auto& [id, a] : ctx->departments())
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      if (directives) directives->Stop();
       system->await_all_actors_done();
     }
+    directives.reset();  // its actor handles go before the actor system
     // Actors are gone; drain the commit queue so every queued caller is answered.
     if (ctx) ctx->CloseStore();
     system.reset();

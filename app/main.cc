@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "link/link_service.h"
 #include "services/case_service.h"
+#include "services/directive_service.h"
 #include "storage/store.h"
 
 namespace whistle::app {
@@ -220,6 +221,7 @@ int Run(int argc, char** argv) {
   services::RpcProbe rpc_probe(registry.get());
   services::CaseService case_service(**node, rpc_probe);
   services::TopologyService topology_service(**node, rpc_probe);
+  services::DirectiveService directive_service(**node, rpc_probe);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -232,6 +234,7 @@ int Run(int argc, char** argv) {
   // briefly so a shutdown does not wait out a long completion-queue timeout.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
   builder.RegisterService(&topology_service);
+  builder.RegisterService(&directive_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     return Fail(Status::InvalidArgument("--listen: cannot listen on " + config->listen()));

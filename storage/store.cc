@@ -22,15 +22,16 @@
 #include <unordered_map>
 
 #include "storage/keys.h"
+#include "storage/raw.h"
 #include "whistle/v1/link.pb.h"
 
 namespace whistle::storage {
 namespace {
 
 // Column families, in the order they are opened (handles_ is indexed by this).
-enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta, kLink };
-constexpr std::array<const char*, 6> kCfNames = {"cases",  "history", "index",
-                                                 "timers", "meta",    "link"};
+enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta, kLink, kDirectives };
+constexpr std::array<const char*, 7> kCfNames = {"cases", "history", "index",     "timers",
+                                                 "meta",  "link",    "directives"};
 
 constexpr size_t kBlockCacheBytes = 64 << 20;
 constexpr size_t kCaseSeqDigits = 12;
@@ -464,7 +465,10 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
     cf_options.compaction_style = rocksdb::kCompactionStyleLevel;
     cf_options.level_compaction_dynamic_level_bytes = true;
     cf_options.table_factory = c == Cf::kCases || c == Cf::kIndex ? with_bloom : without_bloom;
-    if (c == Cf::kMeta) cf_options.merge_operator = std::make_shared<Int64AddOperator>();
+    // Directive progress counts are int64 deltas too (storage/directive_store.cc).
+    if (c == Cf::kMeta || c == Cf::kDirectives) {
+      cf_options.merge_operator = std::make_shared<Int64AddOperator>();
+    }
     descriptors.emplace_back(kCfNames[i], cf_options);
   }
   {
@@ -795,5 +799,46 @@ StoreStats Store::Stats() const {
 }
 
 const std::string& Store::path() const { return impl_->options.path; }
+
+// ---- internal::Raw (storage/raw.h) ----
+
+namespace internal {
+namespace {
+Cf CfOf(Family f) {
+  switch (f) {
+    case Family::kDirectives:
+      return Cf::kDirectives;
+  }
+  return Cf::kDirectives;
+}
+}  // namespace
+
+void Raw::Put(Batch& b, Family f, std::string key, std::string value) {
+  if (!b.rep_) b.rep_ = std::make_unique<Batch::Rep>();
+  b.rep_->Add(CfOf(f), Batch::Rep::Kind::kPut, std::move(key), std::move(value));
+}
+
+void Raw::Delete(Batch& b, Family f, std::string key) {
+  if (!b.rep_) b.rep_ = std::make_unique<Batch::Rep>();
+  b.rep_->Add(CfOf(f), Batch::Rep::Kind::kDelete, std::move(key));
+}
+
+void Raw::AddInt64(Batch& b, Family f, std::string key, int64_t delta) {
+  if (!b.rep_) b.rep_ = std::make_unique<Batch::Rep>();
+  b.rep_->Add(CfOf(f), Batch::Rep::Kind::kMerge, std::move(key), keys::EncodeInt64(delta));
+}
+
+Status Raw::Get(const Store& store, Family f, std::string_view key, std::string* value) {
+  rocksdb::Status s = store.impl_->db->Get(rocksdb::ReadOptions(), store.impl_->cf(CfOf(f)),
+                                           rocksdb::Slice(key.data(), key.size()), value);
+  return FromRocks(s, "read");
+}
+
+Status Raw::Scan(const Store& store, Family f, std::string_view start, std::string_view end,
+                 std::string_view what, const ScanFn& fn) {
+  return store.impl_->Scan(CfOf(f), start, end, what, fn);
+}
+
+}  // namespace internal
 
 }  // namespace whistle::storage

@@ -13,6 +13,7 @@
 //   link     o/<peer> \0 <seq, 8 bytes BE>            -> v1::OutboxRecord (node-link outbox)
 //            i/<peer>                                -> int64: last envelope applied from peer
 //            a/<peer>                                -> int64: last entry the peer acknowledged
+//   directives  see storage/directive_store.h (directive records, receipts, progress counts)
 //
 // A node keeps the cases it owns (indexed, counted, timed) and read-only
 // copies of cases owned on other nodes that it touched (cases + history only).
@@ -31,6 +32,10 @@
 #include "whistle/v1/case.pb.h"
 
 namespace whistle::storage {
+
+namespace internal {
+struct Raw;  // storage/raw.h: key-value access for the other record kinds of storage/
+}
 
 struct Options {
   std::string path;
@@ -69,6 +74,7 @@ class Batch {
 
  private:
   friend class Store;
+  friend struct internal::Raw;
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
@@ -165,6 +171,7 @@ class Store {
   const std::string& path() const;
 
  private:
+  friend struct internal::Raw;
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

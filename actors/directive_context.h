@@ -1,0 +1,35 @@
+// What directive_actor.cc and directive_query.cc share: the state of
+// Directives. Internal to actors/.
+#pragma once
+
+#include <atomic>
+#include <caf/all.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/directive_probe.h"
+#include "actors/directives.h"
+#include "actors/node_context.h"
+
+namespace whistle::actors {
+
+struct Directives::Impl {
+  NodeContext* ctx = nullptr;
+  std::unique_ptr<DirectiveProbe> probe;
+  std::vector<caf::actor> shards;
+  std::atomic<uint64_t> next_seq{1};
+
+  // "<node id>-d-": directive ids given out here; the rest is 12 digits.
+  std::string IdPrefix() const { return ctx->node_id() + "-d-"; }
+  caf::actor ShardOf(const std::string& id) const {
+    return shards[std::hash<std::string>{}(id) % shards.size()];
+  }
+  // `jurisdiction` and its ancestors, those hosted here: where a unit's
+  // receipt is counted on this node.
+  std::vector<std::string> HostedPath(const std::string& jurisdiction) const;
+  // The unit's level for metrics (LEVEL_UNSPECIFIED for a department).
+  v1::Level UnitLevel(const std::string& unit) const;
+};
+
+}  // namespace whistle::actors

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/directive_verbs.h"
 #include "whistle/v1/link.grpc.pb.h"
 #include "whistle/v1/service.grpc.pb.h"
 
@@ -69,7 +70,8 @@ const char kUsage[] =
     "  list [--jurisdiction-id J] [--state S] [--page-size N] [--page-token T] [--all]\n"
     "  count [--jurisdiction-id J]\n"
     "  topology [ID]\n"
-    "  links                             the node's links to its parent and children\n";
+    "  links                             the node's links to its parent and children\n"
+    "  directive VERB ...                leaders' directives (whistlectl directive help)\n";
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -511,6 +513,18 @@ int Run(int argc, char** argv) {
   if (!channel) return Usage(why);
   Client client(o, std::move(channel));
   if (verb == "report") return Report(client, args);
+  if (verb == "directive") {
+    VerbIo io;
+    io.channel = client.channel_;
+    io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
+    io.print = [&o](const grpc::Status& status, const google::protobuf::Message& response,
+                    const std::function<void()>& table) {
+      return Print<google::protobuf::Message>(status, response, o,
+                                              [&](const google::protobuf::Message&) { table(); });
+    };
+    io.usage = Usage;
+    return DirectiveVerb(io, args);
+  }
   if (verb == "list") return List(client, args);
   grpc::ClientContext ctx;
   client.Prepare(ctx);

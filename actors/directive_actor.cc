@@ -20,7 +20,7 @@ namespace whistle::actors {
 
 namespace directive_internal {
 
-enum class OpKind { kIssue, kResume, kAmend, kCancel, kSign, kComplete };
+enum class OpKind { kIssue, kRetry, kResume, kAmend, kCancel, kSign, kComplete };
 
 // One change for a shard, with its reply.
 struct DirectiveOp {
@@ -29,6 +29,7 @@ struct DirectiveOp {
   std::string unit;
   v1::Caller caller;
   std::optional<core::CheckedDraft> draft;  // kIssue
+  std::string request_key;                  // kIssue, kRetry: user \0 request id ("" = none)
   storage::PendingExpansion resume;         // kResume
   v1::AmendDirective amend;
   v1::CancelDirective cancel;
@@ -116,8 +117,8 @@ std::vector<std::string> HostedUnits(const NodeContext& ctx, const v1::Directive
 // batch with the cursor, so a crash resumes after the last durable chunk and
 // counts every unit exactly once. `batch` may already hold the directive.
 // `done` runs once the last chunk is durable.
-void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& units,
-            size_t from, v1::DirectiveExpansion cursor, storage::Batch batch,
+void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& units, size_t from,
+            v1::DirectiveExpansion cursor, storage::Batch batch,
             std::function<void(int64_t units)> done) {
   Directives::Impl* dir = self->state.dir;
   NodeContext* ctx = dir->ctx;
@@ -144,15 +145,15 @@ void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& 
     cursor.set_complete(end == units.size());
     storage::PutExpansion(batch, d.id(), cursor);
     const bool last = cursor.complete();
-    ctx->store().Commit(std::move(batch), [dir, per_level = std::move(per_level), last,
-                                           total = static_cast<int64_t>(units.size()),
-                                           done](const Status& status) {
-      if (!status.ok()) CommitFailed(status);
-      for (const auto& [level, n] : per_level) {
-        dir->probe->ReceiptsIssued(static_cast<v1::Level>(level), static_cast<double>(n));
-      }
-      if (last && done) done(total);
-    });
+    ctx->store().Commit(
+        std::move(batch), [dir, per_level = std::move(per_level), last,
+                           total = static_cast<int64_t>(units.size()), done](const Status& status) {
+          if (!status.ok()) CommitFailed(status);
+          for (const auto& [level, n] : per_level) {
+            dir->probe->ReceiptsIssued(static_cast<v1::Level>(level), static_cast<double>(n));
+          }
+          if (last && done) done(total);
+        });
     batch = storage::Batch();
   } while (i < units.size());
 }
@@ -166,25 +167,57 @@ void OnIssue(Self* self, DirectiveOp& op) {
   st.directives[d.id()] = d;
   storage::Batch batch;
   storage::PutDirective(batch, d);
+  const std::string request_key = op.request_key;
+  if (!request_key.empty()) {
+    const size_t sep = request_key.find('\0');
+    storage::RecordIssueRequest(batch, request_key.substr(0, sep), request_key.substr(sep + 1),
+                                d.id());
+  }
   // Listed where it was issued too, even when no target is hosted here.
   for (const auto& j : dir->HostedPath(d.issuer_jurisdiction_id())) {
     storage::IndexDirective(batch, j, d.id());
   }
-  const v1::Level level =
-      ctx->topology().Find(d.issuer_jurisdiction_id()) != nullptr
-          ? ctx->topology().Find(d.issuer_jurisdiction_id())->level()
-          : v1::LEVEL_UNSPECIFIED;
+  const v1::Level level = ctx->topology().Find(d.issuer_jurisdiction_id()) != nullptr
+                              ? ctx->topology().Find(d.issuer_jurisdiction_id())->level()
+                              : v1::LEVEL_UNSPECIFIED;
   Expand(self, d, HostedUnits(*ctx, d), 0, {}, std::move(batch),
-         [dir, d, level, started, reply = std::move(op.on_issue)](int64_t units) {
+         [dir, d, level, started, request_key, reply = std::move(op.on_issue)](int64_t units) {
+           if (!request_key.empty()) {
+             std::lock_guard lock(dir->requests_mu);
+             dir->requests.erase(request_key);
+           }
            dir->probe->OpenDelta(level, 1);
            dir->probe->ExpansionLatency(
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                   .count());
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
            v1::IssueDirectiveResponse out;
            *out.mutable_directive() = d;
            out.set_targets(units);
            reply(std::move(out));
          });
+}
+
+// The first Issue's answer, read from the store.
+StatusOr<v1::IssueDirectiveResponse> Issued(const storage::Store& store, const std::string& id) {
+  auto d = storage::GetDirective(store, id);
+  if (!d.ok()) return d.status();
+  auto cursor = storage::GetExpansion(store, id);
+  if (!cursor.ok()) return cursor.status();
+  v1::IssueDirectiveResponse out;
+  *out.mutable_directive() = std::move(d).value();
+  out.set_targets(cursor->units());
+  return out;
+}
+
+// A retried Issue whose first attempt is still being written: an empty batch
+// completes after every batch queued before it, the first Issue's included
+// (this shard queued all of them when it handled that Issue).
+void OnRetry(Self* self, DirectiveOp& op) {
+  NodeContext* ctx = self->state.dir->ctx;
+  ctx->store().Commit(storage::Batch(),
+                      [ctx, id = op.id, reply = std::move(op.on_issue)](const Status& s) {
+                        if (!s.ok()) return reply(s);
+                        reply(Issued(ctx->store(), id));
+                      });
 }
 
 // An expansion a crash cut short: the same units, after the cursor.
@@ -266,15 +299,16 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   *view.mutable_directive() = *d;
   *view.mutable_receipt() = t->next;
   const v1::Level level = dir->UnitLevel(op.unit);
-  ctx->store().Commit(std::move(batch), [dir, me, key, level, delta = t->delta,
-                                         view = std::move(view),
-                                         reply = std::move(op.on_receipt)](const Status& s) {
-    if (!s.ok()) CommitFailed(s);
-    if (delta.signed_() > 0) dir->probe->Signed(level, view.receipt().signed_late());
-    if (delta.done() > 0) dir->probe->Done(level, view.receipt().done_late());
-    caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{key});
-    reply(view);
-  });
+  ctx->store().Commit(std::move(batch),
+                      [dir, me, key, level, delta = t->delta, view = std::move(view),
+                       reply = std::move(op.on_receipt)](const Status& s) {
+                        if (!s.ok()) CommitFailed(s);
+                        if (delta.signed_() > 0)
+                          dir->probe->Signed(level, view.receipt().signed_late());
+                        if (delta.done() > 0) dir->probe->Done(level, view.receipt().done_late());
+                        caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{key});
+                        reply(view);
+                      });
 }
 
 // Spawned with its arguments (CAF 0.17: see jurisdiction_actor.cc).
@@ -285,6 +319,8 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
         switch (op.kind) {
           case OpKind::kIssue:
             return OnIssue(self, op);
+          case OpKind::kRetry:
+            return OnRetry(self, op);
           case OpKind::kResume:
             return OnResume(self, op);
           case OpKind::kAmend:
@@ -327,8 +363,7 @@ v1::Level Directives::Impl::UnitLevel(const std::string& unit) const {
 Directives::Directives(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Directives::~Directives() = default;
 
-StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& system,
-                                                        NodeContext* ctx,
+StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& system, NodeContext* ctx,
                                                         prometheus::Registry* registry) {
   auto impl = std::make_unique<Impl>();
   impl->ctx = ctx;
@@ -362,14 +397,35 @@ void Directives::Stop() {
   for (auto& shard : impl_->shards) caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }
 
-void Directives::Issue(core::CheckedDraft draft, Reply<v1::IssueDirectiveResponse> done) {
-  char digits[16];
-  std::snprintf(digits, sizeof(digits), "%012llu",
-                static_cast<unsigned long long>(impl_->next_seq.fetch_add(1)));
+void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
+                       Reply<v1::IssueDirectiveResponse> done) {
   DirectiveOp op;
   op.kind = OpKind::kIssue;
-  op.id = impl_->IdPrefix() + digits;
-  op.draft = std::move(draft);
+  auto number = [this] {
+    char digits[16];
+    std::snprintf(digits, sizeof(digits), "%012llu",
+                  static_cast<unsigned long long>(impl_->next_seq.fetch_add(1)));
+    return impl_->IdPrefix() + digits;
+  };
+  if (request_id.empty()) {
+    op.id = number();
+  } else {
+    const std::string& user = draft.issuer().user();
+    op.request_key = user + '\0' + request_id;
+    // One lock over lookup and numbering: two concurrent retries cannot both issue.
+    std::lock_guard lock(impl_->requests_mu);
+    if (auto it = impl_->requests.find(op.request_key); it != impl_->requests.end()) {
+      op.kind = OpKind::kRetry;
+      op.id = it->second;
+    } else {
+      auto found = storage::FindIssueRequest(impl_->ctx->store(), user, request_id);
+      if (found.ok()) return done(Issued(impl_->ctx->store(), *found));
+      if (found.status().code() != Code::kNotFound) return done(found.status());
+      op.id = number();
+      impl_->requests[op.request_key] = op.id;
+    }
+  }
+  if (op.kind == OpKind::kIssue) op.draft = std::move(draft);
   op.on_issue = std::move(done);
   caf::anon_send(impl_->ShardOf(op.id), directive_op_atom::value, std::move(op));
 }
@@ -385,8 +441,8 @@ void Directives::Amend(const std::string& id, const v1::Caller& caller, v1::Amen
   caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
 }
 
-void Directives::Cancel(const std::string& id, const v1::Caller& caller,
-                        v1::CancelDirective cancel, Reply<v1::Directive> done) {
+void Directives::Cancel(const std::string& id, const v1::Caller& caller, v1::CancelDirective cancel,
+                        Reply<v1::Directive> done) {
   DirectiveOp op;
   op.kind = OpKind::kCancel;
   op.id = id;
@@ -408,9 +464,8 @@ void Directives::Sign(const std::string& id, const std::string& unit, const v1::
   caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
 }
 
-void Directives::Complete(const std::string& id, const std::string& unit,
-                          const v1::Caller& caller, v1::CompleteReceipt complete,
-                          Reply<v1::ReceiptView> done) {
+void Directives::Complete(const std::string& id, const std::string& unit, const v1::Caller& caller,
+                          v1::CompleteReceipt complete, Reply<v1::ReceiptView> done) {
   DirectiveOp op;
   op.kind = OpKind::kComplete;
   op.id = id;

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <caf/all.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/directive_probe.h"
@@ -19,6 +21,9 @@ struct Directives::Impl {
   std::unique_ptr<DirectiveProbe> probe;
   std::vector<caf::actor> shards;
   std::atomic<uint64_t> next_seq{1};
+  // user \0 request id -> directive id, for Issues not yet durable.
+  std::mutex requests_mu;
+  std::unordered_map<std::string, std::string> requests;  // guarded by requests_mu
 
   // "<node id>-d-": directive ids given out here; the rest is 12 digits.
   std::string IdPrefix() const { return ctx->node_id() + "-d-"; }

@@ -47,7 +47,10 @@ class Directives {
   // ---- Writes (answered once durable) ----
   // Numbers the directive, writes it with every receipt and count of the
   // units hosted here (in chunks, each atomic with the expansion cursor).
-  void Issue(core::CheckedDraft draft, Reply<v1::IssueDirectiveResponse> done);
+  // With a `request_id`, a retry by the same user gets the first directive,
+  // answered once that one is durable.
+  void Issue(core::CheckedDraft draft, const std::string& request_id,
+             Reply<v1::IssueDirectiveResponse> done);
   void Amend(const std::string& id, const v1::Caller& caller, v1::AmendDirective amend,
              Reply<v1::Directive> done);
   void Cancel(const std::string& id, const v1::Caller& caller, v1::CancelDirective cancel,
@@ -70,8 +73,7 @@ class Directives {
   StatusOr<v1::ListDirectivesResponse> List(const std::string& jurisdiction, int page_size,
                                             const std::string& page_token) const;
   // Receipts of units inside `jurisdiction`'s subtree in `state` (UNSPECIFIED = all).
-  StatusOr<v1::ListTargetsResponse> Targets(const v1::Directive& d,
-                                            const std::string& jurisdiction,
+  StatusOr<v1::ListTargetsResponse> Targets(const v1::Directive& d, const std::string& jurisdiction,
                                             v1::ReceiptState state, int page_size,
                                             const std::string& page_token) const;
   StatusOr<v1::InboxResponse> Inbox(const std::string& unit, int page_size,

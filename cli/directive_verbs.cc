@@ -12,7 +12,7 @@
 namespace whistle::cli {
 
 const char kDirectiveUsage[] =
-    "  directive issue --title T --deadline D [--text T] [--attachment URI]...\n"
+    "  directive issue --title T --deadline D [--text T] [--attachment URI]... [--request-id R]\n"
     "                  (--level LEVEL --subtree ID | --jurisdictions ID,ID.. | --departments "
     "ID,ID..)\n"
     "                  D: +30m, +2h, +3d, 2026-12-01T18:00 (local time) or unix ms;\n"
@@ -166,10 +166,9 @@ void PrintRow(const v1::ProgressRow& r, const std::string& indent) {
   const auto& c = r.counts();
   std::printf("%-22s %-22s %-10s %7lld %7lld %7lld %7lld %7s\n",
               (indent + r.jurisdiction_id()).c_str(), r.name().c_str(),
-              Lower(v1::Level_Name(r.level()), "LEVEL_").c_str(),
-              static_cast<long long>(c.total()), static_cast<long long>(c.signed_()),
-              static_cast<long long>(c.done()), static_cast<long long>(r.overdue()),
-              Percent(c.done(), c.total()).c_str());
+              Lower(v1::Level_Name(r.level()), "LEVEL_").c_str(), static_cast<long long>(c.total()),
+              static_cast<long long>(c.signed_()), static_cast<long long>(c.done()),
+              static_cast<long long>(r.overdue()), Percent(c.done(), c.total()).c_str());
 }
 
 void PrintView(const v1::DirectiveView& v) {
@@ -189,7 +188,8 @@ void PrintReceipt(const v1::ReceiptView& v) {
               static_cast<long long>(v.directive().version()),
               Lower(v1::DirectiveState_Name(v.directive().state()), "DIRECTIVE_STATE_").c_str());
   std::printf("unit        %s\n", r.unit_id().c_str());
-  std::printf("receipt     %s\n", Lower(v1::ReceiptState_Name(r.state()), "RECEIPT_STATE_").c_str());
+  std::printf("receipt     %s\n",
+              Lower(v1::ReceiptState_Name(r.state()), "RECEIPT_STATE_").c_str());
   std::printf("signed      %s %s%s\n", Time(r.signed_at_unix_ms()).c_str(), r.signed_by().c_str(),
               r.signed_late() ? " LATE" : "");
   std::printf("done        %s %s%s\n", Time(r.done_at_unix_ms()).c_str(), r.done_by().c_str(),
@@ -291,6 +291,7 @@ int DirectiveVerb(const VerbIo& io, Args args) {
 
   if (verb == "issue") {
     v1::IssueDirectiveRequest req;
+    req.set_request_id(Take(args, "--request-id"));
     auto* d = req.mutable_draft();
     d->set_title(Take(args, "--title"));
     d->set_text(Take(args, "--text"));
@@ -320,13 +321,13 @@ int DirectiveVerb(const VerbIo& io, Args args) {
         d->mutable_targets()->mutable_departments()->add_ids(id);
       }
     } else {
-      return io.usage("directive issue: targets missing (--level and --subtree, "
-                      "--jurisdictions or --departments)");
+      return io.usage(
+          "directive issue: targets missing (--level and --subtree, "
+          "--jurisdictions or --departments)");
     }
     if (!args.empty()) return extra();
     return Run<v1::IssueDirectiveResponse>(
-        io, [&](grpc::ClientContext* c, auto* r) { return stub->Issue(c, req, r); },
-        PrintIssued);
+        io, [&](grpc::ClientContext* c, auto* r) { return stub->Issue(c, req, r); }, PrintIssued);
   }
   if (verb == "list") {
     v1::ListDirectivesRequest req;
@@ -381,8 +382,7 @@ int DirectiveVerb(const VerbIo& io, Args args) {
     req.mutable_sign()->set_note(Take(args, "--note"));
     if (!args.empty()) return extra();
     return Run<v1::ReceiptView>(
-        io, [&](grpc::ClientContext* c, auto* r) { return stub->Sign(c, req, r); },
-        PrintReceipt);
+        io, [&](grpc::ClientContext* c, auto* r) { return stub->Sign(c, req, r); }, PrintReceipt);
   }
   if (verb == "complete") {
     v1::CompleteDirectiveRequest req;

@@ -48,8 +48,8 @@ Status ActsFor(const v1::Caller& caller, const std::string& unit, const core::To
 
 // A caller sees a directive issued in its subtree, or addressed to units in
 // it (a department: addressed to itself).
-Status CheckCanSee(const actors::Directives& dirs, const v1::Caller& caller,
-                   const v1::Directive& d, const core::Topology& topology) {
+Status CheckCanSee(const actors::Directives& dirs, const v1::Caller& caller, const v1::Directive& d,
+                   const core::Topology& topology) {
   if (caller.role() == v1::ROLE_DEPARTMENT) {
     if (dirs.Receipt(d.id(), caller.department_id()).ok()) return Status::Ok();
   } else if (!caller.jurisdiction_id().empty()) {
@@ -73,9 +73,14 @@ StatusOr<v1::Directive> ReadDirective(const actors::Node& node, actors::Directiv
   return d;
 }
 
-// The subtree a read covers: the request's, or the caller's own.
+// The subtree a read covers: the request's, or the caller's own. A
+// department has no subtree: it reads directives through Get and Inbox.
 StatusOr<std::string> SubtreeRoot(const actors::Node& node, const v1::Caller& caller,
                                   const std::string& requested) {
+  if (caller.role() == v1::ROLE_DEPARTMENT) {
+    return Status::PermissionDenied(
+        "jurisdiction_id: a department reads directives through Get and Inbox");
+  }
   std::string root = requested.empty() ? caller.jurisdiction_id() : requested;
   if (Status s = core::CheckId("jurisdiction_id", root, kMaxIdLength); !s.ok()) return s;
   if (Status s = CheckCanReadSubtree(caller, root, node.topology()); !s.ok()) return s;
@@ -99,9 +104,15 @@ grpc::ServerUnaryReactor* DirectiveService::Issue(grpc::CallbackServerContext* c
   auto caller = CallerFrom(*context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
   if (!request->has_draft()) return call.Finish(Status::InvalidArgument("draft: required"));
+  if (!request->request_id().empty()) {
+    if (Status s = core::CheckId("request_id", request->request_id(), kMaxIdLength); !s.ok()) {
+      return call.Finish(s);
+    }
+  }
   auto draft = core::CheckIssue(*caller, request->draft(), node_.context(), NowMs());
   if (!draft.ok()) return call.Finish(draft.status());
-  node_.directives().Issue(std::move(draft).value(), Respond(call, response));
+  node_.directives().Issue(std::move(draft).value(), request->request_id(),
+                           Respond(call, response));
   return call.reactor();
 }
 

@@ -97,9 +97,13 @@ void IndexDirective(Batch& batch, const std::string& jurisdiction,
   Raw::Put(batch, kF, ListPrefix(jurisdiction) + directive_id, "");
 }
 
+void RecordIssueRequest(Batch& batch, const std::string& user, const std::string& request_id,
+                        const std::string& directive_id) {
+  Raw::Put(batch, kF, Sep("q/", user) + request_id, directive_id);
+}
+
 void PutReceipt(Batch& batch, const v1::Receipt* before, const v1::Receipt& after) {
-  Raw::Put(batch, kF, ReceiptKey(after.directive_id(), after.unit_id()),
-           after.SerializeAsString());
+  Raw::Put(batch, kF, ReceiptKey(after.directive_id(), after.unit_id()), after.SerializeAsString());
   if (before != nullptr && before->state() == after.state()) return;
   if (before != nullptr) {
     Raw::Delete(batch, kF, InboxKey(before->unit_id(), before->state(), before->directive_id()));
@@ -127,6 +131,20 @@ StatusOr<v1::Receipt> GetReceipt(const Store& store, const std::string& directiv
                                  "receipt of " + unit_id + " for directive " + directive_id);
 }
 
+StatusOr<std::string> FindIssueRequest(const Store& store, const std::string& user,
+                                       const std::string& request_id) {
+  std::string id;
+  Status s = Raw::Get(store, kF, Sep("q/", user) + request_id, &id);
+  if (s.code() == Code::kNotFound) return Status::NotFound("no issue " + request_id);
+  if (!s.ok()) return s;
+  return id;
+}
+
+StatusOr<v1::DirectiveExpansion> GetExpansion(const Store& store, const std::string& directive_id) {
+  return GetMessage<v1::DirectiveExpansion>(store, Id("x/", directive_id),
+                                            "expansion of " + directive_id);
+}
+
 StatusOr<v1::ProgressCounts> GetProgress(const Store& store, const std::string& directive_id,
                                          const std::string& jurisdiction) {
   v1::ProgressCounts c;
@@ -140,12 +158,24 @@ StatusOr<v1::ProgressCounts> GetProgress(const Store& store, const std::string& 
                            return false;
                          }
                          switch (key.back()) {
-                           case '1': c.set_total(*n); break;
-                           case '2': c.set_signed_(*n); break;
-                           case '3': c.set_done(*n); break;
-                           case '4': c.set_signed_late(*n); break;
-                           case '5': c.set_done_late(*n); break;
-                           default: bad = true; return false;
+                           case '1':
+                             c.set_total(*n);
+                             break;
+                           case '2':
+                             c.set_signed_(*n);
+                             break;
+                           case '3':
+                             c.set_done(*n);
+                             break;
+                           case '4':
+                             c.set_signed_late(*n);
+                             break;
+                           case '5':
+                             c.set_done_late(*n);
+                             break;
+                           default:
+                             bad = true;
+                             return false;
                          }
                          return true;
                        });
@@ -252,7 +282,8 @@ StatusOr<ReceiptPage> ListReceipts(const Store& store, const std::string& direct
                          return true;
                        });
   if (!s.ok()) return s;
-  if (!parsed) return Status::Internal("receipt of " + directive_id + ": stored record does not parse");
+  if (!parsed)
+    return Status::Internal("receipt of " + directive_id + ": stored record does not parse");
   if (more) page.next = page.receipts.back().unit_id();
   return page;
 }

@@ -13,6 +13,7 @@
 //                                             v1::ProgressCounts for that subtree
 //   u/<unit> \0 <receipt state digit> / <directive> -> ""  (inbox, pending first)
 //   f/<jurisdiction> \0 <directive>        -> ""  (issued in, or addressed into, the subtree)
+//   q/<user> \0 <request id>               -> directive id (Issue idempotency)
 //
 // Counts are deltas merged by RocksDB, so a change never reads them first;
 // the directive actor serialises the changes that produce the deltas.
@@ -35,8 +36,10 @@ void PutDirective(Batch& batch, const v1::Directive& d);
 void PutExpansion(Batch& batch, const std::string& directive_id,
                   const v1::DirectiveExpansion& cursor);
 // Lists `directive_id` under `jurisdiction` (idempotent).
-void IndexDirective(Batch& batch, const std::string& jurisdiction,
-                    const std::string& directive_id);
+void IndexDirective(Batch& batch, const std::string& jurisdiction, const std::string& directive_id);
+// Remembers user + request id -> directive id (a retried Issue finds the first).
+void RecordIssueRequest(Batch& batch, const std::string& user, const std::string& request_id,
+                        const std::string& directive_id);
 // Puts `after` and moves its inbox entry from `before`'s state (nullptr: a new receipt).
 void PutReceipt(Batch& batch, const v1::Receipt* before, const v1::Receipt& after);
 // Adds `delta` to the counts of (directive, jurisdiction); zero fields are skipped.
@@ -49,6 +52,11 @@ void AddProgress(Batch& batch, const std::string& directive_id, const std::strin
 StatusOr<v1::Directive> GetDirective(const Store& store, const std::string& directive_id);
 StatusOr<v1::Receipt> GetReceipt(const Store& store, const std::string& directive_id,
                                  const std::string& unit_id);
+// The directive an earlier Issue with this user + request id created; NOT_FOUND if none.
+StatusOr<std::string> FindIssueRequest(const Store& store, const std::string& user,
+                                       const std::string& request_id);
+// The expansion cursor; NOT_FOUND before the directive's first batch.
+StatusOr<v1::DirectiveExpansion> GetExpansion(const Store& store, const std::string& directive_id);
 // All zero when nothing was counted there.
 StatusOr<v1::ProgressCounts> GetProgress(const Store& store, const std::string& directive_id,
                                          const std::string& jurisdiction);

@@ -93,7 +93,8 @@ TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
   }
   EXPECT_EQ(storage::GetReceipt(store, d.id(), grids[0])->state(), v1::RECEIPT_STATE_SIGNED);
   EXPECT_EQ(storage::GetReceipt(store, d.id(), grids[1902])->state(), v1::RECEIPT_STATE_PENDING);
-  auto all = storage::ListReceipts(store, d.id(), "", 5000, [](const v1::Receipt&) { return true; });
+  auto all =
+      storage::ListReceipts(store, d.id(), "", 5000, [](const v1::Receipt&) { return true; });
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->receipts.size(), 1903u);
 
@@ -108,10 +109,9 @@ TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
   auto checked = core::CheckIssue(*caller, draft, (*node)->context(), 0);
   ASSERT_TRUE(checked.ok()) << checked.status().ToString();
   std::promise<StatusOr<v1::IssueDirectiveResponse>> issued;
-  (*node)->directives().Issue(std::move(checked).value(),
-                              [&](StatusOr<v1::IssueDirectiveResponse> r) {
-                                issued.set_value(std::move(r));
-                              });
+  (*node)->directives().Issue(
+      std::move(checked).value(), "",
+      [&](StatusOr<v1::IssueDirectiveResponse> r) { issued.set_value(std::move(r)); });
   auto result = issued.get_future().get();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->directive().id(), "szs-d-000000000006");

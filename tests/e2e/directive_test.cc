@@ -44,7 +44,9 @@ std::vector<std::string> AllGrids() {
   return grids;
 }
 
-Identity Leader(const std::string& jurisdiction) { return {"leader." + jurisdiction, "leader", jurisdiction, ""}; }
+Identity Leader(const std::string& jurisdiction) {
+  return {"leader." + jurisdiction, "leader", jurisdiction, ""};
+}
 Identity Worker(const std::string& grid) { return {"gw." + grid, "grid_worker", grid, ""}; }
 
 class Client {
@@ -53,12 +55,13 @@ class Client {
       : stub_(v1::DirectiveService::NewStub(std::move(channel))) {}
 
   grpc::Status Issue(const Identity& who, const v1::DirectiveDraft& draft,
-                     v1::IssueDirectiveResponse* out) {
+                     v1::IssueDirectiveResponse* out, const std::string& request_id = "") {
     grpc::ClientContext ctx;
     who.Apply(ctx);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::IssueDirectiveRequest req;
     *req.mutable_draft() = draft;
+    req.set_request_id(request_id);
     return stub_->Issue(&ctx, req, out);
   }
   grpc::Status Sign(const Identity& who, const std::string& id, const std::string& unit,
@@ -349,9 +352,10 @@ TEST_F(DirectiveTest, CityToAllGridsSignCompleteAmendCancelAcrossKill) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   ExpectCountsEverywhere(client, id, all, done);
 
-  std::printf("directive figures: issue to 1903 grids %.1f ms; 1903 signs (%d threads) until "
-              "the city sees all signed %.1f ms; %zu completes across a SIGKILL %.1f ms\n",
-              issue_ms, kThreads, sign_ms, completing.size(), complete_ms);
+  std::printf(
+      "directive figures: issue to 1903 grids %.1f ms; 1903 signs (%d threads) until "
+      "the city sees all signed %.1f ms; %zu completes across a SIGKILL %.1f ms\n",
+      issue_ms, kThreads, sign_ms, completing.size(), complete_ms);
 }
 
 TEST_F(DirectiveTest, RefusalsChangeNothing) {
@@ -454,6 +458,64 @@ TEST_F(DirectiveTest, RefusalsChangeNothing) {
   EXPECT_GT(second.directive().id(), id);
   ASSERT_TRUE(client.List(Leader(dwk), dwk, &list).ok());
   EXPECT_EQ(list.directives_size(), 2);
+}
+
+TEST_F(DirectiveTest, RetriedIssueReturnsTheFirstAndDepartmentsAnswer) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running()) << node.LogTail();
+  Client client(node.channel());
+  const auto& topology = Shizuishan();
+  const std::string dwk = topology.Children(topology.root().id())[0]->id();
+  std::vector<std::string> departments;
+  for (const auto* d : topology.DepartmentsOf(dwk)) departments.push_back(d->id());
+  ASSERT_GE(departments.size(), 2u);
+
+  v1::DirectiveDraft draft = AllGridsDraft("各部门报送安全生产检查情况");
+  draft.mutable_targets()->mutable_departments()->add_ids(departments[0]);
+  draft.mutable_targets()->mutable_departments()->add_ids(departments[1]);
+  // The same request from four threads at once: one directive.
+  std::vector<std::string> ids(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      v1::IssueDirectiveResponse r;
+      auto s = client.Issue(Leader(dwk), draft, &r, "req-42");
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      EXPECT_EQ(r.targets(), 2);
+      ids[t] = r.directive().id();
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+
+  // A department signs and completes for itself; another department cannot.
+  const Identity desk{"desk", "department", "", departments[0]};
+  v1::ReceiptView view;
+  auto s = client.Sign(desk, ids[0], "", &view);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(view.receipt().unit_id(), departments[0]);
+  s = client.Sign(desk, ids[0], departments[1], &view);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  v1::InboxResponse inbox;
+  ASSERT_TRUE(client.Inbox(desk, &inbox).ok());
+  ASSERT_EQ(inbox.items_size(), 1);
+  EXPECT_EQ(inbox.items(0).receipt().state(), v1::RECEIPT_STATE_SIGNED);
+  v1::GetProgressResponse p;
+  ASSERT_TRUE(client.Progress(Leader(dwk), ids[0], dwk, &p).ok());
+  EXPECT_EQ(p.total().counts().total(), 2);
+  EXPECT_EQ(p.total().counts().signed_(), 1);
+
+  // After a SIGKILL the retry still finds the first directive.
+  node.Kill();
+  ASSERT_TRUE(node.Restart()) << node.LogTail();
+  v1::IssueDirectiveResponse again;
+  s = client.Issue(Leader(dwk), draft, &again, "req-42");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.directive().id(), ids[0]);
+  EXPECT_EQ(again.targets(), 2);
+  v1::ListDirectivesResponse list;
+  ASSERT_TRUE(client.List(Leader(dwk), dwk, &list).ok());
+  EXPECT_EQ(list.directives_size(), 1);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "actors/directive_context.h"
+#include "core/log.h"
 #include "core/text.h"
 #include "storage/directive_store.h"
 
@@ -208,9 +209,9 @@ StatusOr<v1::IssueDirectiveResponse> Issued(const storage::Store& store, const s
   return out;
 }
 
-// A retried Issue whose first attempt is still being written: an empty batch
-// completes after every batch queued before it, the first Issue's included
-// (this shard queued all of them when it handled that Issue).
+// A retried Issue: an empty batch completes after every batch queued before
+// it, the first Issue's (or its resumed expansion's) included: this shard
+// queued all of them when it handled that Issue or resume.
 void OnRetry(Self* self, DirectiveOp& op) {
   NodeContext* ctx = self->state.dir->ctx;
   ctx->store().Commit(storage::Batch(),
@@ -384,6 +385,10 @@ StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& syste
   if (!pending.ok()) return pending.status();
   for (size_t i = 0; i < kShards; ++i) impl->shards.push_back(system.spawn(Shard, raw));
   for (auto& p : *pending) {
+    Log(LogLevel::kInfo, "resuming a directive's expansion cut short",
+        {{"directive", p.directive.id()},
+         {"after_unit", p.cursor.after_unit()},
+         {"units_written", std::to_string(p.cursor.units())}});
     DirectiveOp op;
     op.kind = OpKind::kResume;
     op.id = p.directive.id();
@@ -419,10 +424,17 @@ void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
       op.id = it->second;
     } else {
       auto found = storage::FindIssueRequest(impl_->ctx->store(), user, request_id);
-      if (found.ok()) return done(Issued(impl_->ctx->store(), *found));
-      if (found.status().code() != Code::kNotFound) return done(found.status());
-      op.id = number();
-      impl_->requests[op.request_key] = op.id;
+      if (found.ok()) {
+        // Through the shard: after a restart it may still be resuming the
+        // expansion, and the answer waits for that like the first one did.
+        op.kind = OpKind::kRetry;
+        op.id = *found;
+      } else if (found.status().code() != Code::kNotFound) {
+        return done(found.status());
+      } else {
+        op.id = number();
+        impl_->requests[op.request_key] = op.id;
+      }
     }
   }
   if (op.kind == OpKind::kIssue) op.draft = std::move(draft);

@@ -132,7 +132,7 @@ void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& 
     for (; i < end; ++i) {
       v1::Receipt r = core::NewReceipt(d.id(), units[i], ctx->topology());
       storage::PutReceipt(batch, nullptr, r);
-      for (const auto& j : dir->HostedPath(r.jurisdiction_id())) ++totals[j];
+      for (const auto& j : dir->CountedAt(r)) ++totals[j];
       ++per_level[dir->UnitLevel(units[i])];
     }
     for (const auto& [j, n] : totals) {
@@ -290,7 +290,7 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   if (!t.ok()) return op.on_receipt(t.status());
   storage::Batch batch;
   storage::PutReceipt(batch, &current, t->next);
-  for (const auto& j : dir->HostedPath(t->next.jurisdiction_id())) {
+  for (const auto& j : dir->CountedAt(t->next)) {
     storage::AddProgress(batch, op.id, j, t->delta);
   }
   st.receipts[key] = t->next;
@@ -353,6 +353,13 @@ std::vector<std::string> Directives::Impl::HostedPath(const std::string& jurisdi
   for (const v1::Jurisdiction* up : topology.Path(jurisdiction)) {
     if (ctx->placement().Hosts(up->id())) out.push_back(up->id());
   }
+  return out;
+}
+
+std::vector<std::string> Directives::Impl::CountedAt(const v1::Receipt& r) const {
+  std::vector<std::string> out;
+  if (r.unit_id() != r.jurisdiction_id()) out.push_back(r.unit_id());  // a department
+  for (auto& j : HostedPath(r.jurisdiction_id())) out.push_back(std::move(j));
   return out;
 }
 

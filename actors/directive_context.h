@@ -33,6 +33,9 @@ struct Directives::Impl {
   // `jurisdiction` and its ancestors, those hosted here: where a unit's
   // receipt is counted on this node.
   std::vector<std::string> HostedPath(const std::string& jurisdiction) const;
+  // Where a receipt of `unit` is counted: a department's own row, then the
+  // hosted path of its jurisdiction.
+  std::vector<std::string> CountedAt(const v1::Receipt& r) const;
   // The unit's level for metrics (LEVEL_UNSPECIFIED for a department).
   v1::Level UnitLevel(const std::string& unit) const;
 };

@@ -49,6 +49,8 @@ StatusOr<v1::ProgressRow> Directives::Row(const v1::Directive& d, const std::str
   if (const v1::Jurisdiction* j = impl_->ctx->topology().Find(jurisdiction)) {
     row.set_name(j->name());
     row.set_level(j->level());
+  } else if (const v1::Department* dept = impl_->ctx->topology().FindDepartment(jurisdiction)) {
+    row.set_name(dept->name());  // level stays UNSPECIFIED: a department's row
   }
   row.set_overdue(core::Overdue(d, *counts, now_ms));
   *row.mutable_counts() = std::move(counts).value();
@@ -64,8 +66,15 @@ StatusOr<v1::GetProgressResponse> Directives::Progress(const v1::Directive& d,
   auto total = Row(d, jurisdiction, now);
   if (!total.ok()) return total.status();
   *out.mutable_total() = std::move(total).value();
-  for (const v1::Jurisdiction* child : impl_->ctx->topology().Children(jurisdiction)) {
-    auto row = Row(d, child->id(), now);
+  const core::Topology& topology = impl_->ctx->topology();
+  std::vector<std::string> parts;
+  for (const v1::Jurisdiction* child : topology.Children(jurisdiction))
+    parts.push_back(child->id());
+  for (const v1::Department* dept : topology.DepartmentsOf(jurisdiction)) {
+    parts.push_back(dept->id());
+  }
+  for (const auto& part : parts) {
+    auto row = Row(d, part, now);
     if (!row.ok()) return row.status();
     if (row->counts().total() > 0) *out.add_children() = std::move(row).value();
   }

@@ -66,7 +66,7 @@ class Directives {
   // Counts of `jurisdiction`'s subtree as this node holds them; overdue at `now_ms`.
   StatusOr<v1::ProgressRow> Row(const v1::Directive& d, const std::string& jurisdiction,
                                 int64_t now_ms) const;
-  // The subtree's row and one row per child jurisdiction with targets.
+  // The subtree's row and one row per child jurisdiction or own department with targets.
   StatusOr<v1::GetProgressResponse> Progress(const v1::Directive& d,
                                              const std::string& jurisdiction) const;
   // Directives issued in, or addressed into, `jurisdiction`'s subtree.

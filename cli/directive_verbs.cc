@@ -166,9 +166,12 @@ void PrintRow(const v1::ProgressRow& r, const std::string& indent) {
   const auto& c = r.counts();
   std::printf("%-22s %-22s %-10s %7lld %7lld %7lld %7lld %7s\n",
               (indent + r.jurisdiction_id()).c_str(), r.name().c_str(),
-              Lower(v1::Level_Name(r.level()), "LEVEL_").c_str(), static_cast<long long>(c.total()),
-              static_cast<long long>(c.signed_()), static_cast<long long>(c.done()),
-              static_cast<long long>(r.overdue()), Percent(c.done(), c.total()).c_str());
+              r.level() == v1::LEVEL_UNSPECIFIED
+                  ? "department"
+                  : Lower(v1::Level_Name(r.level()), "LEVEL_").c_str(),
+              static_cast<long long>(c.total()), static_cast<long long>(c.signed_()),
+              static_cast<long long>(c.done()), static_cast<long long>(r.overdue()),
+              Percent(c.done(), c.total()).c_str());
 }
 
 void PrintView(const v1::DirectiveView& v) {

@@ -505,6 +505,11 @@ TEST_F(DirectiveTest, RetriedIssueReturnsTheFirstAndDepartmentsAnswer) {
   ASSERT_TRUE(client.Progress(Leader(dwk), ids[0], dwk, &p).ok());
   EXPECT_EQ(p.total().counts().total(), 2);
   EXPECT_EQ(p.total().counts().signed_(), 1);
+  ASSERT_EQ(p.children_size(), 2);  // one row per department
+  for (const auto& row : p.children()) {
+    EXPECT_EQ(row.counts().total(), 1) << row.jurisdiction_id();
+    EXPECT_EQ(row.counts().signed_(), row.jurisdiction_id() == departments[0] ? 1 : 0);
+  }
 
   // After a SIGKILL the retry still finds the first directive.
   node.Kill();

@@ -372,9 +372,13 @@ Directives::Directives(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Directives::~Directives() = default;
 
 StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& system, NodeContext* ctx,
-                                                        prometheus::Registry* registry) {
+                                                        prometheus::Registry* registry,
+                                                        std::atomic<int64_t>* inflight,
+                                                        int64_t max_inflight) {
   auto impl = std::make_unique<Impl>();
   impl->ctx = ctx;
+  impl->inflight = inflight;
+  impl->max_inflight = max_inflight;
   impl->probe = std::make_unique<DirectiveProbe>(registry);
   auto last = storage::LastDirectiveSeq(ctx->store(), impl->IdPrefix());
   if (!last.ok()) return last.status();
@@ -411,6 +415,7 @@ void Directives::Stop() {
 
 void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
                        Reply<v1::IssueDirectiveResponse> done) {
+  if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kIssue;
   auto number = [this] {
@@ -451,6 +456,7 @@ void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
 
 void Directives::Amend(const std::string& id, const v1::Caller& caller, v1::AmendDirective amend,
                        Reply<v1::Directive> done) {
+  if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kAmend;
   op.id = id;
@@ -462,6 +468,7 @@ void Directives::Amend(const std::string& id, const v1::Caller& caller, v1::Amen
 
 void Directives::Cancel(const std::string& id, const v1::Caller& caller, v1::CancelDirective cancel,
                         Reply<v1::Directive> done) {
+  if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kCancel;
   op.id = id;
@@ -473,6 +480,7 @@ void Directives::Cancel(const std::string& id, const v1::Caller& caller, v1::Can
 
 void Directives::Sign(const std::string& id, const std::string& unit, const v1::Caller& caller,
                       v1::SignReceipt sign, Reply<v1::ReceiptView> done) {
+  if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kSign;
   op.id = id;
@@ -485,6 +493,7 @@ void Directives::Sign(const std::string& id, const std::string& unit, const v1::
 
 void Directives::Complete(const std::string& id, const std::string& unit, const v1::Caller& caller,
                           v1::CompleteReceipt complete, Reply<v1::ReceiptView> done) {
+  if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kComplete;
   op.id = id;

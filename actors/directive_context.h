@@ -21,6 +21,24 @@ struct Directives::Impl {
   std::unique_ptr<DirectiveProbe> probe;
   std::vector<caf::actor> shards;
   std::atomic<uint64_t> next_seq{1};
+  std::atomic<int64_t>* inflight = nullptr;  // the node's writes in flight
+  int64_t max_inflight = 0;
+
+  // Counts `done` in flight, or answers RESOURCE_EXHAUSTED and returns false.
+  template <class T>
+  bool Admit(Reply<T>& done) {
+    if (inflight->fetch_add(1, std::memory_order_relaxed) >= max_inflight && max_inflight > 0) {
+      inflight->fetch_sub(1, std::memory_order_relaxed);
+      done(Status(Code::kResourceExhausted, "node busy: " + std::to_string(max_inflight) +
+                                                " writes in flight; retry with backoff"));
+      return false;
+    }
+    done = [counter = inflight, inner = std::move(done)](StatusOr<T> result) {
+      counter->fetch_sub(1, std::memory_order_relaxed);
+      inner(std::move(result));
+    };
+    return true;
+  }
   // user \0 request id -> directive id, for Issues not yet durable.
   std::mutex requests_mu;
   std::unordered_map<std::string, std::string> requests;  // guarded by requests_mu

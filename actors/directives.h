@@ -37,9 +37,13 @@ using Reply = std::function<void(StatusOr<T>)>;
 class Directives {
  public:
   // Spawns the shards on `system` and resumes every
-  // expansion a crash cut short. `registry` may be null.
+  // expansion a crash cut short. `registry` may be null. Writes count in
+  // `inflight` (the node's, shared with cases): past `max_inflight` (> 0)
+  // they are refused with RESOURCE_EXHAUSTED.
   static StatusOr<std::unique_ptr<Directives>> Start(caf::actor_system& system, NodeContext* ctx,
-                                                     prometheus::Registry* registry);
+                                                     prometheus::Registry* registry,
+                                                     std::atomic<int64_t>* inflight,
+                                                     int64_t max_inflight);
   ~Directives();
   // Asks the shards to exit (the node then waits for all actors).
   void Stop();

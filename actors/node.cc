@@ -195,7 +195,8 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   if (options.timer_interval_ms > 0) {
     impl->timer = SpawnTimer(*impl->system, ctx, options.timer_interval_ms);
   }
-  auto directives = Directives::Start(*impl->system, ctx, registry);
+  auto directives = Directives::Start(*impl->system, ctx, registry, &impl->inflight_writes,
+                                      options.max_inflight_writes);
   if (!directives.ok()) return directives.status();
   impl->directives = std::move(directives).value();
   return std::unique_ptr<Node>(new Node(std::move(impl)));

@@ -21,6 +21,8 @@
 #include "link/link_service.h"
 #include "services/case_service.h"
 #include "services/directive_service.h"
+#include "services/inbox_service.h"
+#include "services/watch_service.h"
 #include "storage/store.h"
 
 namespace whistle::app {
@@ -222,6 +224,11 @@ int Run(int argc, char** argv) {
   services::CaseService case_service(**node, rpc_probe);
   services::TopologyService topology_service(**node, rpc_probe);
   services::DirectiveService directive_service(**node, rpc_probe);
+  services::InboxService inbox_service(**node, rpc_probe);
+  services::WatchService watch_service(**node, rpc_probe);
+  // Set before serving; the node (and its store) is reset below while
+  // watch_service is still alive.
+  (*node)->store().SetChangeListener([w = &watch_service](uint64_t seq) { w->OnCommitted(seq); });
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -235,6 +242,8 @@ int Run(int argc, char** argv) {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
   builder.RegisterService(&topology_service);
   builder.RegisterService(&directive_service);
+  builder.RegisterService(&inbox_service);
+  builder.RegisterService(&watch_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     return Fail(Status::InvalidArgument("--listen: cannot listen on " + config->listen()));

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/directive_verbs.h"
+#include "cli/watch_verbs.h"
 #include "whistle/v1/link.grpc.pb.h"
 #include "whistle/v1/service.grpc.pb.h"
 
@@ -71,7 +72,8 @@ const char kUsage[] =
     "  count [--jurisdiction-id J]\n"
     "  topology [ID]\n"
     "  links                             the node's links to its parent and children\n"
-    "  directive VERB ...                leaders' directives (whistlectl directive help)\n";
+    "  directive VERB ...                leaders' directives (whistlectl directive help)\n"
+    "  watch ... | inbox ...             live changes, case inboxes (whistlectl watch help)\n";
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -524,6 +526,22 @@ int Run(int argc, char** argv) {
     };
     io.usage = Usage;
     return DirectiveVerb(io, args);
+  }
+  if (verb == "watch" || verb == "inbox") {
+    if (!args.empty() && args[0] == "help") {
+      std::fputs(kWatchUsage, stdout);
+      return 0;
+    }
+    VerbIo io;
+    io.channel = client.channel_;
+    io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
+    io.print = [&o](const grpc::Status& status, const google::protobuf::Message& response,
+                    const std::function<void()>& table) {
+      return Print<google::protobuf::Message>(status, response, o,
+                                              [&](const google::protobuf::Message&) { table(); });
+    };
+    io.usage = Usage;
+    return verb == "watch" ? WatchVerb(io, o.json, args) : InboxVerb(io, args);
   }
   if (verb == "list") return List(client, args);
   grpc::ClientContext ctx;

@@ -1,6 +1,7 @@
 #include "storage/directive_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string_view>
 
 #include "storage/keys.h"
@@ -85,6 +86,16 @@ StatusOr<IdPage> ListIds(const Store& store, const std::string& prefix, const st
 
 void PutDirective(Batch& batch, const v1::Directive& d) {
   Raw::Put(batch, kF, Id("d/", d.id()), d.SerializeAsString());
+  // Change log (the live watch): the directive as its issuer's row sees it.
+  v1::Change change;
+  change.set_at_ms(d.updated_at_unix_ms() != 0 ? d.updated_at_unix_ms() : d.issued_at_unix_ms());
+  change.add_jurisdiction_ids(d.issuer_jurisdiction_id());
+  auto* dc = change.mutable_directive_change();
+  dc->set_directive_id(d.id());
+  dc->set_jurisdiction_id(d.issuer_jurisdiction_id());
+  dc->set_version(d.version());
+  dc->set_state(d.state());
+  batch.RecordChange(change);
 }
 
 void PutExpansion(Batch& batch, const std::string& directive_id,
@@ -116,9 +127,23 @@ void AddProgress(Batch& batch, const std::string& directive_id, const std::strin
   const std::string prefix = CountPrefix(directive_id, jurisdiction);
   const int64_t fields[] = {delta.total(), delta.signed_(), delta.done(), delta.signed_late(),
                             delta.done_late()};
+  bool any = false;
   for (int i = 0; i < 5; ++i) {
     if (fields[i] != 0) Raw::AddInt64(batch, kF, prefix + static_cast<char>('1' + i), fields[i]);
+    any = any || fields[i] != 0;
   }
+  if (!any) return;
+  // Change log (the live watch): the row's counts moved by `delta`.
+  v1::Change change;
+  change.set_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count());
+  change.add_jurisdiction_ids(jurisdiction);
+  auto* dc = change.mutable_directive_change();
+  dc->set_directive_id(directive_id);
+  dc->set_jurisdiction_id(jurisdiction);
+  *dc->mutable_delta() = delta;
+  batch.RecordChange(change);
 }
 
 StatusOr<v1::Directive> GetDirective(const Store& store, const std::string& directive_id) {

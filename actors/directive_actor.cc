@@ -46,27 +46,41 @@ struct ReceiptDurable {
   std::string key;  // directive \0 unit
 };
 
+// A newer version of a directive came down the parent link (queued to the store).
+struct DirectiveUpdate {
+  v1::Directive directive;
+};
+
 }  // namespace directive_internal
 
 }  // namespace whistle::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::directive_internal::DirectiveOp)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::directive_internal::ReceiptDurable)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::directive_internal::DirectiveUpdate)
 
 namespace whistle::actors {
 
 namespace {
 
 using directive_internal::DirectiveOp;
+using directive_internal::DirectiveUpdate;
 using directive_internal::OpKind;
 using directive_internal::ReceiptDurable;
 using directive_op_atom = caf::atom_constant<caf::atom("dirop")>;
 using receipt_durable_atom = caf::atom_constant<caf::atom("rcptdur")>;
+using directive_update_atom = caf::atom_constant<caf::atom("dirupd")>;
 
 constexpr size_t kShards = 4;
 // Receipts per batch while expanding: 1,903 grids are one batch; 100,000
 // units are ~50 batches, each atomic with the cursor (about 0.5 MB).
 constexpr size_t kExpandChunk = 2048;
+// Coalescing window of count updates to the parent: the first change waits
+// this long, then one message per directive carries every change since.
+constexpr auto kCountsFlush = std::chrono::milliseconds(25);
+constexpr size_t kMaxIdLength = 128;
+constexpr const char* kDirectiveRef = "d:";
+constexpr const char* kCountsRef = "c:";
 
 struct ShardState {
   Directives::Impl* dir = nullptr;
@@ -118,15 +132,15 @@ std::vector<std::string> HostedUnits(const NodeContext& ctx, const v1::Directive
 // batch with the cursor, so a crash resumes after the last durable chunk and
 // counts every unit exactly once. `batch` may already hold the directive.
 // `done` runs once the last chunk is durable.
-void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& units, size_t from,
-            v1::DirectiveExpansion cursor, storage::Batch batch,
+void Expand(Directives::Impl* dir, const v1::Directive& d, const std::vector<std::string>& units,
+            size_t from, v1::DirectiveExpansion cursor, storage::Batch batch,
             std::function<void(int64_t units)> done) {
-  Directives::Impl* dir = self->state.dir;
   NodeContext* ctx = dir->ctx;
   std::unordered_set<std::string> indexed;
   size_t i = from;
   do {
     const size_t end = std::min(units.size(), i + kExpandChunk);
+    const bool counts = end > i;
     std::unordered_map<std::string, int64_t> totals;
     std::unordered_map<int, int64_t> per_level;
     for (; i < end; ++i) {
@@ -145,6 +159,7 @@ void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& 
     cursor.set_units(static_cast<int64_t>(end));
     cursor.set_complete(end == units.size());
     storage::PutExpansion(batch, d.id(), cursor);
+    if (counts) dir->CountsChanged(batch, d.id());
     const bool last = cursor.complete();
     ctx->store().Commit(
         std::move(batch), [dir, per_level = std::move(per_level), last,
@@ -155,6 +170,7 @@ void Expand(Self* self, const v1::Directive& d, const std::vector<std::string>& 
           }
           if (last && done) done(total);
         });
+    if (counts) dir->Unsent(d.id());
     batch = storage::Batch();
   } while (i < units.size());
 }
@@ -178,11 +194,20 @@ void OnIssue(Self* self, DirectiveOp& op) {
   for (const auto& j : dir->HostedPath(d.issuer_jurisdiction_id())) {
     storage::IndexDirective(batch, j, d.id());
   }
+  // One message per child node with targets, in the same batch: each child
+  // expands to its own units and relays further down.
+  for (const auto& peer : dir->ChildPeers(d))
+    batch.Send(peer, kDirectiveRef + d.id(), ctx->NowMs());
+  const int64_t all_units = op.draft->unit_count();
   const v1::Level level = ctx->topology().Find(d.issuer_jurisdiction_id()) != nullptr
                               ? ctx->topology().Find(d.issuer_jurisdiction_id())->level()
                               : v1::LEVEL_UNSPECIFIED;
-  Expand(self, d, HostedUnits(*ctx, d), 0, {}, std::move(batch),
-         [dir, d, level, started, request_key, reply = std::move(op.on_issue)](int64_t units) {
+  Expand(dir, d, HostedUnits(*ctx, d), 0, {}, std::move(batch),
+         [dir, d, level, started, request_key, all_units,
+          reply = std::move(op.on_issue)](int64_t local_units) {
+           // Every target in the subtree; child nodes expand theirs on arrival.
+           const int64_t units =
+               dir->ctx->placement().child_roots().empty() ? local_units : all_units;
            if (!request_key.empty()) {
              std::lock_guard lock(dir->requests_mu);
              dir->requests.erase(request_key);
@@ -232,7 +257,7 @@ void OnResume(Self* self, DirectiveOp& op) {
   if (op.resume.cursor.units() > 0) {
     from = static_cast<size_t>(std::upper_bound(units.begin(), units.end(), after) - units.begin());
   }
-  Expand(self, d, units, from, op.resume.cursor, storage::Batch(), nullptr);
+  Expand(self->state.dir, d, units, from, op.resume.cursor, storage::Batch(), nullptr);
 }
 
 void OnChange(Self* self, DirectiveOp& op) {
@@ -242,6 +267,12 @@ void OnChange(Self* self, DirectiveOp& op) {
   Status why;
   const v1::Directive* current = Find(self, op.id, &why);
   if (current == nullptr) return op.on_directive(why);
+  if (!dir->Mine(op.id)) {
+    const std::string node = op.id.substr(0, op.id.find("-d-"));
+    return op.on_directive(Status::FailedPrecondition(
+        "directive_id: " + core::Quote(op.id) + " was issued on node " + core::Quote(node) +
+        ", not on this node (" + ctx->node_id() + "); amend and cancel it there"));
+  }
   const int64_t now = ctx->NowMs();
   auto next = op.kind == OpKind::kAmend
                   ? core::ApplyAmend(*current, op.caller, op.amend, ctx->topology(), now)
@@ -250,6 +281,8 @@ void OnChange(Self* self, DirectiveOp& op) {
   st.directives[op.id] = *next;
   storage::Batch batch;
   storage::PutDirective(batch, *next);
+  // The new version travels down like the first: the children keep the highest.
+  for (const auto& peer : dir->ChildPeers(*next)) batch.Send(peer, kDirectiveRef + op.id, now);
   const bool cancelled = op.kind == OpKind::kCancel;
   const bool mine = next->id().rfind(dir->IdPrefix(), 0) == 0;
   const v1::Jurisdiction* issuer = ctx->topology().Find(next->issuer_jurisdiction_id());
@@ -293,6 +326,7 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   for (const auto& j : dir->CountedAt(t->next)) {
     storage::AddProgress(batch, op.id, j, t->delta);
   }
+  dir->CountsChanged(batch, op.id);
   st.receipts[key] = t->next;
   ++st.inflight[key];
   caf::actor me = caf::actor_cast<caf::actor>(self);
@@ -310,6 +344,7 @@ void OnReceipt(Self* self, DirectiveOp& op) {
                         caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{key});
                         reply(view);
                       });
+  dir->Unsent(op.id);
 }
 
 // Spawned with its arguments (CAF 0.17: see jurisdiction_actor.cc).
@@ -331,6 +366,10 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
           case OpKind::kComplete:
             return OnReceipt(self, op);
         }
+      },
+      [self](directive_update_atom, DirectiveUpdate& u) {
+        auto& slot = self->state.directives[u.directive.id()];
+        if (slot.version() < u.directive.version()) slot = std::move(u.directive);
       },
       [self](receipt_durable_atom, const ReceiptDurable& r) {
         auto& st = self->state;
@@ -368,8 +407,354 @@ v1::Level Directives::Impl::UnitLevel(const std::string& unit) const {
   return j == nullptr ? v1::LEVEL_UNSPECIFIED : j->level();
 }
 
+// ---- Federation ----
+
+namespace {
+
+// True when some target unit of `targets` lies inside `root`'s subtree;
+// walks one subtree at most (no full expansion per child link).
+bool AnyTargetWithin(const v1::Targets& targets, const core::Topology& topology,
+                     const std::string& root) {
+  if (targets.has_level()) {
+    const std::string& s = targets.level().subtree_id();
+    const v1::Level level = targets.level().level();
+    const std::string* walk = nullptr;
+    if (topology.IsWithin(root, s)) {
+      walk = &root;
+    } else if (topology.IsWithin(s, root)) {
+      walk = &s;
+    }
+    if (walk == nullptr) return false;
+    for (const auto* j : topology.Subtree(*walk)) {
+      if (j->level() == level) return true;
+    }
+    return false;
+  }
+  const auto* listed = targets.has_jurisdictions() ? &targets.jurisdictions().ids()
+                       : targets.has_departments() ? &targets.departments().ids()
+                                                   : nullptr;
+  if (listed == nullptr) return false;
+  for (const auto& id : *listed) {
+    if (topology.IsWithin(core::UnitJurisdiction(id, topology), root)) return true;
+  }
+  return false;
+}
+
+// A directive from the network is hostile until checked: what we key and expand by.
+Status CheckDirectiveSync(const v1::Directive& d, const core::Topology& topology) {
+  if (d.id().empty() || d.id().size() > kMaxIdLength || d.id().find("-d-") == std::string::npos) {
+    return Status::InvalidArgument("directive_sync.directive.id: want <node>-d-<n>, 1..128 bytes");
+  }
+  if (d.version() < 1)
+    return Status::InvalidArgument("directive_sync.directive.version: want >= 1");
+  if (topology.Find(d.issuer_jurisdiction_id()) == nullptr) {
+    return Status::InvalidArgument("directive_sync.directive.issuer_jurisdiction_id: unknown");
+  }
+  const auto& t = d.draft().targets();
+  if (t.has_level() && topology.Find(t.level().subtree_id()) == nullptr) {
+    return Status::InvalidArgument(
+        "directive_sync.directive.draft.targets.level.subtree_id: unknown");
+  }
+  if (!t.has_level() && !t.has_jurisdictions() && !t.has_departments()) {
+    return Status::InvalidArgument("directive_sync.directive.draft.targets: empty");
+  }
+  return Status::Ok();
+}
+
+Status CheckCountsSync(const std::string& from, const v1::CountsSync& c,
+                       const core::Topology& topology) {
+  if (from == core::kParentPeer) {
+    return Status::InvalidArgument("counts_sync: only child nodes send counts up");
+  }
+  if (c.root() != from) {
+    return Status::InvalidArgument("counts_sync.root: \"" + c.root().substr(0, kMaxIdLength) +
+                                   "\" is not the link's child root \"" + from + "\"");
+  }
+  if (c.directive_id().empty() || c.directive_id().size() > kMaxIdLength) {
+    return Status::InvalidArgument("counts_sync.directive_id: want 1..128 bytes");
+  }
+  const auto& n = c.counts();
+  if (n.total() < 0 || n.signed_() < 0 || n.done() < 0 || n.signed_late() < 0 ||
+      n.done_late() < 0 || n.signed_() > n.total() || n.done() > n.signed_()) {
+    return Status::InvalidArgument("counts_sync.counts: want 0 <= done <= signed <= total");
+  }
+  for (const auto& [part, counts] : c.parts()) {
+    const v1::Jurisdiction* j = topology.Find(part);
+    const v1::Department* dept = topology.FindDepartment(part);
+    const bool below = (j != nullptr && topology.Path(part).size() > 0 &&
+                        topology.Path(part).back()->id() == from) ||
+                       (dept != nullptr && dept->jurisdiction_id() == from);
+    if (!below || counts.total() < 0 || counts.signed_() < 0 || counts.done() < 0) {
+      return Status::InvalidArgument("counts_sync.parts: \"" + part.substr(0, kMaxIdLength) +
+                                     "\" is not a child jurisdiction or department of " + from);
+    }
+  }
+  return Status::Ok();
+}
+
+v1::ProgressCounts Minus(const v1::ProgressCounts& a, const v1::ProgressCounts& b) {
+  v1::ProgressCounts d;
+  d.set_total(a.total() - b.total());
+  d.set_signed_(a.signed_() - b.signed_());
+  d.set_done(a.done() - b.done());
+  d.set_signed_late(a.signed_late() - b.signed_late());
+  d.set_done_late(a.done_late() - b.done_late());
+  return d;
+}
+
+void LogRefused(const std::string& from, const Status& why) {
+  Log(LogLevel::kError, "directive update from a peer refused",
+      {{"peer", from}, {"error", why.ToString()}});
+}
+
+}  // namespace
+
+std::vector<std::string> Directives::Impl::ChildPeers(const v1::Directive& d) const {
+  std::vector<std::string> out;
+  for (const auto& child : ctx->placement().child_roots()) {
+    if (AnyTargetWithin(d.draft().targets(), ctx->topology(), child)) out.push_back(child);
+  }
+  return out;
+}
+
+void Directives::Impl::CountsChanged(storage::Batch& batch, const std::string& id) {
+  storage::BumpChangeSeq(batch, id, ctx->placement().hosted_root());
+  if (SendsUp(id)) storage::MarkCountsDirty(batch, id);
+}
+
+void Directives::Impl::Unsent(const std::string& id) {
+  if (!SendsUp(id)) return;
+  size_t n = 0;
+  {
+    std::lock_guard lock(unsent_mu);
+    unsent.insert(id);
+    n = unsent.size();
+  }
+  probe->CountsUnsent(static_cast<double>(n));
+  unsent_cv.notify_all();
+}
+
+void Directives::Impl::FlushLoop() {
+  const std::string parent(core::kParentPeer);
+  std::unique_lock lock(unsent_mu);
+  for (;;) {
+    unsent_cv.wait(lock, [&] { return stopping || !unsent.empty(); });
+    if (stopping) return;
+    // Coalesce: everything that changes in the window rides on one message.
+    unsent_cv.wait_for(lock, kCountsFlush, [&] { return stopping; });
+    if (stopping) return;  // the durable marks send them after the restart
+    std::unordered_set<std::string> ids;
+    ids.swap(unsent);
+    lock.unlock();
+    probe->CountsUnsent(0);
+    // Queued after every batch that marked them: when the entry is sent,
+    // the counts it reads include those changes.
+    storage::Batch batch;
+    const int64_t now = ctx->NowMs();
+    for (const auto& id : ids) {
+      batch.Send(parent, kCountsRef + id, now);
+      storage::ClearCountsDirty(batch, id);
+    }
+    ctx->store().Commit(std::move(batch), [](const Status& s) {
+      if (!s.ok()) CommitFailed(s);
+    });
+    probe->CountUpdatesSent(static_cast<double>(ids.size()));
+    lock.lock();
+  }
+}
+
+void Directives::Impl::ApplyDirective(const std::string& from, v1::Directive d,
+                                      storage::Batch batch,
+                                      std::function<void(const Status&)> finish) {
+  Status bad = CheckDirectiveSync(d, ctx->topology());
+  if (bad.ok() && from != core::kParentPeer) {
+    bad = Status::InvalidArgument("directive_sync: only the parent link sends directives down");
+  }
+  if (bad.ok() && Mine(d.id())) {
+    bad = Status::InvalidArgument("directive_sync: directive " + d.id() + " is this node's own");
+  }
+  if (!bad.ok()) {
+    LogRefused(from, bad);
+    return ctx->store().Commit(std::move(batch), std::move(finish));  // the mark only
+  }
+  int64_t have = 0;
+  {
+    std::lock_guard lock(link_mu);
+    auto it = versions.find(d.id());
+    if (it != versions.end()) {
+      have = it->second;
+    } else if (auto stored = storage::GetDirective(ctx->store(), d.id()); stored.ok()) {
+      have = stored->version();
+    }
+    if (d.version() > have) versions[d.id()] = d.version();
+  }
+  if (d.version() <= have) return ctx->store().Commit(std::move(batch), std::move(finish));
+  const int64_t now = ctx->NowMs();
+  probe->FanoutLatency(
+      static_cast<double>(now - (have == 0 ? d.issued_at_unix_ms() : d.updated_at_unix_ms())) /
+      1e3);
+  storage::PutDirective(batch, d);
+  storage::IndexDirective(batch, ctx->placement().hosted_root(), d.id());
+  for (const auto& peer : ChildPeers(d)) batch.Send(peer, kDirectiveRef + d.id(), now);
+  caf::actor shard = ShardOf(d.id());
+  if (have == 0) {
+    // First arrival: receipts and counts for the units hosted here, in
+    // chunks with the cursor (a crash resumes after the last durable one).
+    Expand(this, d, HostedUnits(*ctx, d), 0, {}, std::move(batch),
+           [finish = std::move(finish)](int64_t) { finish(Status::Ok()); });
+  } else {
+    ctx->store().Commit(std::move(batch), std::move(finish));
+  }
+  caf::anon_send(shard, directive_update_atom::value, DirectiveUpdate{std::move(d)});
+}
+
+void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync& sync,
+                                   int64_t written_at_ms, storage::Batch batch,
+                                   std::function<void(const Status&)> finish) {
+  if (Status bad = CheckCountsSync(from, sync, ctx->topology()); !bad.ok()) {
+    LogRefused(from, bad);
+    return ctx->store().Commit(std::move(batch), std::move(finish));
+  }
+  const std::string& id = sync.directive_id();
+  const std::string key = id + '\0' + from;
+  v1::ChildCounts last;
+  v1::ChildCounts next;
+  {
+    std::lock_guard lock(link_mu);
+    auto it = child_counts.find(key);
+    if (it != child_counts.end()) {
+      last = it->second;
+    } else if (auto stored = storage::GetChildCounts(ctx->store(), id, from); stored.ok()) {
+      last = std::move(stored).value();
+    }
+    // Older or equal: a redelivery, or overtaken by a newer update.
+    if (sync.change_seq() <= last.change_seq()) {
+      return ctx->store().Commit(std::move(batch), std::move(finish));
+    }
+    *next.mutable_counts() = sync.counts();
+    next.set_change_seq(sync.change_seq());
+    *next.mutable_parts() = sync.parts();
+    child_counts[key] = next;
+  }
+  for (const auto& [part, counts] : sync.parts()) {
+    auto was = last.parts().find(part);
+    storage::AddProgress(
+        batch, id, part,
+        Minus(counts, was == last.parts().end() ? v1::ProgressCounts() : was->second));
+  }
+  const v1::ProgressCounts delta = Minus(sync.counts(), last.counts());
+  // The child's root, then its ancestors hosted here.
+  std::vector<std::string> at = {from};
+  for (auto& j : HostedPath(from)) {
+    if (j != from) at.push_back(std::move(j));
+  }
+  for (const auto& j : at) {
+    storage::AddProgress(batch, id, j, delta);
+    storage::IndexDirective(batch, j, id);
+  }
+  storage::PutChildCounts(batch, id, from, next);
+  storage::CountUpdateReceived(batch, id);
+  CountsChanged(batch, id);
+  const int64_t now = ctx->NowMs();
+  ctx->store().Commit(std::move(batch),
+                      [this, now, written_at_ms, finish = std::move(finish)](const Status& s) {
+                        probe->CountUpdateApplied(static_cast<double>(now - written_at_ms) / 1e3);
+                        finish(s);
+                      });
+  Unsent(id);
+}
+
+Status Directives::Impl::CheckHostsUnit(const std::string& unit) const {
+  const core::Placement& placement = ctx->placement();
+  if (!placement.federated()) return Status::Ok();
+  const std::string j = core::UnitJurisdiction(unit, ctx->topology());
+  if (ctx->topology().Find(j) == nullptr || placement.Hosts(j)) return Status::Ok();
+  const std::string hop = placement.NextHop(j);
+  LinkHub* hub = ctx->link_hub();
+  const std::string node = hub != nullptr ? hub->PeerNodeId(hop) : "";
+  const std::string via = node.empty() ? "" : " (node " + core::Quote(node) + ")";
+  const std::string where =
+      hop == core::kParentPeer ? "lies outside this node's root " + placement.hosted_root() +
+                                     ", towards the parent link" + via
+                               : "lies in the subtree of " + hop + ", hosted by a child node" + via;
+  return Status::FailedPrecondition("unit_id: " + core::Quote(unit) + " " + where +
+                                    "; this node (" + ctx->node_id() +
+                                    ") does not host it: sign and complete at the node that "
+                                    "hosts it");
+}
+
+void Directives::ApplyFromLink(const std::string& from, v1::LinkEnvelope envelope,
+                               std::function<void(const Status&)> done) {
+  NodeContext* ctx = impl_->ctx;
+  const uint64_t seq = envelope.seq();
+  if (!ctx->ClaimInbox(from, seq)) {
+    // Applied already, maybe not durable yet: acknowledge behind that batch.
+    return ctx->store().Commit(storage::Batch{}, std::move(done));
+  }
+  auto finish = [ctx, from, seq, done = std::move(done)](const Status& s) {
+    if (!s.ok()) CommitFailed(s);
+    ctx->InboxDurable(from, seq);
+    done(s);
+  };
+  storage::Batch batch;
+  batch.RecordInbox(from, seq);
+  v1::LinkPayload& payload = *envelope.mutable_payload();
+  if (payload.has_directive_sync()) {
+    return impl_->ApplyDirective(from,
+                                 std::move(*payload.mutable_directive_sync()->mutable_directive()),
+                                 std::move(batch), std::move(finish));
+  }
+  if (payload.has_counts_sync()) {
+    return impl_->ApplyCounts(from, payload.counts_sync(), envelope.written_at_ms(),
+                              std::move(batch), std::move(finish));
+  }
+  ctx->store().Commit(std::move(batch), std::move(finish));
+}
+
+bool Directives::BuildPayload(const std::string& ref, v1::LinkPayload* payload) const {
+  const storage::Store& store = impl_->ctx->store();
+  if (ref.rfind(kDirectiveRef, 0) == 0) {
+    auto d = storage::GetDirective(store, ref.substr(2));
+    if (d.ok()) *payload->mutable_directive_sync()->mutable_directive() = std::move(d).value();
+    return true;
+  }
+  if (ref.rfind(kCountsRef, 0) == 0) {
+    const std::string id = ref.substr(2);
+    const std::string& root = impl_->ctx->placement().hosted_root();
+    int64_t seq = 0;
+    // Counts and their change sequence from one scan (one snapshot).
+    auto counts = storage::GetProgress(store, id, root, &seq);
+    if (counts.ok()) {
+      auto* c = payload->mutable_counts_sync();
+      c->set_directive_id(id);
+      c->set_root(root);
+      *c->mutable_counts() = std::move(counts).value();
+      c->set_change_seq(seq);
+      const core::Topology& topology = impl_->ctx->topology();
+      std::vector<std::string> parts;
+      for (const auto* j : topology.Children(root)) parts.push_back(j->id());
+      for (const auto* dept : topology.DepartmentsOf(root)) parts.push_back(dept->id());
+      for (const auto& part : parts) {
+        auto n = storage::GetProgress(store, id, part);
+        if (n.ok() && n->total() > 0) (*c->mutable_parts())[part] = std::move(n).value();
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
 Directives::Directives(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Directives::~Directives() = default;
+Directives::~Directives() {
+  if (impl_ && impl_->flusher.joinable()) {
+    {
+      std::lock_guard lock(impl_->unsent_mu);
+      impl_->stopping = true;
+    }
+    impl_->unsent_cv.notify_all();
+    impl_->flusher.join();
+  }
+}
 
 StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& system, NodeContext* ctx,
                                                         prometheus::Registry* registry,
@@ -395,6 +780,13 @@ StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& syste
   auto pending = storage::IncompleteExpansions(ctx->store());
   if (!pending.ok()) return pending.status();
   for (size_t i = 0; i < kShards; ++i) impl->shards.push_back(system.spawn(Shard, raw));
+  if (ctx->placement().has_parent()) {
+    // Counts a crash held back (changed, not yet in the parent's outbox) go up first.
+    auto unsent = storage::DirtyCounts(ctx->store());
+    if (!unsent.ok()) return unsent.status();
+    for (auto& id : *unsent) raw->unsent.insert(std::move(id));
+    raw->flusher = std::thread([raw] { raw->FlushLoop(); });
+  }
   for (auto& p : *pending) {
     Log(LogLevel::kInfo, "resuming a directive's expansion cut short",
         {{"directive", p.directive.id()},
@@ -410,6 +802,12 @@ StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& syste
 }
 
 void Directives::Stop() {
+  {
+    std::lock_guard lock(impl_->unsent_mu);
+    impl_->stopping = true;
+  }
+  impl_->unsent_cv.notify_all();
+  if (impl_->flusher.joinable()) impl_->flusher.join();
   for (auto& shard : impl_->shards) caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }
 
@@ -480,6 +878,7 @@ void Directives::Cancel(const std::string& id, const v1::Caller& caller, v1::Can
 
 void Directives::Sign(const std::string& id, const std::string& unit, const v1::Caller& caller,
                       v1::SignReceipt sign, Reply<v1::ReceiptView> done) {
+  if (Status s = impl_->CheckHostsUnit(unit); !s.ok()) return done(s);
   if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kSign;
@@ -493,6 +892,7 @@ void Directives::Sign(const std::string& id, const std::string& unit, const v1::
 
 void Directives::Complete(const std::string& id, const std::string& unit, const v1::Caller& caller,
                           v1::CompleteReceipt complete, Reply<v1::ReceiptView> done) {
+  if (Status s = impl_->CheckHostsUnit(unit); !s.ok()) return done(s);
   if (!impl_->Admit(done)) return;
   DirectiveOp op;
   op.kind = OpKind::kComplete;

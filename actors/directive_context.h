@@ -4,15 +4,19 @@
 
 #include <atomic>
 #include <caf/all.hpp>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/directive_probe.h"
 #include "actors/directives.h"
 #include "actors/node_context.h"
+#include "whistle/v1/link.pb.h"
 
 namespace whistle::actors {
 
@@ -56,6 +60,38 @@ struct Directives::Impl {
   std::vector<std::string> CountedAt(const v1::Receipt& r) const;
   // The unit's level for metrics (LEVEL_UNSPECIFIED for a department).
   v1::Level UnitLevel(const std::string& unit) const;
+
+  // ---- Federation (directive_actor.cc) ----
+  // True for a directive numbered on this node.
+  bool Mine(const std::string& id) const { return id.rfind(IdPrefix(), 0) == 0; }
+  // True when this node reports the directive's counts to its parent: it
+  // came down the parent link (children never send directives up).
+  bool SendsUp(const std::string& id) const { return ctx->placement().has_parent() && !Mine(id); }
+  // Child links whose subtree holds a target unit of `d`.
+  std::vector<std::string> ChildPeers(const v1::Directive& d) const;
+  // For a batch that changes the counts of the hosted root: bumps their
+  // change sequence and, when they go up, marks them unsent (durably).
+  void CountsChanged(storage::Batch& batch, const std::string& id);
+  // After committing such a batch: the flusher sends the counts up.
+  void Unsent(const std::string& id);
+  void FlushLoop();
+  // Applies a directive or counts update from link `from` in one batch with
+  // the inbox mark `batch` already holds; `finish` once durable.
+  void ApplyDirective(const std::string& from, v1::Directive d, storage::Batch batch,
+                      std::function<void(const Status&)> finish);
+  void ApplyCounts(const std::string& from, const v1::CountsSync& sync, int64_t written_at_ms,
+                   storage::Batch batch, std::function<void(const Status&)> finish);
+  // FAILED_PRECONDITION naming the node when `unit` is hosted on another node.
+  Status CheckHostsUnit(const std::string& unit) const;
+
+  std::mutex link_mu;
+  std::unordered_map<std::string, int64_t> versions;  // guarded by link_mu: highest queued
+  std::unordered_map<std::string, v1::ChildCounts> child_counts;  // guarded: directive \0 child
+  std::mutex unsent_mu;
+  std::condition_variable unsent_cv;
+  std::unordered_set<std::string> unsent;  // guarded by unsent_mu
+  bool stopping = false;                   // guarded by unsent_mu
+  std::thread flusher;                     // only with a parent link
 };
 
 }  // namespace whistle::actors

@@ -28,6 +28,11 @@ struct DirectiveProbe::Impl {
   std::array<std::array<prometheus::Counter*, 2>, v1::Level_ARRAYSIZE> signed_{};
   std::array<std::array<prometheus::Counter*, 2>, v1::Level_ARRAYSIZE> done{};
   prometheus::Histogram* expansion = nullptr;
+  prometheus::Histogram* fanout = nullptr;
+  prometheus::Histogram* aggregation = nullptr;
+  prometheus::Counter* updates_received = nullptr;
+  prometheus::Counter* updates_sent = nullptr;
+  prometheus::Gauge* unsent = nullptr;
 };
 
 DirectiveProbe::DirectiveProbe(prometheus::Registry* registry) {
@@ -71,6 +76,40 @@ DirectiveProbe::DirectiveProbe(prometheus::Registry* registry) {
                           .Register(*registry)
                           .Add({}, prometheus::Histogram::BucketBoundaries{
                                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  const prometheus::Histogram::BucketBoundaries link_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                             0.5,   1,    2.5,   5,    10,  30};
+  impl_->fanout = &prometheus::BuildHistogram()
+                       .Name("whistle_directive_fanout_seconds")
+                       .Help(
+                           "Time from a directive's issue (or amend) at the issuing node until "
+                           "this node stored it from its parent link.")
+                       .Register(*registry)
+                       .Add({}, link_buckets);
+  impl_->aggregation = &prometheus::BuildHistogram()
+                            .Name("whistle_directive_aggregation_seconds")
+                            .Help(
+                                "Time from a child node writing a directive count update to "
+                                "its outbox until this node merged it.")
+                            .Register(*registry)
+                            .Add({}, link_buckets);
+  impl_->updates_received =
+      &prometheus::BuildCounter()
+           .Name("whistle_directive_count_updates_received_total")
+           .Help("Directive count updates (coalesced, per child node) merged from child nodes.")
+           .Register(*registry)
+           .Add({});
+  impl_->updates_sent = &prometheus::BuildCounter()
+                             .Name("whistle_directive_count_updates_sent_total")
+                             .Help("Directive count updates written to the parent link's outbox.")
+                             .Register(*registry)
+                             .Add({});
+  impl_->unsent = &prometheus::BuildGauge()
+                       .Name("whistle_directive_counts_unsent")
+                       .Help(
+                           "Directives whose counts changed here and are not yet written "
+                           "to the parent link's outbox.")
+                       .Register(*registry)
+                       .Add({});
 }
 
 DirectiveProbe::~DirectiveProbe() = default;
@@ -98,6 +137,27 @@ void DirectiveProbe::Done(v1::Level unit_level, bool late) {
 void DirectiveProbe::ExpansionLatency(double seconds) {
   if (!impl_) return;
   impl_->expansion->Observe(seconds);
+}
+
+void DirectiveProbe::FanoutLatency(double seconds) {
+  if (!impl_) return;
+  impl_->fanout->Observe(seconds < 0 ? 0 : seconds);
+}
+
+void DirectiveProbe::CountUpdateApplied(double seconds) {
+  if (!impl_) return;
+  impl_->aggregation->Observe(seconds < 0 ? 0 : seconds);
+  impl_->updates_received->Increment();
+}
+
+void DirectiveProbe::CountsUnsent(double n) {
+  if (!impl_) return;
+  impl_->unsent->Set(n);
+}
+
+void DirectiveProbe::CountUpdatesSent(double n) {
+  if (!impl_) return;
+  impl_->updates_sent->Increment(n);
 }
 
 }  // namespace whistle::actors

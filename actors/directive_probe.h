@@ -31,6 +31,17 @@ class DirectiveProbe {
   // Seconds from the Issue call reaching the actor until every receipt and
   // count of this node was durable.
   void ExpansionLatency(double seconds);
+  // Federation. Seconds from the issue at the issuing node until this node
+  // stored a directive that came down its parent link (clocks of two nodes).
+  void FanoutLatency(double seconds);
+  // Seconds from a child node writing a count update to its outbox until
+  // this node applied it; and one update applied (coalesced: one per child
+  // and directive per flush, not one per unit).
+  void CountUpdateApplied(double seconds);
+  // Directives with counts changed and not yet sent to the parent (gauge).
+  void CountsUnsent(double n);
+  // Count updates written to the parent's outbox.
+  void CountUpdatesSent(double n);
 
  private:
   struct Impl;

@@ -63,6 +63,7 @@ StatusOr<v1::GetProgressResponse> Directives::Progress(const v1::Directive& d,
   v1::GetProgressResponse out;
   *out.mutable_directive() = d;
   out.set_as_of_unix_ms(now);
+  out.set_count_updates_received(storage::CountUpdates(impl_->ctx->store(), d.id()));
   auto total = Row(d, jurisdiction, now);
   if (!total.ok()) return total.status();
   *out.mutable_total() = std::move(total).value();

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "whistle/v1/directive.pb.h"
 #include "whistle/v1/directive_service.pb.h"
+#include "whistle/v1/link.pb.h"
 
 namespace prometheus {
 class Registry;
@@ -82,6 +83,15 @@ class Directives {
                                             const std::string& page_token) const;
   StatusOr<v1::InboxResponse> Inbox(const std::string& unit, int page_size,
                                     const std::string& page_token) const;
+
+  // ---- Federation (called by link/ through Node) ----
+  // Applies a DirectiveSync or CountsSync envelope from link `from` (see
+  // link.proto), exactly once: a resend changes nothing. `done` once durable.
+  void ApplyFromLink(const std::string& from, v1::LinkEnvelope envelope,
+                     std::function<void(const Status&)> done);
+  // The payload of outbox entry `ref` ("d:<id>" or "c:<id>", as stored now);
+  // false when `ref` names a case.
+  bool BuildPayload(const std::string& ref, v1::LinkPayload* payload) const;
 
   // Defined in actors/directive_context.h, shared by the shards and the reads.
   struct Impl;

@@ -146,6 +146,50 @@ void AddProgress(Batch& batch, const std::string& directive_id, const std::strin
   batch.RecordChange(change);
 }
 
+void BumpChangeSeq(Batch& batch, const std::string& directive_id, const std::string& root) {
+  Raw::AddInt64(batch, kF, CountPrefix(directive_id, root) + '6', 1);
+}
+
+void MarkCountsDirty(Batch& batch, const std::string& directive_id) {
+  Raw::Put(batch, kF, Id("p/", directive_id), "");
+}
+
+void ClearCountsDirty(Batch& batch, const std::string& directive_id) {
+  Raw::Delete(batch, kF, Id("p/", directive_id));
+}
+
+void PutChildCounts(Batch& batch, const std::string& directive_id, const std::string& child_root,
+                    const v1::ChildCounts& counts) {
+  Raw::Put(batch, kF, Sep("k/", directive_id) + child_root, counts.SerializeAsString());
+}
+
+void CountUpdateReceived(Batch& batch, const std::string& directive_id) {
+  Raw::AddInt64(batch, kF, Id("m/", directive_id), 1);
+}
+
+StatusOr<std::vector<std::string>> DirtyCounts(const Store& store) {
+  std::vector<std::string> ids;
+  Status s = Raw::Scan(store, kF, "p/", keys::PrefixEnd("p/"), "read dirty counts",
+                       [&](std::string_view key, std::string_view) {
+                         ids.emplace_back(key.substr(2));
+                         return true;
+                       });
+  if (!s.ok()) return s;
+  return ids;
+}
+
+StatusOr<v1::ChildCounts> GetChildCounts(const Store& store, const std::string& directive_id,
+                                         const std::string& child_root) {
+  return GetMessage<v1::ChildCounts>(store, Sep("k/", directive_id) + child_root,
+                                     "counts of " + child_root + " for " + directive_id);
+}
+
+int64_t CountUpdates(const Store& store, const std::string& directive_id) {
+  std::string value;
+  if (!Raw::Get(store, kF, Id("m/", directive_id), &value).ok()) return 0;
+  return keys::DecodeInt64(value).value_or(0);
+}
+
 StatusOr<v1::Directive> GetDirective(const Store& store, const std::string& directive_id) {
   return GetMessage<v1::Directive>(store, Id("d/", directive_id), "directive " + directive_id);
 }
@@ -171,8 +215,9 @@ StatusOr<v1::DirectiveExpansion> GetExpansion(const Store& store, const std::str
 }
 
 StatusOr<v1::ProgressCounts> GetProgress(const Store& store, const std::string& directive_id,
-                                         const std::string& jurisdiction) {
+                                         const std::string& jurisdiction, int64_t* change_seq) {
   v1::ProgressCounts c;
+  if (change_seq != nullptr) *change_seq = 0;
   const std::string prefix = CountPrefix(directive_id, jurisdiction);
   bool bad = false;
   Status s = Raw::Scan(store, kF, prefix, keys::PrefixEnd(prefix), "read progress",
@@ -197,6 +242,9 @@ StatusOr<v1::ProgressCounts> GetProgress(const Store& store, const std::string& 
                              break;
                            case '5':
                              c.set_done_late(*n);
+                             break;
+                           case '6':  // the change sequence, read in the same scan
+                             if (change_seq != nullptr) *change_seq = *n;
                              break;
                            default:
                              bad = true;

@@ -14,6 +14,11 @@
 //   u/<unit> \0 <receipt state digit> / <directive> -> ""  (inbox, pending first)
 //   f/<jurisdiction> \0 <directive>        -> ""  (issued in, or addressed into, the subtree)
 //   q/<user> \0 <request id>               -> directive id (Issue idempotency)
+//   c/<directive> \0 <root> \0 6            -> int64, merged: change sequence of the counts of
+//                                             this node's hosted root (sent up in CountsSync)
+//   p/<directive>                          -> ""  (counts changed, not yet sent to the parent)
+//   k/<directive> \0 <child root>           -> v1::ChildCounts (a child node's counts as merged)
+//   m/<directive>                          -> int64, merged: count updates applied from children
 //
 // Counts are deltas merged by RocksDB, so a change never reads them first;
 // the directive actor serialises the changes that produce the deltas.
@@ -46,6 +51,28 @@ void PutReceipt(Batch& batch, const v1::Receipt* before, const v1::Receipt& afte
 void AddProgress(Batch& batch, const std::string& directive_id, const std::string& jurisdiction,
                  const v1::ProgressCounts& delta);
 
+// ---- Federation ----
+
+// Adds 1 to the change sequence of (directive, root): every batch that
+// changes the hosted root's counts does, so a CountsSync read from one
+// snapshot carries counts and the sequence that produced them.
+void BumpChangeSeq(Batch& batch, const std::string& directive_id, const std::string& root);
+// Marks the directive's counts as changed and not yet sent up; the flusher
+// clears the mark in the batch that writes the outbox entry.
+void MarkCountsDirty(Batch& batch, const std::string& directive_id);
+void ClearCountsDirty(Batch& batch, const std::string& directive_id);
+void PutChildCounts(Batch& batch, const std::string& directive_id, const std::string& child_root,
+                    const v1::ChildCounts& counts);
+// Counts one CountsSync applied for the directive.
+void CountUpdateReceived(Batch& batch, const std::string& directive_id);
+
+// Directives marked by MarkCountsDirty (start-up: send what a crash held back).
+StatusOr<std::vector<std::string>> DirtyCounts(const Store& store);
+// NOT_FOUND before the child's first CountsSync.
+StatusOr<v1::ChildCounts> GetChildCounts(const Store& store, const std::string& directive_id,
+                                         const std::string& child_root);
+int64_t CountUpdates(const Store& store, const std::string& directive_id);
+
 // ---- Reads ----
 
 // NOT_FOUND when absent.
@@ -59,7 +86,8 @@ StatusOr<std::string> FindIssueRequest(const Store& store, const std::string& us
 StatusOr<v1::DirectiveExpansion> GetExpansion(const Store& store, const std::string& directive_id);
 // All zero when nothing was counted there.
 StatusOr<v1::ProgressCounts> GetProgress(const Store& store, const std::string& directive_id,
-                                         const std::string& jurisdiction);
+                                         const std::string& jurisdiction,
+                                         int64_t* change_seq = nullptr);
 // Highest n among directive ids "<prefix><12 digits>" (0 if none): ids are
 // numbered from the records themselves, so one is never given out twice.
 StatusOr<uint64_t> LastDirectiveSeq(const Store& store, const std::string& prefix);

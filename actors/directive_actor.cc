@@ -524,13 +524,12 @@ void Directives::Impl::CountsChanged(storage::Batch& batch, const std::string& i
 
 void Directives::Impl::Unsent(const std::string& id) {
   if (!SendsUp(id)) return;
-  size_t n = 0;
   {
     std::lock_guard lock(unsent_mu);
+    // Under the lock: a flush in between must not leave a stale time behind.
+    if (unsent.empty()) probe->CountsUnsentSince(static_cast<double>(ctx->NowMs()) / 1e3);
     unsent.insert(id);
-    n = unsent.size();
   }
-  probe->CountsUnsent(static_cast<double>(n));
   unsent_cv.notify_all();
 }
 
@@ -546,7 +545,6 @@ void Directives::Impl::FlushLoop() {
     std::unordered_set<std::string> ids;
     ids.swap(unsent);
     lock.unlock();
-    probe->CountsUnsent(0);
     // Queued after every batch that marked them: when the entry is sent,
     // the counts it reads include those changes.
     storage::Batch batch;
@@ -560,6 +558,7 @@ void Directives::Impl::FlushLoop() {
     });
     probe->CountUpdatesSent(static_cast<double>(ids.size()));
     lock.lock();
+    if (unsent.empty()) probe->CountsUnsentSince(0);
   }
 }
 
@@ -785,6 +784,8 @@ StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& syste
     auto unsent = storage::DirtyCounts(ctx->store());
     if (!unsent.ok()) return unsent.status();
     for (auto& id : *unsent) raw->unsent.insert(std::move(id));
+    if (!raw->unsent.empty())
+      raw->probe->CountsUnsentSince(static_cast<double>(ctx->NowMs()) / 1e3);
     raw->flusher = std::thread([raw] { raw->FlushLoop(); });
   }
   for (auto& p : *pending) {

@@ -104,10 +104,10 @@ DirectiveProbe::DirectiveProbe(prometheus::Registry* registry) {
                              .Register(*registry)
                              .Add({});
   impl_->unsent = &prometheus::BuildGauge()
-                       .Name("whistle_directive_counts_unsent")
+                       .Name("whistle_directive_counts_unsent_since_seconds")
                        .Help(
-                           "Directives whose counts changed here and are not yet written "
-                           "to the parent link's outbox.")
+                           "Unix time of the oldest directive count change on this node not "
+                           "yet written to the parent link's outbox; 0 when none.")
                        .Register(*registry)
                        .Add({});
 }
@@ -150,9 +150,9 @@ void DirectiveProbe::CountUpdateApplied(double seconds) {
   impl_->updates_received->Increment();
 }
 
-void DirectiveProbe::CountsUnsent(double n) {
+void DirectiveProbe::CountsUnsentSince(double unix_seconds) {
   if (!impl_) return;
-  impl_->unsent->Set(n);
+  impl_->unsent->Set(unix_seconds);
 }
 
 void DirectiveProbe::CountUpdatesSent(double n) {

@@ -38,8 +38,9 @@ class DirectiveProbe {
   // this node applied it; and one update applied (coalesced: one per child
   // and directive per flush, not one per unit).
   void CountUpdateApplied(double seconds);
-  // Directives with counts changed and not yet sent to the parent (gauge).
-  void CountsUnsent(double n);
+  // Unix time of the oldest count change not yet written to the parent's
+  // outbox; 0 when none. Reset every flush (25 ms): an old value is a stall.
+  void CountsUnsentSince(double unix_seconds);
   // Count updates written to the parent's outbox.
   void CountUpdatesSent(double n);
 

@@ -225,7 +225,7 @@ int Run(int argc, char** argv) {
   services::TopologyService topology_service(**node, rpc_probe);
   services::DirectiveService directive_service(**node, rpc_probe);
   services::InboxService inbox_service(**node, rpc_probe);
-  services::WatchService watch_service(**node, rpc_probe);
+  services::WatchService watch_service(**node, rpc_probe, registry.get());
   // Set before serving; the node (and its store) is reset below while
   // watch_service is still alive.
   (*node)->store().SetChangeListener([w = &watch_service](uint64_t seq) { w->OnCommitted(seq); });

@@ -161,8 +161,11 @@ int WatchVerb(const VerbIo& io, bool json, Args args) {
       (for_ms > 0 && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
     return 0;
   }
-  if (!last.empty())
+  // Worth resuming: the node went away, or this consumer fell behind.
+  if (!last.empty() && (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                        status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)) {
     std::fprintf(stderr, "resume with: whistlectl watch --from %s\n", last.c_str());
+  }
   return io.print(status, v1::Change(), [] {});
 }
 

@@ -1,5 +1,9 @@
 #include "services/watch_service.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <charconv>
 #include <chrono>
 #include <deque>
@@ -15,6 +19,23 @@ namespace {
 constexpr char kMethod[] = "/whistle.v1.WatchService/Watch";
 constexpr size_t kMaxTokenLength = 20;
 }  // namespace
+
+// Open streams and changes sent; no labels (a stream's subtree is unbounded).
+struct WatchService::Probe {
+  explicit Probe(prometheus::Registry& registry)
+      : streams(prometheus::BuildGauge()
+                    .Name("whistle_watch_streams")
+                    .Help("Live watch streams open on this node (WatchService.Watch).")
+                    .Register(registry)
+                    .Add({})),
+        sent(prometheus::BuildCounter()
+                 .Name("whistle_watch_changes_sent_total")
+                 .Help("Changes written to live watch streams, summed over streams.")
+                 .Register(registry)
+                 .Add({})) {}
+  prometheus::Gauge& streams;
+  prometheus::Counter& sent;
+};
 
 std::string ChangeToken(uint64_t seq) { return std::to_string(seq); }
 
@@ -69,6 +90,7 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
       return;
     }
     if (!buffer_.empty()) buffer_.pop_front();
+    if (service_->metrics_) service_->metrics_->sent.Increment();
     PumpLocked();
   }
 
@@ -134,6 +156,12 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   std::chrono::steady_clock::time_point started_;
 };
 
+WatchService::WatchService(actors::Node& node, RpcProbe& probe, prometheus::Registry* registry,
+                           WatchOptions options)
+    : node_(node), probe_(probe), options_(options) {
+  if (registry != nullptr) metrics_ = std::make_unique<Probe>(*registry);
+}
+
 WatchService::~WatchService() = default;
 
 grpc::ServerWriteReactor<v1::Change>* WatchService::Watch(grpc::CallbackServerContext* context,
@@ -177,6 +205,7 @@ grpc::ServerWriteReactor<v1::Change>* WatchService::Watch(grpc::CallbackServerCo
   {
     std::lock_guard lock(mu_);
     streams_.insert(stream);
+    if (metrics_) metrics_->streams.Increment();
   }
   stream->Pump();
   return stream;
@@ -189,7 +218,7 @@ void WatchService::OnCommitted(uint64_t seq) {
 
 void WatchService::Remove(Stream* stream) {
   std::lock_guard lock(mu_);
-  streams_.erase(stream);
+  if (streams_.erase(stream) != 0 && metrics_) metrics_->streams.Decrement();
 }
 
 }  // namespace whistle::services

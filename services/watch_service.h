@@ -11,12 +11,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <unordered_set>
 
 #include "actors/node.h"
 #include "services/rpc_probe.h"
 #include "whistle/v1/watch.grpc.pb.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace whistle::services {
 
@@ -27,8 +32,9 @@ struct WatchOptions {
 
 class WatchService final : public v1::WatchService::CallbackService {
  public:
-  WatchService(actors::Node& node, RpcProbe& probe, WatchOptions options = {})
-      : node_(node), probe_(probe), options_(options) {}
+  // `registry` may be null (no metrics).
+  WatchService(actors::Node& node, RpcProbe& probe, prometheus::Registry* registry,
+               WatchOptions options = {});
   ~WatchService() override;
 
   grpc::ServerWriteReactor<v1::Change>* Watch(grpc::CallbackServerContext* context,
@@ -48,6 +54,8 @@ class WatchService final : public v1::WatchService::CallbackService {
   const WatchOptions options_;
   std::mutex mu_;
   std::unordered_set<Stream*> streams_;  // guarded by mu_
+  struct Probe;                          // whistle_watch_* metrics
+  std::unique_ptr<Probe> metrics_;
 };
 
 // Resume token of change-log entry `seq`, and back. ParseToken: INVALID_ARGUMENT

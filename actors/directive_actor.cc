@@ -223,7 +223,8 @@ void OnIssue(Self* self, DirectiveOp& op) {
 }
 
 // The first Issue's answer, read from the store.
-StatusOr<v1::IssueDirectiveResponse> Issued(const storage::Store& store, const std::string& id) {
+StatusOr<v1::IssueDirectiveResponse> Issued(const NodeContext& ctx, const std::string& id) {
+  const storage::Store& store = ctx.store();
   auto d = storage::GetDirective(store, id);
   if (!d.ok()) return d.status();
   auto cursor = storage::GetExpansion(store, id);
@@ -231,6 +232,11 @@ StatusOr<v1::IssueDirectiveResponse> Issued(const storage::Store& store, const s
   v1::IssueDirectiveResponse out;
   *out.mutable_directive() = std::move(d).value();
   out.set_targets(cursor->units());
+  if (!ctx.placement().child_roots().empty()) {
+    // As the first answer: every target in the subtree, child nodes' included.
+    out.set_targets(static_cast<int64_t>(
+        core::ExpandTargets(out.directive().draft().targets(), ctx.topology()).size()));
+  }
   return out;
 }
 
@@ -242,7 +248,7 @@ void OnRetry(Self* self, DirectiveOp& op) {
   ctx->store().Commit(storage::Batch(),
                       [ctx, id = op.id, reply = std::move(op.on_issue)](const Status& s) {
                         if (!s.ok()) return reply(s);
-                        reply(Issued(ctx->store(), id));
+                        reply(Issued(*ctx, id));
                       });
 }
 

@@ -7,11 +7,13 @@
 // city received for the directive are far fewer than the units below it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -199,16 +201,34 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_TRUE(fed.Restart(county)) << fed.Describe();
 
-  // A township's cable is cut for a while during signing.
-  std::thread cutter([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    fed.proxy(towns[0])->Pause();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
-    fed.proxy(towns[0])->Resume();
-  });
-
+  // Every node is answered to throughout (not city grids first).
+  std::mt19937 rng(7);
+  std::shuffle(grids.begin(), grids.end(), rng);
   std::atomic<int> retries{0};
   std::atomic<int> answered{0};
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  auto when = [&](int n) {  // (a signer that failed has reported it already)
+    while (answered.load() < n && Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  // During signing: a township's cable is cut for a while, and the county
+  // (relaying counts up) and the other township (sending its own) are
+  // SIGKILLed and restarted, losing whatever was in flight but not durable.
+  std::thread cutter([&] {
+    when(200);
+    fed.proxy(towns[0])->Pause();
+    when(500);
+    EXPECT_EQ(fed.Kill(county), -SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(fed.Restart(county)) << fed.Describe();
+    when(900);
+    fed.proxy(towns[0])->Resume();
+    EXPECT_EQ(fed.Kill(towns[1]), -SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(fed.Restart(towns[1])) << fed.Describe();
+  });
+
   std::vector<std::thread> signers;
   for (int k = 0; k < kThreads; ++k) {
     signers.emplace_back([&, k] {

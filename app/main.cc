@@ -181,6 +181,8 @@ int Run(int argc, char** argv) {
 
   storage::Options store_options;
   store_options.path = config->data_dir();
+  store_options.change_log_max_entries = static_cast<uint64_t>(config->change_log_max_entries());
+  store_options.change_log_max_age_ms = int64_t{config->change_log_max_age_s()} * 1000;
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) return Fail(store.status());
   actors::NodeOptions node_options;
@@ -225,7 +227,9 @@ int Run(int argc, char** argv) {
   services::TopologyService topology_service(**node, rpc_probe);
   services::DirectiveService directive_service(**node, rpc_probe);
   services::InboxService inbox_service(**node, rpc_probe);
-  services::WatchService watch_service(**node, rpc_probe, registry.get());
+  services::WatchOptions watch_options;
+  watch_options.max_lag = static_cast<uint64_t>(config->watch_max_lag());
+  services::WatchService watch_service(**node, rpc_probe, registry.get(), watch_options);
   // Set before serving; the node (and its store) is reset below while
   // watch_service is still alive.
   (*node)->store().SetChangeListener([w = &watch_service](uint64_t seq) { w->OnCommitted(seq); });

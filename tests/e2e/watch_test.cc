@@ -320,6 +320,59 @@ TEST_F(WatchTest, ATownshipSeesOnlyItsSubtreeAndBadTokensAreRefused) {
   EXPECT_EQ(future.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
 }
 
+TEST_F(WatchTest, TrimmedTokensAreOutOfRangeAndASlowConsumerEndsResumable) {
+  WhistledProcess node(dir.path(), {"--change-log-max-entries", "5", "--watch-max-lag", "3"});
+  ASSERT_TRUE(node.running()) << node.log_path();
+  std::map<std::string, int64_t> expected;
+  Drive(node, "t-1", 8, &expected);     // 9 changes
+  std::this_thread::sleep_for(1100ms);  // the commit thread trims at most once a second
+  std::string id = Drive(node, "t-2", 0, &expected);
+
+  auto gone = Watch(node.channel(), county_staff, "", "0", [](const Collected&) { return true; });
+  EXPECT_EQ(gone.status.error_code(), grpc::StatusCode::OUT_OF_RANGE)
+      << gone.status.error_message();
+  EXPECT_NE(gone.status.error_message().find("trimmed up to"), std::string::npos)
+      << gone.status.error_message();
+  auto kept = Watch(node.channel(), county_staff, "", "5",
+                    [](const Collected& c) { return c.changes.size() >= 5; });
+  ASSERT_TRUE(kept.status.ok()) << kept.status.error_message();
+  EXPECT_EQ(kept.changes.front().token(), "6");
+  EXPECT_EQ(kept.changes.back().case_change().case_id(), id);
+
+  // A caught-up stream that falls more than 3 changes behind (one directive batch
+  // counts at four levels at once) ends with RESOURCE_EXHAUSTED; its token resumes.
+  Collected slow;
+  std::thread watcher([&] {
+    slow = Watch(node.channel(), county_staff, "", kept.last_token,
+                 [](const Collected&) { return false; });
+  });
+  std::this_thread::sleep_for(300ms);
+  auto dirs = v1::DirectiveService::NewStub(node.channel());
+  {
+    grpc::ClientContext ctx;
+    county_leader.Apply(ctx);
+    v1::IssueDirectiveRequest req;
+    auto* d = req.mutable_draft();
+    d->set_title("drill");
+    d->set_text("fire drill");
+    d->set_deadline_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                (std::chrono::system_clock::now() + 48h).time_since_epoch())
+                                .count());
+    d->mutable_targets()->mutable_jurisdictions()->add_ids(ids.community);
+    v1::IssueDirectiveResponse resp;
+    ASSERT_TRUE(dirs->Issue(&ctx, req, &resp).ok());
+  }
+  watcher.join();
+  EXPECT_EQ(slow.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << slow.status.error_message();
+  EXPECT_NE(slow.status.error_message().find("resume with the last token"), std::string::npos);
+  auto resumed = Watch(node.channel(), county_staff, "", slow.last_token,
+                       [](const Collected& c) { return c.changes.size() >= 3; });
+  ASSERT_TRUE(resumed.status.ok()) << resumed.status.error_message();
+  EXPECT_EQ(std::stoull(resumed.changes.front().token()), std::stoull(slow.last_token) + 1);
+  for (const auto& ch : resumed.changes) EXPECT_TRUE(ch.has_directive_change());
+}
+
 TEST_F(WatchTest, DepartmentAndReporterInboxes) {
   WhistledProcess node(dir.path());
   ASSERT_TRUE(node.running()) << node.log_path();

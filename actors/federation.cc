@@ -2,6 +2,7 @@
 // copy travels to, applying copies that arrive (ownership transfers are
 // copies whose owner is hosted here), and commands forwarded by peers. The
 // links themselves (gRPC) live in link/.
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -131,6 +132,23 @@ uint64_t NodeContext::DurableInboxSeq(const std::string& peer) {
   uint64_t seq = stored.ok() ? *stored : 0;
   inbox_durable_[peer] = seq;
   return seq;
+}
+
+bool NodeContext::ClaimInbox(const std::string& peer, uint64_t seq) {
+  std::lock_guard lock(sync_mu_);
+  auto [it, fresh] = inbox_queued_.try_emplace(peer, 0);
+  if (fresh) {
+    auto stored = store_->InboxSeq(peer);
+    it->second = stored.ok() ? *stored : 0;
+  }
+  if (seq <= it->second) return false;
+  it->second = seq;
+  return true;
+}
+
+void NodeContext::InboxDurable(const std::string& peer, uint64_t seq) {
+  std::lock_guard lock(sync_mu_);
+  inbox_durable_[peer] = std::max(inbox_durable_[peer], seq);
 }
 
 void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,

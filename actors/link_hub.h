@@ -15,6 +15,8 @@ class LinkHub {
   // `peer` (kParentPeer or a child root); answers `req.reply` with the owner's
   // answer, or UNAVAILABLE when the link is down.
   virtual void Forward(const std::string& peer, const std::string& owner, CaseRequest req) = 0;
+  // The node id link `peer` last said it has ("" before its first hello).
+  virtual std::string PeerNodeId(const std::string& peer) const = 0;
 };
 
 }  // namespace whistle::actors

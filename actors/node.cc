@@ -204,6 +204,10 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   if (options.timer_interval_ms > 0) {
     impl->timer = SpawnTimer(*impl->system, ctx, options.timer_interval_ms);
   }
+  auto directives = Directives::Start(*impl->system, ctx, registry, &impl->inflight_writes,
+                                      options.max_inflight_writes);
+  if (!directives.ok()) return directives.status();
+  impl->directives = std::move(directives).value();
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 
@@ -356,5 +360,6 @@ core::Context Node::context() const { return impl_->ctx->core(); }
 storage::StoreStats Node::StoreStats() const { return impl_->ctx->store().Stats(); }
 const std::string& Node::data_dir() const { return impl_->ctx->store().path(); }
 storage::Store& Node::store() { return impl_->ctx->store(); }
+Directives& Node::directives() { return *impl_->directives; }
 
 }  // namespace whistle::actors

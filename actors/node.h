@@ -37,6 +37,7 @@ struct NodeOptions {
 };
 
 class LinkHub;
+class Directives;
 
 using CaseCallback = std::function<void(StatusOr<v1::Case>)>;
 
@@ -94,6 +95,8 @@ class Node {
   storage::StoreStats StoreStats() const;
   const std::string& data_dir() const;
   storage::Store& store();
+  // The directive side of the node (actors/directives.h).
+  Directives& directives();
 
  private:
   struct Impl;

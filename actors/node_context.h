@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/directives.h"
 #include "actors/link_hub.h"
 #include "actors/messages.h"
 #include "actors/node.h"
@@ -37,6 +38,7 @@ class NodeContext {
   // True when this node runs the actor of jurisdiction `id`.
   bool Hosts(const std::string& id) const { return jurisdictions_.count(id) != 0; }
   void set_link_hub(LinkHub* hub) { hub_.store(hub); }
+  LinkHub* link_hub() const { return hub_.load(); }
   storage::Store& store() { return *store_; }
   const storage::Store& store() const { return *store_; }
   CaseProbe& probe() { return probe_; }
@@ -72,6 +74,12 @@ class NodeContext {
   // and records `seq`, all in one batch. `done` runs once that is durable.
   void ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,
                  std::function<void(const Status&)> done);
+  // Envelope `seq` from `peer` is about to be applied: false when it was
+  // already (a resend; acknowledge it behind an empty batch, as ApplySync
+  // does). Directive envelopes use it; they share the link's numbering.
+  bool ClaimInbox(const std::string& peer, uint64_t seq);
+  // The batch recording `seq` from `peer` is durable.
+  void InboxDurable(const std::string& peer, uint64_t seq);
   // Last envelope seq from `peer` applied durably (for hello/welcome).
   uint64_t DurableInboxSeq(const std::string& peer);
   // Cases per state owned by exactly `owner`.
@@ -127,6 +135,7 @@ struct Node::Impl {
   std::unique_ptr<caf::actor_system_config> config;
   std::unique_ptr<caf::actor_system> system;
   caf::actor timer;
+  std::unique_ptr<Directives> directives;
   std::atomic<int64_t> inflight_writes{0};
 
   // Reports in flight, one per user + request id (Node::Report): a second
@@ -155,8 +164,10 @@ struct Node::Impl {
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
       for (auto& [id, a] : ctx->departments())
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      if (directives) directives->Stop();
       system->await_all_actors_done();
     }
+    directives.reset();  // its actor handles go before the actor system
     // Actors are gone; drain the commit queue so every queued caller is answered.
     if (ctx) ctx->CloseStore();
     system.reset();

@@ -49,6 +49,13 @@ constexpr FlagDoc kDocs[] = {
     {"max_inflight_writes",
      "writes (reports, actions) in flight at once (1..1000000); past it callers get "
      "RESOURCE_EXHAUSTED instead of an ever longer queue"},
+    {"change_log_max_entries",
+     "live watch: change-log entries kept (1..1000000000); older resume tokens get OUT_OF_RANGE"},
+    {"change_log_max_age_s",
+     "live watch: change-log entries older than this many seconds are trimmed (1..315360000)"},
+    {"watch_max_lag",
+     "live watch: a stream this many changes behind ends with RESOURCE_EXHAUSTED "
+     "(1..100000000)"},
     {"drain_delay_ms",
      "SIGTERM: serve NOT_SERVING this long (ms, 0..60000) before closing, so load balancers "
      "stop routing first"},
@@ -171,6 +178,9 @@ v1::NodeConfig DefaultConfig() {
   c.set_max_connection_age_grace_ms(30000);
   c.set_rate_limit_per_user(1000);
   c.set_rate_limit_burst(2000);
+  c.set_change_log_max_entries(1000000);
+  c.set_change_log_max_age_s(7 * 24 * 3600);
+  c.set_watch_max_lag(50000);
   return c;
 }
 
@@ -246,6 +256,15 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   }
   if (c.max_inflight_writes() < 1 || c.max_inflight_writes() > 1000000) {
     return Status::InvalidArgument(Named("max_inflight_writes") + ": want 1..1000000");
+  }
+  if (c.change_log_max_entries() < 1 || c.change_log_max_entries() > 1000000000) {
+    return Status::InvalidArgument(Named("change_log_max_entries") + ": want 1..1000000000");
+  }
+  if (c.change_log_max_age_s() < 1 || c.change_log_max_age_s() > 315360000) {
+    return Status::InvalidArgument(Named("change_log_max_age_s") + ": want 1..315360000");
+  }
+  if (c.watch_max_lag() < 1 || c.watch_max_lag() > 100000000) {
+    return Status::InvalidArgument(Named("watch_max_lag") + ": want 1..100000000");
   }
   if (c.drain_delay_ms() < 0 || c.drain_delay_ms() > 60000) {
     return Status::InvalidArgument(Named("drain_delay_ms") + ": want 0..60000");

@@ -27,6 +27,9 @@
 #include "link/link_service.h"
 #include "services/admin_service.h"
 #include "services/case_service.h"
+#include "services/directive_service.h"
+#include "services/inbox_service.h"
+#include "services/watch_service.h"
 #include "storage/store.h"
 
 namespace whistle::app {
@@ -250,6 +253,8 @@ int Run(int argc, char** argv) {
   store_options.node_id = config->node_id();
   store_options.init = config->init_data_dir();
   store_options.accept_data_loss = config->accept_data_loss();
+  store_options.change_log_max_entries = static_cast<uint64_t>(config->change_log_max_entries());
+  store_options.change_log_max_age_ms = int64_t{config->change_log_max_age_s()} * 1000;
   auto store = storage::Store::Open(store_options);
   if (!store.ok()) return Fail(store.status());
   actors::NodeOptions node_options;
@@ -292,14 +297,24 @@ int Run(int argc, char** argv) {
   services::CaseService case_service(**node, rpc_probe, **auth, &rate_limiter);
   services::TopologyService topology_service(**node, rpc_probe, **auth, &rate_limiter);
   services::AdminService admin_service(**node, rpc_probe, **auth);
+  services::DirectiveService directive_service(**node, rpc_probe, **auth, &rate_limiter);
+  services::InboxService inbox_service(**node, rpc_probe, **auth, &rate_limiter);
+  services::WatchOptions watch_options;
+  watch_options.max_lag = static_cast<uint64_t>(config->watch_max_lag());
+  services::WatchService watch_service(**node, rpc_probe, **auth, &rate_limiter, registry.get(),
+                                       watch_options);
+  // Set before serving; the node (and its store) is reset below while
+  // watch_service is still alive.
+  (*node)->store().SetChangeListener([w = &watch_service](uint64_t seq) { w->OnCommitted(seq); });
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ApiServerOptions api_options;
   api_options.listen = config->listen();
   api_options.credentials = credentials->server;
   api_options.limits = LimitsFrom(*config);
-  api_options.services = {&case_service, &link_service, &node_service, &topology_service,
-                          &admin_service};
+  api_options.services = {&case_service,      &link_service,  &node_service,
+                          &topology_service,  &admin_service, &directive_service,
+                          &inbox_service,     &watch_service};
   auto server = ApiServer::Start(std::move(api_options));
   if (!server.ok()) return Fail(server.status());
   (*server)->SetServing(true);

@@ -26,6 +26,8 @@
 #include "core/text.h"
 #include "services/token.h"
 #include "whistle/v1/admin.grpc.pb.h"
+#include "cli/directive_verbs.h"
+#include "cli/watch_verbs.h"
 #include "whistle/v1/link.grpc.pb.h"
 #include "whistle/v1/service.grpc.pb.h"
 
@@ -85,7 +87,9 @@ const char kUsage[] =
     "  health                            the node's gRPC health (exit 0 only when SERVING;\n"
     "                                    no identity needed: the image's HEALTHCHECK)\n"
     "  backup DIR                        admin: checkpoint the running node into DIR, an\n"
-    "                                    absolute path on the NODE's host (docs/operations.md)\n\n"
+    "                                    absolute path on the NODE's host (docs/operations.md)\n"
+    "  directive VERB ...                leaders' directives (whistlectl directive help)\n"
+    "  watch ... | inbox ...             live changes, case inboxes (whistlectl watch help)\n\n"
     "Tokens (local, no server):\n"
     "  token keygen --dir D [--kid ID] [--alg ES256|RS256]\n"
     "         writes D/private.pem (the issuer's signing key, mode 0600) and D/jwks.json\n"
@@ -494,9 +498,10 @@ int Print(const grpc::Status& status, const M& response, const Options& options,
   if (options.json) {
     PrintJson(response);  // JSON escapes control characters itself
   } else {
-    M safe = response;
-    ForTerminal(&safe);
-    table(safe);
+    std::unique_ptr<google::protobuf::Message> safe(response.New());
+    safe->CopyFrom(response);
+    ForTerminal(safe.get());
+    table(static_cast<const M&>(*safe));
   }
   return 0;
 }
@@ -819,6 +824,34 @@ int Run(int argc, char** argv) {
   if (!channel) return Usage(why);
   Client client(o, std::move(channel));
   if (verb == "report") return Report(client, args);
+  if (verb == "directive") {
+    VerbIo io;
+    io.channel = client.channel_;
+    io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
+    io.print = [&o](const grpc::Status& status, const google::protobuf::Message& response,
+                    const std::function<void()>& table) {
+      return Print<google::protobuf::Message>(status, response, o,
+                                              [&](const google::protobuf::Message&) { table(); });
+    };
+    io.usage = Usage;
+    return DirectiveVerb(io, args);
+  }
+  if (verb == "watch" || verb == "inbox") {
+    if (!args.empty() && args[0] == "help") {
+      std::fputs(kWatchUsage, stdout);
+      return 0;
+    }
+    VerbIo io;
+    io.channel = client.channel_;
+    io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
+    io.print = [&o](const grpc::Status& status, const google::protobuf::Message& response,
+                    const std::function<void()>& table) {
+      return Print<google::protobuf::Message>(status, response, o,
+                                              [&](const google::protobuf::Message&) { table(); });
+    };
+    io.usage = Usage;
+    return verb == "watch" ? WatchVerb(io, o.json, args) : InboxVerb(io, args);
+  }
   if (verb == "list") return List(client, args);
   grpc::ClientContext ctx;
   client.Prepare(ctx);

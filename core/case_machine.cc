@@ -28,7 +28,7 @@
 // evaluate   CLOSED                    the reporter, or authority   EVALUATED
 // return     REPORTED, ACCEPTED        authority over owner         REPORTED at the parent
 // reject     REPORTED, ACCEPTED        authority over owner         REJECTED
-// supervise  any open state            staff/leader of a strict     unchanged
+// supervise  any open state            a leader of a strict         unchanged
 //                                      ancestor of the owner
 // overdue    any state                 SystemCaller() only          unchanged; needs a passed
 //                                                                   deadline; a missed accept,
@@ -42,6 +42,11 @@
 // the caller may act (PERMISSION_DENIED), the state fits (FAILED_
 // PRECONDITION), then the command's own rules. A deadline counts as passed
 // when now > deadline, so `now == deadline` is still in time.
+//
+// Dispatch and whistle summon a department hanging off the owner or an
+// ancestor; the owner's own staff and county or city leaders may also reach
+// down to departments of jurisdictions inside the owner's subtree.
+// Supervision is a leader's; staff keep the daily case work.
 #include "core/case_machine.h"
 
 #include <algorithm>
@@ -280,11 +285,31 @@ bool HasOpenSummons(const v1::Case& c, std::string_view dept) {
   return false;
 }
 
+// Whistling downward, into the owner's subtree, is for the owner's own staff
+// and for county and city leaders (with authority over the owner).
+bool MaySummonDownward(const v1::Case& c, const v1::Caller& caller, const Context& ctx) {
+  if (caller.role() == v1::ROLE_STAFF) return caller.jurisdiction_id() == c.owner_id();
+  if (caller.role() != v1::ROLE_LEADER) return false;
+  const v1::Jurisdiction* j = ctx.topology.Find(caller.jurisdiction_id());
+  return j != nullptr && j->level() != v1::LEVEL_UNSPECIFIED && j->level() <= v1::LEVEL_COUNTY;
+}
+
 // A department may be summoned to a case when it hangs off the owner or an
-// ancestor: a street cannot summon another street's police station.
-bool CanSummon(const v1::Case& c, std::string_view dept, const Context& ctx) {
+// ancestor (a street cannot summon another street's police station), or off
+// a jurisdiction inside the owner's subtree when MaySummonDownward.
+bool CanSummon(const v1::Case& c, std::string_view dept, const v1::Caller& caller,
+               const Context& ctx) {
   const v1::Department* d = ctx.topology.FindDepartment(dept);
-  return d != nullptr && ctx.topology.IsWithin(c.owner_id(), d->jurisdiction_id());
+  if (d == nullptr) return false;
+  if (ctx.topology.IsWithin(c.owner_id(), d->jurisdiction_id())) return true;
+  return ctx.topology.IsWithin(d->jurisdiction_id(), c.owner_id()) &&
+         MaySummonDownward(c, caller, ctx);
+}
+
+std::string NotSummonable(const v1::Case& c) {
+  return " hangs neither off owner " + Quote(c.owner_id()) +
+         " or an ancestor, nor (for the owner's staff and county or city leaders) off a "
+         "jurisdiction inside the owner's subtree";
 }
 
 void AddSummons(Transition& t, const std::string& dept, int64_t now_ms, const Context& ctx) {
@@ -356,7 +381,7 @@ enum class Who {
   kSummonedDepartment,     // a department summoned to the case
   kGridWorkerOrAuthority,  // the worker of the case's grid, or authority
   kReporterOrAuthority,    // the user who reported the case, or authority
-  kHigherLevel,            // staff/leader of a strict ancestor of the owner
+  kHigherLevel,            // a leader of a strict ancestor of the owner
   kSystem,                 // SystemCaller(), for deadlines
 };
 
@@ -409,7 +434,7 @@ std::string_view Describe(Who who) {
     case Who::kReporterOrAuthority:
       return "the reporter, or authority";
     case Who::kHigherLevel:
-      return "staff/leader of a strict ancestor of the owner";
+      return "a leader of a strict ancestor of the owner";
     case Who::kSystem:
       return "SystemCaller() only";
   }
@@ -470,7 +495,13 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
       if (caller.user() == c.reporter() && caller.role() == c.reporter_role()) return Status::Ok();
       return RequireAuthority(rule.name, caller, c, ctx);
     case Who::kHigherLevel:
-      if (IsStaff(caller) && caller.jurisdiction_id() != c.owner_id() &&
+      // Supervision (督办) is a leader's: staff keep the daily case work.
+      if (caller.role() != v1::ROLE_LEADER) {
+        return Status::PermissionDenied("role " + v1::Role_Name(caller.role()) + " may not " +
+                                        std::string(rule.name) + "; only a leader of a level " +
+                                        "above the owner supervises");
+      }
+      if (caller.jurisdiction_id() != c.owner_id() &&
           ctx.topology.IsWithin(c.owner_id(), caller.jurisdiction_id())) {
         return Status::Ok();
       }
@@ -539,10 +570,9 @@ Result Accept(const v1::Case& c, const v1::AcceptCommand& cmd, const v1::Caller&
 
 Result Dispatch(const v1::Case& c, const v1::DispatchCommand& cmd, const v1::Caller& caller,
                 int64_t now, const Context& ctx) {
-  if (!CanSummon(c, cmd.department_id(), ctx)) {
+  if (!CanSummon(c, cmd.department_id(), caller, ctx)) {
     return Status::InvalidArgument("command.dispatch.department_id: " + Quote(cmd.department_id()) +
-                                   " does not hang off owner " + Quote(c.owner_id()) +
-                                   " or an ancestor");
+                                   NotSummonable(c));
   }
   if (HasOpenSummons(c, cmd.department_id())) {
     return WrongState(c, "department " + Quote(cmd.department_id()) + " is already summoned");
@@ -591,10 +621,9 @@ Result Whistle(const v1::Case& c, const v1::WhistleCommand& cmd, const v1::Calle
                              "; whistle needs LEVEL_TOWNSHIP or higher");
   }
   for (int i = 0; i < cmd.department_ids_size(); ++i) {
-    if (!CanSummon(c, cmd.department_ids(i), ctx)) {
-      return Status::InvalidArgument("command.whistle.department_ids[" + std::to_string(i) + "]: " +
-                                     Quote(cmd.department_ids(i)) + " does not hang off owner " +
-                                     Quote(c.owner_id()) + " or an ancestor");
+    if (!CanSummon(c, cmd.department_ids(i), caller, ctx)) {
+      return Status::InvalidArgument("command.whistle.department_ids[" + std::to_string(i) +
+                                     "]: " + Quote(cmd.department_ids(i)) + NotSummonable(c));
     }
   }
   Transition t = Begin(c, v1::TRANSITION_KIND_WHISTLE, caller, now);

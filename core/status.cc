@@ -24,6 +24,8 @@ std::string_view ToString(Code code) {
       return "FAILED_PRECONDITION";
     case Code::kAborted:
       return "ABORTED";
+    case Code::kOutOfRange:
+      return "OUT_OF_RANGE";
     case Code::kInternal:
       return "INTERNAL";
     case Code::kDataLoss:

@@ -21,6 +21,7 @@ enum class Code : int {
   kResourceExhausted = 8,
   kFailedPrecondition = 9,
   kAborted = 10,
+  kOutOfRange = 11,
   kInternal = 13,
   kUnavailable = 14,
   kDataLoss = 15,
@@ -43,6 +44,7 @@ class [[nodiscard]] Status {
   static Status FailedPrecondition(std::string m) {
     return {Code::kFailedPrecondition, std::move(m)};
   }
+  static Status OutOfRange(std::string m) { return {Code::kOutOfRange, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status DataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }

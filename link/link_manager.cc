@@ -259,6 +259,12 @@ void LinkManager::Forward(const std::string& peer, const std::string& owner,
   session->Forward(std::move(req), owner);
 }
 
+std::string LinkManager::PeerNodeId(const std::string& peer) const {
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? std::string() : it->second->node_id;
+}
+
 v1::LinkHello LinkManager::Hello() {
   v1::LinkHello h;
   h.set_protocol(v1::LINK_PROTOCOL_V1);

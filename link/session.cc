@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "actors/directives.h"
 #include "link/peer.h"
 
 namespace whistle::link {
@@ -130,11 +131,14 @@ bool Session::Pump() {
     auto* env = frame.mutable_envelope();
     env->set_seq(e.seq);
     env->set_written_at_ms(e.written_at_ms);
-    auto full = manager_.store().GetCaseWithHistory(e.case_id);
-    if (full.ok()) {
-      auto* sync = env->mutable_payload()->mutable_case_sync();
-      *sync->mutable_case_() = std::move(full->first);
-      for (auto& h : full->second) *sync->add_history() = std::move(h);
+    // A directive or its counts ("d:"/"c:" references), else a case.
+    if (!manager_.node().directives().BuildPayload(e.case_id, env->mutable_payload())) {
+      auto full = manager_.store().GetCaseWithHistory(e.case_id);
+      if (full.ok()) {
+        auto* sync = env->mutable_payload()->mutable_case_sync();
+        *sync->mutable_case_() = std::move(full->first);
+        for (auto& h : full->second) *sync->add_history() = std::move(h);
+      }
     }
     {
       // Counted as sent before the write: the peer's ack may be read before this thread
@@ -227,6 +231,13 @@ void Session::OnEnvelope(v1::LinkEnvelope& envelope) {
     p.metrics.received->Increment();
   });
   std::weak_ptr<Session> weak = weak_from_this();
+  if (envelope.payload().has_directive_sync() || envelope.payload().has_counts_sync()) {
+    return manager_.node().directives().ApplyFromLink(peer_, std::move(envelope),
+                                                      [weak, seq](const Status&) {
+                                                        if (auto self = weak.lock())
+                                                          self->AckDurable(seq);
+                                                      });
+  }
   manager_.node().ApplySync(peer_, seq, std::move(*envelope.mutable_payload()->mutable_case_sync()),
                             [weak, seq](const Status&) {
                               if (auto self = weak.lock()) self->AckDurable(seq);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "services/rate_limit.h"
 #include "services/rpc_log.h"
 #include "services/rpc_probe.h"
 
@@ -49,5 +50,13 @@ class Call {
   std::string user_;
   std::string case_id_;
 };
+
+// Names the caller in the call's log line and applies its rate limit
+// (`limiter` null: no limit).
+inline Status Admit(RateLimiter* limiter, Call& call, const std::string& user) {
+  call.set_user(user);
+  if (limiter == nullptr) return Status::Ok();
+  return limiter->Admit(user);
+}
 
 }  // namespace whistle::services

@@ -47,13 +47,6 @@ StatusOr<std::string> SubtreeRoot(const actors::Node& node, const v1::Caller& ca
   return root;
 }
 
-// Names the caller in the call's log line and applies its rate limit.
-Status Admit(RateLimiter* limiter, Call& call, const std::string& user) {
-  call.set_user(user);
-  if (limiter == nullptr) return Status::Ok();
-  return limiter->Admit(user);
-}
-
 // Finishes `call` with `result`, copying the value into `response` on success.
 template <class T>
 actors::CaseCallback Respond(Call call, T* response) {

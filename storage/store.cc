@@ -18,9 +18,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -30,15 +32,17 @@
 #include "core/log.h"
 #include "storage/data_dir.h"
 #include "storage/keys.h"
+#include "storage/raw.h"
 #include "whistle/v1/link.pb.h"
 
 namespace whistle::storage {
 namespace {
 
 // Column families, in the order they are opened (handles_ is indexed by this).
-enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta, kLink };
-constexpr std::array<const char*, 6> kCfNames = {"cases",  "history", "index",
-                                                 "timers", "meta",    "link"};
+enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta, kLink, kDirectives, kChanges };
+constexpr std::array<const char*, 8> kCfNames = {"cases", "history", "index",      "timers",
+                                                 "meta",  "link",    "directives", "changes"};
+constexpr char kChangesTrimmedKey[] = "changes/trimmed";
 
 constexpr size_t kBlockCacheBytes = 64 << 20;
 constexpr size_t kCaseSeqDigits = 12;
@@ -253,6 +257,47 @@ class HealthListener final : public rocksdb::EventListener {
  private:
   std::shared_ptr<Health> health_;
 };
+// Department inbox rows of a case: d/<dept>\0 <0|1> <due 16 digits> / <case_id>.
+// The last summons of a department decides its row (a department summoned
+// again after a return has one row).
+std::map<std::string, std::string> InboxKeys(const v1::Case& c) {
+  std::map<std::string, const v1::Summons*> last;
+  for (const auto& s : c.summons()) last[s.department_id()] = &s;
+  const bool open = c.state() >= v1::CASE_STATE_REPORTED && c.state() <= v1::CASE_STATE_VERIFIED;
+  std::map<std::string, std::string> out;
+  for (const auto& [dept, s] : last) {
+    const bool pending = open && s->reported_in_at_ms() == 0;
+    char due[32];
+    std::snprintf(due, sizeof(due), "%016lld",
+                  static_cast<long long>(pending ? s->report_in_by_ms() : 0));
+    std::string k = "d/" + dept;
+    k.push_back(keys::kSep);
+    k.push_back(pending ? '0' : '1');
+    k.append(due);
+    k.push_back('/');
+    k.append(c.id());
+    out.emplace(dept, std::move(k));
+  }
+  return out;
+}
+
+std::string InboxPrefix(std::string_view dept) {
+  std::string k = "d/" + std::string(dept);
+  k.push_back(keys::kSep);
+  return k;
+}
+
+std::string EncodeSeq(uint64_t seq) {
+  std::string k;
+  for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
+  return k;
+}
+
+uint64_t DecodeSeq(std::string_view k) {
+  uint64_t v = 0;
+  for (char c : k) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
 
 }  // namespace
 
@@ -260,7 +305,8 @@ class HealthListener final : public rocksdb::EventListener {
 
 struct Batch::Rep {
   // kSend: key = peer, value = OutboxRecord; numbered by the commit thread.
-  enum class Kind : uint8_t { kPut, kDelete, kMerge, kSend };
+  // kChange: value = v1::Change; numbered by the commit thread.
+  enum class Kind : uint8_t { kPut, kDelete, kMerge, kSend, kChange };
   struct Op {
     Cf cf;
     Kind kind;
@@ -317,6 +363,20 @@ void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool ow
     rep_->Add(Cf::kTimers, Kind::kDelete, keys::Timer(old_due, id));
   }
   if (new_due > 0) rep_->Add(Cf::kTimers, Kind::kPut, keys::Timer(new_due, id));
+
+  // Department inbox rows (owned cases and copies alike: a department on
+  // this node reads the copy it was summoned to).
+  std::map<std::string, std::string> old_rows;
+  if (owned_before != nullptr) old_rows = InboxKeys(*owned_before);
+  std::map<std::string, std::string> new_rows = InboxKeys(after);
+  for (const auto& [dept, key] : old_rows) {
+    auto it = new_rows.find(dept);
+    if (it == new_rows.end() || it->second != key) rep_->Add(Cf::kIndex, Kind::kDelete, key);
+  }
+  for (const auto& [dept, key] : new_rows) {
+    auto it = old_rows.find(dept);
+    if (it == old_rows.end() || it->second != key) rep_->Add(Cf::kIndex, Kind::kPut, key);
+  }
 }
 
 void Batch::PutHistory(const v1::HistoryEntry& entry) {
@@ -324,6 +384,27 @@ void Batch::PutHistory(const v1::HistoryEntry& entry) {
   rep_->Add(Cf::kHistory, Rep::Kind::kPut,
             keys::History(entry.case_id(), static_cast<uint64_t>(entry.seq())),
             entry.SerializeAsString());
+  v1::Change change;
+  change.set_at_ms(entry.at_ms());
+  change.add_jurisdiction_ids(entry.jurisdiction_id());
+  if (!entry.from_jurisdiction_id().empty() &&
+      entry.from_jurisdiction_id() != entry.jurisdiction_id()) {
+    change.add_jurisdiction_ids(entry.from_jurisdiction_id());
+  }
+  auto* c = change.mutable_case_change();
+  c->set_case_id(entry.case_id());
+  c->set_seq(entry.seq());
+  c->set_kind(entry.kind());
+  c->set_state(entry.to_state());
+  c->set_owner_id(entry.jurisdiction_id());
+  c->set_from_owner_id(entry.from_jurisdiction_id());
+  c->set_at_ms(entry.at_ms());
+  RecordChange(change);
+}
+
+void Batch::RecordChange(const v1::Change& change) {
+  if (!rep_) rep_ = std::make_unique<Rep>();
+  rep_->Add(Cf::kChanges, Rep::Kind::kChange, "", change.SerializeAsString());
 }
 
 void Batch::Send(const std::string& peer, const std::string& case_id, int64_t now_ms) {
@@ -358,6 +439,7 @@ struct Store::Impl {
     std::unique_ptr<Batch::Rep> rep;
     Done done;
     std::vector<std::pair<std::string, uint64_t>> sent;  // outbox entries numbered at write
+    uint64_t last_change = 0;                            // highest change seq numbered, 0 = none
   };
 
   Options options;
@@ -423,6 +505,13 @@ struct Store::Impl {
     }
     return it->second;
   }
+
+  // Change log: numbered by the commit thread only; readers see written_change.
+  uint64_t change_seq = 0;                  // commit thread
+  std::atomic<uint64_t> written_change{0};  // highest change seq durable
+  std::atomic<uint64_t> trimmed_change{0};  // entries up to here are gone
+  std::function<void(uint64_t)> change_listener;
+  std::chrono::steady_clock::time_point next_trim_check{};
 
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> wal_syncs{0};
@@ -521,6 +610,7 @@ struct Store::Impl {
         group.clear();
         continue;
       }
+      if (status.ok()) MaybeTrimChanges();
       {
         std::lock_guard lock(answer_mu);
         answers.push_back({std::move(group), std::move(status), seq, case_seq});
@@ -546,6 +636,9 @@ struct Store::Impl {
           // The link learns of a message before its cause is answered.
           if (written.status.ok() && outbox_listener) {
             for (const auto& [peer, seq] : p.sent) outbox_listener(peer, seq);
+          }
+          if (written.status.ok() && p.last_change != 0 && change_listener) {
+            change_listener(p.last_change);
           }
           if (p.done) p.done(written.status);
         }
@@ -630,8 +723,10 @@ struct Store::Impl {
     if (DiskFullBlocks()) return DiskFull("disk full: " + options.path);
     const std::string own_prefix = options.node_id.empty() ? "" : options.node_id + "-";
     rocksdb::WriteBatch wb;
+    const uint64_t first_change = change_seq;
     for (auto& p : group) {
       p.sent.clear();
+      p.last_change = 0;
       for (const auto& op : p.rep->ops) {
         rocksdb::Status s;
         if (!own_prefix.empty() && op.cf == Cf::kCases && op.kind == Batch::Rep::Kind::kPut &&
@@ -641,6 +736,10 @@ struct Store::Impl {
           }
         }
         switch (op.kind) {
+          case Batch::Rep::Kind::kChange:
+            p.last_change = ++change_seq;
+            s = wb.Put(cf(op.cf), EncodeSeq(p.last_change), op.value);
+            break;
           case Batch::Rep::Kind::kSend: {
             uint64_t seq = NextOutboxSeq(op.key);
             p.sent.emplace_back(op.key, seq);
@@ -680,6 +779,9 @@ struct Store::Impl {
       // Numbers handed out for a failed write would leave a gap: forget them.
       std::lock_guard lock(out_mu);
       out_seq.clear();
+      change_seq = first_change;
+    } else if (change_seq != first_change) {
+      written_change.store(change_seq, std::memory_order_release);
     }
     if (status.ok()) {
       std::lock_guard lock(out_mu);
@@ -698,6 +800,44 @@ struct Store::Impl {
       if (options.sync) wal_syncs.fetch_add(1, std::memory_order_relaxed);
     }
     return status;
+  }
+
+  // Deletes the oldest change-log entries past the size or age bound; at most
+  // once a second, on the commit thread. Not synced: a lost trim is redone.
+  void MaybeTrimChanges() {
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_trim_check) return;
+    next_trim_check = now + std::chrono::seconds(1);
+    const uint64_t last = written_change.load();
+    const uint64_t trimmed = trimmed_change.load();
+    uint64_t upto = trimmed;
+    if (last > options.change_log_max_entries) {
+      upto = std::max(upto, last - options.change_log_max_entries);
+    }
+    const int64_t cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count() -
+                           options.change_log_max_age_ms;
+    // Age: walk the head while entries are older (bounded per check).
+    size_t walked = 0;
+    Status scanned = Scan(Cf::kChanges, EncodeSeq(upto + 1), "", "trim changes",
+                          [&](std::string_view key, std::string_view value) {
+                            v1::Change c;
+                            if (!c.ParseFromArray(value.data(), static_cast<int>(value.size())))
+                              return false;
+                            if (c.at_ms() >= cutoff || ++walked > 100000) return false;
+                            upto = DecodeSeq(key);
+                            return true;
+                          });
+    (void)scanned;  // a failed scan trims by size only; the next check retries
+    if (upto <= trimmed) return;
+    rocksdb::WriteBatch wb;
+    wb.DeleteRange(cf(Cf::kChanges), EncodeSeq(0), EncodeSeq(upto + 1)).PermitUncheckedError();
+    wb.Put(cf(Cf::kMeta), kChangesTrimmedKey, keys::EncodeInt64(static_cast<int64_t>(upto)))
+        .PermitUncheckedError();
+    // Readers refuse what is about to go before it goes.
+    trimmed_change.store(upto);
+    db->Write(rocksdb::WriteOptions(), &wb).PermitUncheckedError();
   }
 
   // Visits keys of `c` in [start, end) ("" end = no bound) until fn returns false.
@@ -889,7 +1029,10 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
     cf_options.compaction_style = rocksdb::kCompactionStyleLevel;
     cf_options.level_compaction_dynamic_level_bytes = true;
     cf_options.table_factory = c == Cf::kCases || c == Cf::kIndex ? with_bloom : without_bloom;
-    if (c == Cf::kMeta) cf_options.merge_operator = std::make_shared<Int64AddOperator>();
+    // Directive progress counts are int64 deltas too (storage/directive_store.cc).
+    if (c == Cf::kMeta || c == Cf::kDirectives) {
+      cf_options.merge_operator = std::make_shared<Int64AddOperator>();
+    }
     descriptors.emplace_back(kCfNames[i], cf_options);
   }
   {
@@ -1036,6 +1179,20 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const Options& options) {
        {"sequence", std::to_string(impl->db->GetLatestSequenceNumber())},
        {"read_only", impl->read_only ? "true" : "false"}});
 
+  {
+    // Change numbering continues after the last entry, or after the trim mark.
+    std::string v;
+    if (impl->db->Get(rocksdb::ReadOptions(), impl->cf(Cf::kMeta), kChangesTrimmedKey, &v).ok()) {
+      impl->trimmed_change = static_cast<uint64_t>(keys::DecodeInt64(v).value_or(0));
+    }
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl->db->NewIterator(rocksdb::ReadOptions(), impl->cf(Cf::kChanges)));
+    it->SeekToLast();
+    uint64_t last = it->Valid() ? DecodeSeq(View(it->key())) : 0;
+    impl->change_seq = std::max(last, impl->trimmed_change.load());
+    impl->written_change = impl->change_seq;
+  }
+
   Impl* raw = impl.get();
   impl->committer = std::thread([raw] { raw->Run(); });
   impl->answerer = std::thread([raw] { raw->Answer(); });
@@ -1146,7 +1303,7 @@ Status Store::AdmitWrite() {
 }
 
 void Store::Commit(Batch batch, Done done) {
-  Impl::Pending p{std::move(batch.rep_), std::move(done)};
+  Impl::Pending p{std::move(batch.rep_), std::move(done), {}, 0};
   if (!p.rep) p.rep = std::make_unique<Batch::Rep>();
   {
     std::unique_lock lock(impl_->mu);
@@ -1169,6 +1326,129 @@ Status Store::CommitAndWait(Batch batch) {
 
 void Store::SetOutboxListener(std::function<void(const std::string&, uint64_t)> listener) {
   impl_->outbox_listener = std::move(listener);
+}
+
+void Store::SetChangeListener(std::function<void(uint64_t)> listener) {
+  impl_->change_listener = std::move(listener);
+}
+
+uint64_t Store::LastChangeSeq() const { return impl_->written_change.load(); }
+uint64_t Store::TrimmedChangeSeq() const { return impl_->trimmed_change.load(); }
+
+StatusOr<std::vector<ChangeEntry>> Store::ReadChanges(uint64_t after_seq, size_t limit) const {
+  const uint64_t last = impl_->written_change.load(std::memory_order_acquire);
+  if (after_seq > last) {
+    return Status::OutOfRange("token " + std::to_string(after_seq) +
+                              " is ahead of this node's change log (last " + std::to_string(last) +
+                              "): not a token of this node's data");
+  }
+  auto trimmed_error = [&](uint64_t trimmed) {
+    return Status::OutOfRange("token " + std::to_string(after_seq) +
+                              ": the change log is trimmed up to " + std::to_string(trimmed) +
+                              "; changes after the token are gone, start a fresh watch "
+                              "(empty token) after re-reading state");
+  };
+  if (after_seq < impl_->trimmed_change.load()) return trimmed_error(impl_->trimmed_change.load());
+  std::vector<ChangeEntry> out;
+  if (limit == 0 || after_seq == last) return out;
+  bool parsed = true;
+  Status s = impl_->Scan(Cf::kChanges, EncodeSeq(after_seq + 1), EncodeSeq(last + 1),
+                         "read change log", [&](std::string_view key, std::string_view v) {
+                           ChangeEntry& e = out.emplace_back();
+                           e.seq = DecodeSeq(key);
+                           parsed = e.change.ParseFromArray(v.data(), static_cast<int>(v.size()));
+                           return parsed && out.size() < limit;
+                         });
+  if (!s.ok()) return s;
+  if (!parsed) return Status::Internal("change log: stored entry does not parse");
+  // A trim racing the read: what was read must start right after the token.
+  if (after_seq < impl_->trimmed_change.load() &&
+      (out.empty() || out.front().seq != after_seq + 1)) {
+    return trimmed_error(impl_->trimmed_change.load());
+  }
+  if (!out.empty() && out.front().seq != after_seq + 1) {
+    return trimmed_error(out.front().seq - 1);
+  }
+  return out;
+}
+
+StatusOr<InboxPage> Store::DepartmentInbox(const std::string& department,
+                                           const std::string& after_key, size_t limit) const {
+  if (limit == 0) return Status::InvalidArgument("limit: must be positive");
+  const std::string prefix = InboxPrefix(department);
+  const std::string start = after_key > prefix ? after_key : prefix;
+  InboxPage page;
+  std::string last_key;
+  bool more = false;
+  Status inner = Status::Ok();
+  Status s = impl_->Scan(Cf::kIndex, start, keys::PrefixEnd(prefix), "inbox of " + department,
+                         [&](std::string_view key, std::string_view) {
+                           if (key == after_key) return true;
+                           if (page.rows.size() == limit) {
+                             more = true;
+                             return false;
+                           }
+                           last_key.assign(key);
+                           auto slash = key.rfind('/');
+                           if (slash == std::string_view::npos) return true;
+                           auto c = GetCase(std::string(key.substr(slash + 1)));
+                           if (!c.ok()) {
+                             if (c.status().code() == Code::kNotFound) return true;
+                             inner = c.status();
+                             return false;
+                           }
+                           // The index is a hint: keep the row only if the case still puts
+                           // the department there (a copy's rows are never moved).
+                           auto rows = InboxKeys(*c);
+                           auto it = rows.find(department);
+                           if (it == rows.end() || it->second != key) return true;
+                           InboxRow& row = page.rows.emplace_back();
+                           row.pending = key[prefix.size()] == '0';
+                           for (const auto& sm : c->summons()) {
+                             if (sm.department_id() == department) {
+                               row.report_in_by_ms = sm.report_in_by_ms();
+                             }
+                           }
+                           row.c = std::move(c).value();
+                           return true;
+                         });
+  if (!s.ok()) return s;
+  if (!inner.ok()) return inner;
+  if (more) page.next_key = last_key;
+  return page;
+}
+
+StatusOr<ListResult> Store::ReportedBy(const std::string& reporter, const std::string& after_key,
+                                       size_t limit) const {
+  if (limit == 0) return Status::InvalidArgument("limit: must be positive");
+  std::string prefix = "r/" + reporter;
+  prefix.push_back(keys::kSep);
+  const std::string start = after_key > prefix ? after_key : prefix;
+  ListResult result;
+  std::string last_key;
+  bool more = false;
+  Status inner = Status::Ok();
+  Status s = impl_->Scan(Cf::kIndex, start, keys::PrefixEnd(prefix), "reports of " + reporter,
+                         [&](std::string_view key, std::string_view value) {
+                           if (key == after_key) return true;
+                           if (result.cases.size() == limit) {
+                             more = true;
+                             return false;
+                           }
+                           last_key.assign(key);
+                           auto c = GetCase(std::string(value));
+                           if (!c.ok()) {
+                             if (c.status().code() == Code::kNotFound) return true;
+                             inner = c.status();
+                             return false;
+                           }
+                           result.cases.push_back(std::move(c).value());
+                           return true;
+                         });
+  if (!s.ok()) return s;
+  if (!inner.ok()) return inner;
+  if (more) result.next_key = last_key;
+  return result;
 }
 
 StatusOr<std::pair<v1::Case, std::vector<v1::HistoryEntry>>> Store::GetCaseWithHistory(
@@ -1520,5 +1800,46 @@ Status Store::WriteRawForTest(const std::string& column_family, const std::strin
   }
   return Status::InvalidArgument("column_family: unknown " + column_family);
 }
+
+// ---- internal::Raw (storage/raw.h) ----
+
+namespace internal {
+namespace {
+Cf CfOf(Family f) {
+  switch (f) {
+    case Family::kDirectives:
+      return Cf::kDirectives;
+  }
+  return Cf::kDirectives;
+}
+}  // namespace
+
+void Raw::Put(Batch& b, Family f, std::string key, std::string value) {
+  if (!b.rep_) b.rep_ = std::make_unique<Batch::Rep>();
+  b.rep_->Add(CfOf(f), Batch::Rep::Kind::kPut, std::move(key), std::move(value));
+}
+
+void Raw::Delete(Batch& b, Family f, std::string key) {
+  if (!b.rep_) b.rep_ = std::make_unique<Batch::Rep>();
+  b.rep_->Add(CfOf(f), Batch::Rep::Kind::kDelete, std::move(key));
+}
+
+void Raw::AddInt64(Batch& b, Family f, std::string key, int64_t delta) {
+  if (!b.rep_) b.rep_ = std::make_unique<Batch::Rep>();
+  b.rep_->Add(CfOf(f), Batch::Rep::Kind::kMerge, std::move(key), keys::EncodeInt64(delta));
+}
+
+Status Raw::Get(const Store& store, Family f, std::string_view key, std::string* value) {
+  rocksdb::Status s = store.impl_->db->Get(rocksdb::ReadOptions(), store.impl_->cf(CfOf(f)),
+                                           rocksdb::Slice(key.data(), key.size()), value);
+  return FromRocks(s, "read");
+}
+
+Status Raw::Scan(const Store& store, Family f, std::string_view start, std::string_view end,
+                 std::string_view what, const ScanFn& fn) {
+  return store.impl_->Scan(CfOf(f), start, end, what, fn);
+}
+
+}  // namespace internal
 
 }  // namespace whistle::storage

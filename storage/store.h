@@ -14,6 +14,12 @@
 //   link     o/<peer> \0 <seq, 8 bytes BE>            -> v1::OutboxRecord (node-link outbox)
 //            i/<peer>                                -> int64: last envelope applied from peer
 //            a/<peer>                                -> int64: last entry the peer acknowledged
+//   directives  see storage/directive_store.h (directive records, receipts, progress counts)
+//   changes  <seq, 8 bytes BE>                         -> v1::Change (change log, numbered
+//            by the commit thread; the live watch reads it)
+//   index    d/<department> \0 <0|1> <due 16 digits> / <case_id> -> "" (department inbox:
+//            0 = pending report-in; a hint, checked against the case on read)
+//   meta     changes/trimmed                         -> int64: change log trimmed up to here
 //
 // A node keeps the cases it owns (indexed, counted, timed) and read-only
 // copies of cases owned on other nodes that it touched (cases + history only).
@@ -30,8 +36,13 @@
 
 #include "core/status.h"
 #include "whistle/v1/case.pb.h"
+#include "whistle/v1/watch.pb.h"
 
 namespace whistle::storage {
+
+namespace internal {
+struct Raw;  // storage/raw.h: key-value access for the other record kinds of storage/
+}
 
 struct Options {
   std::string path;
@@ -50,6 +61,10 @@ struct Options {
   bool verify_checksums_on_open = true;
   // Tests only: a rocksdb::Env (e.g. over a fault-injecting FileSystem). Not owned.
   void* rocksdb_env = nullptr;
+  // Change log trim (checked at most once a second by the commit thread): the
+  // oldest entries go once the log holds more than this many, or once older.
+  uint64_t change_log_max_entries = 1'000'000;
+  int64_t change_log_max_age_ms = 7LL * 24 * 3600 * 1000;
 };
 
 // The writes of one transition. Build it, then hand it to Store::Commit.
@@ -75,6 +90,9 @@ class Batch {
   void Send(const std::string& peer, const std::string& case_id, int64_t now_ms);
   // Records that every envelope from `peer` up to `seq` is applied.
   void RecordInbox(const std::string& peer, uint64_t seq);
+  // Appends `change` to the change log; the store numbers it (1, 2, 3 ... in
+  // commit order) when the batch is written. PutHistory calls it for cases.
+  void RecordChange(const v1::Change& change);
   // Remembers reporter+request_id -> case_id and the fingerprint of the
   // report's content (report idempotency; value "<case_id>\0<fingerprint>").
   void RecordRequest(const std::string& reporter, const std::string& request_id,
@@ -84,6 +102,7 @@ class Batch {
 
  private:
   friend class Store;
+  friend struct internal::Raw;
   struct Rep;
   std::unique_ptr<Rep> rep_;
 };
@@ -102,6 +121,22 @@ struct OutboxEntry {
   uint64_t seq;
   std::string case_id;
   int64_t written_at_ms;
+};
+
+struct ChangeEntry {
+  uint64_t seq;
+  v1::Change change;  // token unset
+};
+
+// A department inbox row: the case and the department's place in it.
+struct InboxRow {
+  v1::Case c;
+  bool pending = false;
+  int64_t report_in_by_ms = 0;
+};
+struct InboxPage {
+  std::vector<InboxRow> rows;
+  std::string next_key;  // raw key bytes; "" = nothing follows
 };
 
 struct DueTimer {
@@ -166,6 +201,9 @@ class Store {
   // Called on the answer thread with (peer, seq) for every outbox entry of a
   // written group, before that group's `done` callbacks. Set before use.
   void SetOutboxListener(std::function<void(const std::string&, uint64_t)> listener);
+  // Called on the answer thread with the highest change-log seq of a written
+  // group, before that group's `done` callbacks. Set before use.
+  void SetChangeListener(std::function<void(uint64_t)> listener);
   // Commit and wait; for tests and start-up. Not from a `done` callback.
   Status CommitAndWait(Batch batch);
 
@@ -219,6 +257,22 @@ class Store {
   // Last envelope from `peer` applied durably (0 if none).
   StatusOr<uint64_t> InboxSeq(const std::string& peer) const;
 
+  // Change log entries after `after_seq`, at most `limit`, in order.
+  // OUT_OF_RANGE when entries right after `after_seq` were trimmed, or
+  // `after_seq` is beyond the last written entry.
+  StatusOr<std::vector<ChangeEntry>> ReadChanges(uint64_t after_seq, size_t limit) const;
+  // Highest change seq written (0 if none) and the seq the log is trimmed up to.
+  uint64_t LastChangeSeq() const;
+  uint64_t TrimmedChangeSeq() const;
+
+  // Cases `department` is summoned or dispatched to (pending first, by report-in
+  // deadline), after `after_key`, at most `limit`. Stale index rows are skipped.
+  StatusOr<InboxPage> DepartmentInbox(const std::string& department, const std::string& after_key,
+                                      size_t limit) const;
+  // Cases reported by `reporter` (by request id), after `after_key`, at most `limit`.
+  StatusOr<ListResult> ReportedBy(const std::string& reporter, const std::string& after_key,
+                                  size_t limit) const;
+
   StoreStats Stats() const;
   const std::string& path() const;
 
@@ -233,6 +287,7 @@ class Store {
   StatusOr<BackupInfo> Backup(const std::string& dir);
 
  private:
+  friend struct internal::Raw;
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

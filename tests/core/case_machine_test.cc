@@ -888,3 +888,66 @@ TEST(CaseStateTest, OpenAndSettled) {
 
 }  // namespace
 }  // namespace whistle::core
+
+// ---- Whistling downward; supervision is a leader's ----
+
+namespace whistle::core {
+namespace {
+
+TEST_F(CaseMachineTest, CountyAndCityLeadersAndTheOwnersStaffWhistleDownward) {
+  // A case owned by the county 大武口区.
+  v1::Case c = NewCase();
+  c = Do(c, Escalate(), community_staff_, kT0 + kMinute);
+  c = Do(c, Escalate(), street_staff_, kT0 + 2 * kMinute);
+  ASSERT_EQ(c.owner_id(), "dwk");
+
+  // The county leader summons a township's police station and judicial office.
+  v1::Case by_leader = Do(c, Whistle({kPolice, kJudicial}), county_leader_, kT0 + 3 * kMinute);
+  EXPECT_EQ(by_leader.summons_size(), 2);
+  EXPECT_EQ(last_effects_.summon, (std::vector<std::string>{kPolice, kJudicial}));
+  // So does the city leader, and the county's own staff (dispatch too).
+  EXPECT_TRUE(Act(c, Whistle({kPolice}), city_leader_, kT0 + 3 * kMinute).ok());
+  v1::Caller county_staff = MakeCaller("cs-dwk", v1::ROLE_STAFF, "dwk");
+  EXPECT_TRUE(Act(c, Whistle({kPolice}), county_staff, kT0 + 3 * kMinute).ok());
+  EXPECT_TRUE(Act(c, Dispatch(kPolice), county_staff, kT0 + 4 * kMinute).ok());
+
+  // City staff has authority over the county's case but is neither its
+  // owner's staff nor a leader: upward only.
+  v1::Caller city_staff = MakeCaller("cs-szs", v1::ROLE_STAFF, "szs");
+  Status down = Fail(c, Whistle({kPolice}), city_staff, kT0 + 3 * kMinute);
+  EXPECT_EQ(down.code(), Code::kInvalidArgument);
+  EXPECT_EQ(down.message().rfind("command.whistle.department_ids[0]: \"" + std::string(kPolice) +
+                                     "\" hangs neither off owner \"dwk\"",
+                                 0),
+            0u)
+      << down.message();
+  EXPECT_TRUE(Act(c, Whistle({"dwk-public_security"}), city_staff, kT0 + 3 * kMinute).ok());
+
+  // Another county's township stays out of reach, even for the city leader.
+  Status other = Fail(c, Whistle({"hn-s01-police_station"}), city_leader_, kT0 + 3 * kMinute);
+  EXPECT_EQ(other.code(), Code::kInvalidArgument);
+
+  // A township-owned case: the township's staff may not reach down past it
+  // to a sibling township (not in the owner's subtree).
+  v1::Case street = NewCase();
+  street = Do(street, Escalate(), community_staff_, kT0 + kMinute);
+  EXPECT_EQ(Fail(street, Whistle({"dwk-s02-police_station"}), street_staff_, kT0 + kHour).code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(Fail(street, Whistle({"dwk-s02-police_station"}), county_leader_, kT0 + kHour).code(),
+            Code::kInvalidArgument);
+}
+
+TEST_F(CaseMachineTest, OnlyLeadersSupervise) {
+  v1::Case c = NewCase();
+  v1::Caller county_staff = MakeCaller("cs-dwk", v1::ROLE_STAFF, "dwk");
+  Status s = Fail(c, Supervise(), county_staff, kT0 + kMinute);
+  EXPECT_EQ(s.code(), Code::kPermissionDenied);
+  EXPECT_NE(s.message().find("only a leader"), std::string::npos) << s.message();
+  EXPECT_TRUE(Act(c, Supervise(), county_leader_, kT0 + kMinute).ok());
+  EXPECT_TRUE(Act(c, Supervise(), city_leader_, kT0 + kMinute).ok());
+  // Staff keep the daily work: accepting is theirs.
+  EXPECT_TRUE(Act(c, Accept(), community_staff_, kT0 + kMinute).ok());
+}
+
+}  // namespace
+}  // namespace whistle::core

@@ -1,0 +1,914 @@
+// The directive actors. A directive always goes to the same shard, which
+// applies its changes one at a time: sign and complete read the receipt as
+// the shard last wrote it (in memory until durable), so two answers for one
+// unit never both count. Changes are applied in memory at once (pipelining)
+// and answered when their batch is durable; the store's FIFO group commit
+// keeps them in order, as for cases.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "actors/directive_context.h"
+#include "core/log.h"
+#include "core/text.h"
+#include "storage/directive_store.h"
+
+namespace whistle::actors {
+
+namespace directive_internal {
+
+enum class OpKind { kIssue, kRetry, kResume, kAmend, kCancel, kSign, kComplete };
+
+// One change for a shard, with its reply.
+struct DirectiveOp {
+  OpKind kind = OpKind::kIssue;
+  std::string id;
+  std::string unit;
+  v1::Caller caller;
+  std::optional<core::CheckedDraft> draft;  // kIssue
+  std::string request_key;                  // kIssue, kRetry: user \0 request id ("" = none)
+  storage::PendingExpansion resume;         // kResume
+  v1::AmendDirective amend;
+  v1::CancelDirective cancel;
+  v1::SignReceipt sign;
+  v1::CompleteReceipt complete;
+  Reply<v1::IssueDirectiveResponse> on_issue;
+  Reply<v1::Directive> on_directive;
+  Reply<v1::ReceiptView> on_receipt;
+};
+
+// A receipt's batch is durable: the shard may forget its in-memory copy.
+struct ReceiptDurable {
+  std::string key;  // directive \0 unit
+};
+
+// A newer version of a directive came down the parent link (queued to the store).
+struct DirectiveUpdate {
+  v1::Directive directive;
+};
+
+}  // namespace directive_internal
+
+}  // namespace whistle::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::directive_internal::DirectiveOp)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::directive_internal::ReceiptDurable)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(whistle::actors::directive_internal::DirectiveUpdate)
+
+namespace whistle::actors {
+
+namespace {
+
+using directive_internal::DirectiveOp;
+using directive_internal::DirectiveUpdate;
+using directive_internal::OpKind;
+using directive_internal::ReceiptDurable;
+using directive_op_atom = caf::atom_constant<caf::atom("dirop")>;
+using receipt_durable_atom = caf::atom_constant<caf::atom("rcptdur")>;
+using directive_update_atom = caf::atom_constant<caf::atom("dirupd")>;
+
+constexpr size_t kShards = 4;
+// Receipts per batch while expanding: 1,903 grids are one batch; 100,000
+// units are ~50 batches, each atomic with the cursor (about 0.5 MB).
+constexpr size_t kExpandChunk = 2048;
+// Coalescing window of count updates to the parent: the first change waits
+// this long, then one message per directive carries every change since.
+constexpr auto kCountsFlush = std::chrono::milliseconds(25);
+constexpr size_t kMaxIdLength = 128;
+constexpr const char* kDirectiveRef = "d:";
+constexpr const char* kCountsRef = "c:";
+
+struct ShardState {
+  Directives::Impl* dir = nullptr;
+  std::unordered_map<std::string, v1::Directive> directives;  // as last applied here
+  std::unordered_map<std::string, v1::Receipt> receipts;      // changed, not yet durable
+  std::unordered_map<std::string, int> inflight;              // receipt key -> batches queued
+  static inline const char* name = "directive";
+};
+
+using Self = caf::stateful_actor<ShardState>;
+
+[[noreturn]] void CommitFailed(const Status& status) {
+  // Memory is now ahead of the disk: stop, and let the restart recover from the WAL.
+  std::fprintf(stderr,
+               "{\"level\":\"fatal\",\"msg\":\"directive commit failed, stopping\","
+               "\"error\":\"%s\"}\n",
+               status.ToString().c_str());
+  std::abort();
+}
+
+// The directive as last applied here, loaded on first use; nullptr when unknown.
+const v1::Directive* Find(Self* self, const std::string& id, Status* why) {
+  auto& st = self->state;
+  if (auto it = st.directives.find(id); it != st.directives.end()) return &it->second;
+  auto loaded = storage::GetDirective(st.dir->ctx->store(), id);
+  if (!loaded.ok()) {
+    *why = loaded.status().code() == Code::kNotFound
+               ? Status::NotFound("directive_id: unknown directive " + core::Quote(id))
+               : loaded.status();
+    return nullptr;
+  }
+  return &st.directives.emplace(id, std::move(loaded).value()).first->second;
+}
+
+// The target units of `d` that this node hosts, sorted.
+std::vector<std::string> HostedUnits(const NodeContext& ctx, const v1::Directive& d) {
+  const auto& placement = ctx.placement();
+  std::vector<std::string> units =
+      core::ExpandTargets(d.draft().targets(), ctx.topology(), placement.hosted_root());
+  units.erase(std::remove_if(units.begin(), units.end(),
+                             [&](const std::string& u) {
+                               return !placement.Hosts(core::UnitJurisdiction(u, ctx.topology()));
+                             }),
+              units.end());
+  return units;
+}
+
+// Writes receipts and counts for units[from..] in chunks; each chunk is one
+// batch with the cursor, so a crash resumes after the last durable chunk and
+// counts every unit exactly once. `batch` may already hold the directive.
+// `done` runs once the last chunk is durable.
+void Expand(Directives::Impl* dir, const v1::Directive& d, const std::vector<std::string>& units,
+            size_t from, v1::DirectiveExpansion cursor, storage::Batch batch,
+            std::function<void(int64_t units)> done) {
+  NodeContext* ctx = dir->ctx;
+  std::unordered_set<std::string> indexed;
+  size_t i = from;
+  do {
+    const size_t end = std::min(units.size(), i + kExpandChunk);
+    const bool counts = end > i;
+    std::unordered_map<std::string, int64_t> totals;
+    std::unordered_map<int, int64_t> per_level;
+    for (; i < end; ++i) {
+      v1::Receipt r = core::NewReceipt(d.id(), units[i], ctx->topology());
+      storage::PutReceipt(batch, nullptr, r);
+      for (const auto& j : dir->CountedAt(r)) ++totals[j];
+      ++per_level[dir->UnitLevel(units[i])];
+    }
+    for (const auto& [j, n] : totals) {
+      v1::ProgressCounts delta;
+      delta.set_total(n);
+      storage::AddProgress(batch, d.id(), j, delta);
+      if (indexed.insert(j).second) storage::IndexDirective(batch, j, d.id());
+    }
+    if (end > from) cursor.set_after_unit(units[end - 1]);
+    cursor.set_units(static_cast<int64_t>(end));
+    cursor.set_complete(end == units.size());
+    storage::PutExpansion(batch, d.id(), cursor);
+    if (counts) dir->CountsChanged(batch, d.id());
+    const bool last = cursor.complete();
+    ctx->store().Commit(
+        std::move(batch), [dir, per_level = std::move(per_level), last,
+                           total = static_cast<int64_t>(units.size()), done](const Status& status) {
+          if (!status.ok()) CommitFailed(status);
+          for (const auto& [level, n] : per_level) {
+            dir->probe->ReceiptsIssued(static_cast<v1::Level>(level), static_cast<double>(n));
+          }
+          if (last && done) done(total);
+        });
+    if (counts) dir->Unsent(d.id());
+    batch = storage::Batch();
+  } while (i < units.size());
+}
+
+void OnIssue(Self* self, DirectiveOp& op) {
+  auto& st = self->state;
+  Directives::Impl* dir = st.dir;
+  NodeContext* ctx = dir->ctx;
+  const auto started = std::chrono::steady_clock::now();
+  v1::Directive d = core::NewDirective(*op.draft, op.id, ctx->NowMs());
+  st.directives[d.id()] = d;
+  storage::Batch batch;
+  storage::PutDirective(batch, d);
+  const std::string request_key = op.request_key;
+  if (!request_key.empty()) {
+    const size_t sep = request_key.find('\0');
+    storage::RecordIssueRequest(batch, request_key.substr(0, sep), request_key.substr(sep + 1),
+                                d.id());
+  }
+  // Listed where it was issued too, even when no target is hosted here.
+  for (const auto& j : dir->HostedPath(d.issuer_jurisdiction_id())) {
+    storage::IndexDirective(batch, j, d.id());
+  }
+  // One message per child node with targets, in the same batch: each child
+  // expands to its own units and relays further down.
+  for (const auto& peer : dir->ChildPeers(d))
+    batch.Send(peer, kDirectiveRef + d.id(), ctx->NowMs());
+  const int64_t all_units = op.draft->unit_count();
+  const v1::Level level = ctx->topology().Find(d.issuer_jurisdiction_id()) != nullptr
+                              ? ctx->topology().Find(d.issuer_jurisdiction_id())->level()
+                              : v1::LEVEL_UNSPECIFIED;
+  Expand(dir, d, HostedUnits(*ctx, d), 0, {}, std::move(batch),
+         [dir, d, level, started, request_key, all_units,
+          reply = std::move(op.on_issue)](int64_t local_units) {
+           // Every target in the subtree; child nodes expand theirs on arrival.
+           const int64_t units =
+               dir->ctx->placement().child_roots().empty() ? local_units : all_units;
+           if (!request_key.empty()) {
+             std::lock_guard lock(dir->requests_mu);
+             dir->requests.erase(request_key);
+           }
+           dir->probe->OpenDelta(level, 1);
+           dir->probe->ExpansionLatency(
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+           v1::IssueDirectiveResponse out;
+           *out.mutable_directive() = d;
+           out.set_targets(units);
+           reply(std::move(out));
+         });
+}
+
+// The first Issue's answer, read from the store.
+StatusOr<v1::IssueDirectiveResponse> Issued(const NodeContext& ctx, const std::string& id) {
+  const storage::Store& store = ctx.store();
+  auto d = storage::GetDirective(store, id);
+  if (!d.ok()) return d.status();
+  auto cursor = storage::GetExpansion(store, id);
+  if (!cursor.ok()) return cursor.status();
+  v1::IssueDirectiveResponse out;
+  *out.mutable_directive() = std::move(d).value();
+  out.set_targets(cursor->units());
+  if (!ctx.placement().child_roots().empty()) {
+    // As the first answer: every target in the subtree, child nodes' included.
+    out.set_targets(static_cast<int64_t>(
+        core::ExpandTargets(out.directive().draft().targets(), ctx.topology()).size()));
+  }
+  return out;
+}
+
+// A retried Issue: an empty batch completes after every batch queued before
+// it, the first Issue's (or its resumed expansion's) included: this shard
+// queued all of them when it handled that Issue or resume.
+void OnRetry(Self* self, DirectiveOp& op) {
+  NodeContext* ctx = self->state.dir->ctx;
+  ctx->store().Commit(storage::Batch(),
+                      [ctx, id = op.id, reply = std::move(op.on_issue)](const Status& s) {
+                        if (!s.ok()) return reply(s);
+                        reply(Issued(*ctx, id));
+                      });
+}
+
+// An expansion a crash cut short: the same units, after the cursor.
+void OnResume(Self* self, DirectiveOp& op) {
+  NodeContext* ctx = self->state.dir->ctx;
+  const v1::Directive& d = op.resume.directive;
+  self->state.directives.try_emplace(d.id(), d);
+  std::vector<std::string> units = HostedUnits(*ctx, d);
+  const std::string& after = op.resume.cursor.after_unit();
+  size_t from = 0;
+  if (op.resume.cursor.units() > 0) {
+    from = static_cast<size_t>(std::upper_bound(units.begin(), units.end(), after) - units.begin());
+  }
+  Expand(self->state.dir, d, units, from, op.resume.cursor, storage::Batch(), nullptr);
+}
+
+void OnChange(Self* self, DirectiveOp& op) {
+  auto& st = self->state;
+  Directives::Impl* dir = st.dir;
+  NodeContext* ctx = dir->ctx;
+  Status why;
+  const v1::Directive* current = Find(self, op.id, &why);
+  if (current == nullptr) return op.on_directive(why);
+  if (!dir->Mine(op.id)) {
+    const std::string node = op.id.substr(0, op.id.find("-d-"));
+    return op.on_directive(Status::FailedPrecondition(
+        "directive_id: " + core::Quote(op.id) + " was issued on node " + core::Quote(node) +
+        ", not on this node (" + ctx->node_id() + "); amend and cancel it there"));
+  }
+  const int64_t now = ctx->NowMs();
+  auto next = op.kind == OpKind::kAmend
+                  ? core::ApplyAmend(*current, op.caller, op.amend, ctx->topology(), now)
+                  : core::ApplyCancel(*current, op.caller, op.cancel, ctx->topology(), now);
+  if (!next.ok()) return op.on_directive(next.status());
+  st.directives[op.id] = *next;
+  storage::Batch batch;
+  storage::PutDirective(batch, *next);
+  // The new version travels down like the first: the children keep the highest.
+  for (const auto& peer : dir->ChildPeers(*next)) batch.Send(peer, kDirectiveRef + op.id, now);
+  const bool cancelled = op.kind == OpKind::kCancel;
+  const bool mine = next->id().rfind(dir->IdPrefix(), 0) == 0;
+  const v1::Jurisdiction* issuer = ctx->topology().Find(next->issuer_jurisdiction_id());
+  const v1::Level level = issuer != nullptr ? issuer->level() : v1::LEVEL_UNSPECIFIED;
+  ctx->store().Commit(std::move(batch), [dir, cancelled, mine, level, d = *next,
+                                         reply = std::move(op.on_directive)](const Status& s) {
+    if (!s.ok()) CommitFailed(s);
+    if (cancelled && mine) dir->probe->OpenDelta(level, -1);
+    reply(d);
+  });
+}
+
+void OnReceipt(Self* self, DirectiveOp& op) {
+  auto& st = self->state;
+  Directives::Impl* dir = st.dir;
+  NodeContext* ctx = dir->ctx;
+  Status why;
+  const v1::Directive* d = Find(self, op.id, &why);
+  if (d == nullptr) return op.on_receipt(why);
+  const std::string key = op.id + '\0' + op.unit;
+  v1::Receipt current;
+  if (auto it = st.receipts.find(key); it != st.receipts.end()) {
+    current = it->second;
+  } else {
+    auto loaded = storage::GetReceipt(ctx->store(), op.id, op.unit);
+    if (!loaded.ok()) {
+      return op.on_receipt(loaded.status().code() == Code::kNotFound
+                               ? Status::NotFound("unit_id: " + core::Quote(op.unit) +
+                                                  " is not a target of directive " + op.id)
+                               : loaded.status());
+    }
+    current = std::move(loaded).value();
+  }
+  const int64_t now = ctx->NowMs();
+  auto t = op.kind == OpKind::kSign
+               ? core::ApplySign(*d, current, op.caller, op.sign, ctx->topology(), now)
+               : core::ApplyComplete(*d, current, op.caller, op.complete, ctx->topology(), now);
+  if (!t.ok()) return op.on_receipt(t.status());
+  storage::Batch batch;
+  storage::PutReceipt(batch, &current, t->next);
+  for (const auto& j : dir->CountedAt(t->next)) {
+    storage::AddProgress(batch, op.id, j, t->delta);
+  }
+  dir->CountsChanged(batch, op.id);
+  st.receipts[key] = t->next;
+  ++st.inflight[key];
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  v1::ReceiptView view;
+  *view.mutable_directive() = *d;
+  *view.mutable_receipt() = t->next;
+  const v1::Level level = dir->UnitLevel(op.unit);
+  ctx->store().Commit(std::move(batch),
+                      [dir, me, key, level, delta = t->delta, view = std::move(view),
+                       reply = std::move(op.on_receipt)](const Status& s) {
+                        if (!s.ok()) CommitFailed(s);
+                        if (delta.signed_() > 0)
+                          dir->probe->Signed(level, view.receipt().signed_late());
+                        if (delta.done() > 0) dir->probe->Done(level, view.receipt().done_late());
+                        caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{key});
+                        reply(view);
+                      });
+  dir->Unsent(op.id);
+}
+
+// Spawned with its arguments (CAF 0.17: see jurisdiction_actor.cc).
+caf::behavior Shard(Self* self, Directives::Impl* dir) {
+  self->state.dir = dir;
+  return {
+      [self](directive_op_atom, DirectiveOp& op) {
+        switch (op.kind) {
+          case OpKind::kIssue:
+            return OnIssue(self, op);
+          case OpKind::kRetry:
+            return OnRetry(self, op);
+          case OpKind::kResume:
+            return OnResume(self, op);
+          case OpKind::kAmend:
+          case OpKind::kCancel:
+            return OnChange(self, op);
+          case OpKind::kSign:
+          case OpKind::kComplete:
+            return OnReceipt(self, op);
+        }
+      },
+      [self](directive_update_atom, DirectiveUpdate& u) {
+        auto& slot = self->state.directives[u.directive.id()];
+        if (slot.version() < u.directive.version()) slot = std::move(u.directive);
+      },
+      [self](receipt_durable_atom, const ReceiptDurable& r) {
+        auto& st = self->state;
+        auto it = st.inflight.find(r.key);
+        if (it != st.inflight.end() && --it->second <= 0) {
+          st.inflight.erase(it);
+          st.receipts.erase(r.key);
+        }
+      },
+  };
+}
+
+}  // namespace
+
+std::vector<std::string> Directives::Impl::HostedPath(const std::string& jurisdiction) const {
+  std::vector<std::string> out;
+  const core::Topology& topology = ctx->topology();
+  if (topology.Find(jurisdiction) == nullptr) return out;
+  if (ctx->placement().Hosts(jurisdiction)) out.push_back(jurisdiction);
+  for (const v1::Jurisdiction* up : topology.Path(jurisdiction)) {
+    if (ctx->placement().Hosts(up->id())) out.push_back(up->id());
+  }
+  return out;
+}
+
+std::vector<std::string> Directives::Impl::CountedAt(const v1::Receipt& r) const {
+  std::vector<std::string> out;
+  if (r.unit_id() != r.jurisdiction_id()) out.push_back(r.unit_id());  // a department
+  for (auto& j : HostedPath(r.jurisdiction_id())) out.push_back(std::move(j));
+  return out;
+}
+
+v1::Level Directives::Impl::UnitLevel(const std::string& unit) const {
+  const v1::Jurisdiction* j = ctx->topology().Find(unit);
+  return j == nullptr ? v1::LEVEL_UNSPECIFIED : j->level();
+}
+
+// ---- Federation ----
+
+namespace {
+
+// True when some target unit of `targets` lies inside `root`'s subtree;
+// walks one subtree at most (no full expansion per child link).
+bool AnyTargetWithin(const v1::Targets& targets, const core::Topology& topology,
+                     const std::string& root) {
+  if (targets.has_level()) {
+    const std::string& s = targets.level().subtree_id();
+    const v1::Level level = targets.level().level();
+    const std::string* walk = nullptr;
+    if (topology.IsWithin(root, s)) {
+      walk = &root;
+    } else if (topology.IsWithin(s, root)) {
+      walk = &s;
+    }
+    if (walk == nullptr) return false;
+    for (const auto* j : topology.Subtree(*walk)) {
+      if (j->level() == level) return true;
+    }
+    return false;
+  }
+  const auto* listed = targets.has_jurisdictions() ? &targets.jurisdictions().ids()
+                       : targets.has_departments() ? &targets.departments().ids()
+                                                   : nullptr;
+  if (listed == nullptr) return false;
+  for (const auto& id : *listed) {
+    if (topology.IsWithin(core::UnitJurisdiction(id, topology), root)) return true;
+  }
+  return false;
+}
+
+// A directive from the network is hostile until checked: what we key and expand by.
+Status CheckDirectiveSync(const v1::Directive& d, const core::Topology& topology) {
+  if (d.id().empty() || d.id().size() > kMaxIdLength || d.id().find("-d-") == std::string::npos) {
+    return Status::InvalidArgument("directive_sync.directive.id: want <node>-d-<n>, 1..128 bytes");
+  }
+  if (d.version() < 1)
+    return Status::InvalidArgument("directive_sync.directive.version: want >= 1");
+  if (topology.Find(d.issuer_jurisdiction_id()) == nullptr) {
+    return Status::InvalidArgument("directive_sync.directive.issuer_jurisdiction_id: unknown");
+  }
+  const auto& t = d.draft().targets();
+  if (t.has_level() && topology.Find(t.level().subtree_id()) == nullptr) {
+    return Status::InvalidArgument(
+        "directive_sync.directive.draft.targets.level.subtree_id: unknown");
+  }
+  if (!t.has_level() && !t.has_jurisdictions() && !t.has_departments()) {
+    return Status::InvalidArgument("directive_sync.directive.draft.targets: empty");
+  }
+  return Status::Ok();
+}
+
+Status CheckCountsSync(const std::string& from, const v1::CountsSync& c,
+                       const core::Topology& topology) {
+  if (from == core::kParentPeer) {
+    return Status::InvalidArgument("counts_sync: only child nodes send counts up");
+  }
+  if (c.root() != from) {
+    return Status::InvalidArgument("counts_sync.root: \"" + c.root().substr(0, kMaxIdLength) +
+                                   "\" is not the link's child root \"" + from + "\"");
+  }
+  if (c.directive_id().empty() || c.directive_id().size() > kMaxIdLength) {
+    return Status::InvalidArgument("counts_sync.directive_id: want 1..128 bytes");
+  }
+  const auto& n = c.counts();
+  if (n.total() < 0 || n.signed_() < 0 || n.done() < 0 || n.signed_late() < 0 ||
+      n.done_late() < 0 || n.signed_() > n.total() || n.done() > n.signed_()) {
+    return Status::InvalidArgument("counts_sync.counts: want 0 <= done <= signed <= total");
+  }
+  for (const auto& [part, counts] : c.parts()) {
+    const v1::Jurisdiction* j = topology.Find(part);
+    const v1::Department* dept = topology.FindDepartment(part);
+    const bool below = (j != nullptr && topology.Path(part).size() > 0 &&
+                        topology.Path(part).back()->id() == from) ||
+                       (dept != nullptr && dept->jurisdiction_id() == from);
+    if (!below || counts.total() < 0 || counts.signed_() < 0 || counts.done() < 0) {
+      return Status::InvalidArgument("counts_sync.parts: \"" + part.substr(0, kMaxIdLength) +
+                                     "\" is not a child jurisdiction or department of " + from);
+    }
+  }
+  return Status::Ok();
+}
+
+v1::ProgressCounts Minus(const v1::ProgressCounts& a, const v1::ProgressCounts& b) {
+  v1::ProgressCounts d;
+  d.set_total(a.total() - b.total());
+  d.set_signed_(a.signed_() - b.signed_());
+  d.set_done(a.done() - b.done());
+  d.set_signed_late(a.signed_late() - b.signed_late());
+  d.set_done_late(a.done_late() - b.done_late());
+  return d;
+}
+
+void LogRefused(const std::string& from, const Status& why) {
+  Log(LogLevel::kError, "directive update from a peer refused",
+      {{"peer", from}, {"error", why.ToString()}});
+}
+
+}  // namespace
+
+std::vector<std::string> Directives::Impl::ChildPeers(const v1::Directive& d) const {
+  std::vector<std::string> out;
+  for (const auto& child : ctx->placement().child_roots()) {
+    if (AnyTargetWithin(d.draft().targets(), ctx->topology(), child)) out.push_back(child);
+  }
+  return out;
+}
+
+void Directives::Impl::CountsChanged(storage::Batch& batch, const std::string& id) {
+  storage::BumpChangeSeq(batch, id, ctx->placement().hosted_root());
+  if (SendsUp(id)) storage::MarkCountsDirty(batch, id);
+}
+
+void Directives::Impl::Unsent(const std::string& id) {
+  if (!SendsUp(id)) return;
+  {
+    std::lock_guard lock(unsent_mu);
+    // Under the lock: a flush in between must not leave a stale time behind.
+    if (unsent.empty()) probe->CountsUnsentSince(static_cast<double>(ctx->NowMs()) / 1e3);
+    unsent.insert(id);
+  }
+  unsent_cv.notify_all();
+}
+
+void Directives::Impl::FlushLoop() {
+  const std::string parent(core::kParentPeer);
+  std::unique_lock lock(unsent_mu);
+  for (;;) {
+    unsent_cv.wait(lock, [&] { return stopping || !unsent.empty(); });
+    if (stopping) return;
+    // Coalesce: everything that changes in the window rides on one message.
+    unsent_cv.wait_for(lock, kCountsFlush, [&] { return stopping; });
+    if (stopping) return;  // the durable marks send them after the restart
+    std::unordered_set<std::string> ids;
+    ids.swap(unsent);
+    lock.unlock();
+    // Queued after every batch that marked them: when the entry is sent,
+    // the counts it reads include those changes.
+    storage::Batch batch;
+    const int64_t now = ctx->NowMs();
+    for (const auto& id : ids) {
+      batch.Send(parent, kCountsRef + id, now);
+      storage::ClearCountsDirty(batch, id);
+    }
+    ctx->store().Commit(std::move(batch), [](const Status& s) {
+      if (!s.ok()) CommitFailed(s);
+    });
+    probe->CountUpdatesSent(static_cast<double>(ids.size()));
+    lock.lock();
+    if (unsent.empty()) probe->CountsUnsentSince(0);
+  }
+}
+
+void Directives::Impl::ApplyDirective(const std::string& from, v1::Directive d,
+                                      storage::Batch batch,
+                                      std::function<void(const Status&)> finish) {
+  Status bad = CheckDirectiveSync(d, ctx->topology());
+  if (bad.ok() && from != core::kParentPeer) {
+    bad = Status::InvalidArgument("directive_sync: only the parent link sends directives down");
+  }
+  if (bad.ok() && Mine(d.id())) {
+    bad = Status::InvalidArgument("directive_sync: directive " + d.id() + " is this node's own");
+  }
+  if (!bad.ok()) {
+    LogRefused(from, bad);
+    return ctx->store().Commit(std::move(batch), std::move(finish));  // the mark only
+  }
+  int64_t have = 0;
+  {
+    std::lock_guard lock(link_mu);
+    auto it = versions.find(d.id());
+    if (it != versions.end()) {
+      have = it->second;
+    } else if (auto stored = storage::GetDirective(ctx->store(), d.id()); stored.ok()) {
+      have = stored->version();
+    }
+    if (d.version() > have) versions[d.id()] = d.version();
+  }
+  if (d.version() <= have) return ctx->store().Commit(std::move(batch), std::move(finish));
+  const int64_t now = ctx->NowMs();
+  probe->FanoutLatency(
+      static_cast<double>(now - (have == 0 ? d.issued_at_unix_ms() : d.updated_at_unix_ms())) /
+      1e3);
+  storage::PutDirective(batch, d);
+  storage::IndexDirective(batch, ctx->placement().hosted_root(), d.id());
+  for (const auto& peer : ChildPeers(d)) batch.Send(peer, kDirectiveRef + d.id(), now);
+  caf::actor shard = ShardOf(d.id());
+  if (have == 0) {
+    // First arrival: receipts and counts for the units hosted here, in
+    // chunks with the cursor (a crash resumes after the last durable one).
+    Expand(this, d, HostedUnits(*ctx, d), 0, {}, std::move(batch),
+           [finish = std::move(finish)](int64_t) { finish(Status::Ok()); });
+  } else {
+    ctx->store().Commit(std::move(batch), std::move(finish));
+  }
+  caf::anon_send(shard, directive_update_atom::value, DirectiveUpdate{std::move(d)});
+}
+
+void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync& sync,
+                                   int64_t written_at_ms, storage::Batch batch,
+                                   std::function<void(const Status&)> finish) {
+  if (Status bad = CheckCountsSync(from, sync, ctx->topology()); !bad.ok()) {
+    LogRefused(from, bad);
+    return ctx->store().Commit(std::move(batch), std::move(finish));
+  }
+  const std::string& id = sync.directive_id();
+  const std::string key = id + '\0' + from;
+  v1::ChildCounts last;
+  v1::ChildCounts next;
+  {
+    std::lock_guard lock(link_mu);
+    auto it = child_counts.find(key);
+    if (it != child_counts.end()) {
+      last = it->second;
+    } else if (auto stored = storage::GetChildCounts(ctx->store(), id, from); stored.ok()) {
+      last = std::move(stored).value();
+    }
+    // Older or equal: a redelivery, or overtaken by a newer update.
+    if (sync.change_seq() <= last.change_seq()) {
+      return ctx->store().Commit(std::move(batch), std::move(finish));
+    }
+    *next.mutable_counts() = sync.counts();
+    next.set_change_seq(sync.change_seq());
+    *next.mutable_parts() = sync.parts();
+    child_counts[key] = next;
+  }
+  for (const auto& [part, counts] : sync.parts()) {
+    auto was = last.parts().find(part);
+    storage::AddProgress(
+        batch, id, part,
+        Minus(counts, was == last.parts().end() ? v1::ProgressCounts() : was->second));
+  }
+  const v1::ProgressCounts delta = Minus(sync.counts(), last.counts());
+  // The child's root, then its ancestors hosted here.
+  std::vector<std::string> at = {from};
+  for (auto& j : HostedPath(from)) {
+    if (j != from) at.push_back(std::move(j));
+  }
+  for (const auto& j : at) {
+    storage::AddProgress(batch, id, j, delta);
+    storage::IndexDirective(batch, j, id);
+  }
+  storage::PutChildCounts(batch, id, from, next);
+  storage::CountUpdateReceived(batch, id);
+  CountsChanged(batch, id);
+  const int64_t now = ctx->NowMs();
+  ctx->store().Commit(std::move(batch),
+                      [this, now, written_at_ms, finish = std::move(finish)](const Status& s) {
+                        probe->CountUpdateApplied(static_cast<double>(now - written_at_ms) / 1e3);
+                        finish(s);
+                      });
+  Unsent(id);
+}
+
+Status Directives::Impl::CheckHostsUnit(const std::string& unit) const {
+  const core::Placement& placement = ctx->placement();
+  if (!placement.federated()) return Status::Ok();
+  const std::string j = core::UnitJurisdiction(unit, ctx->topology());
+  if (ctx->topology().Find(j) == nullptr || placement.Hosts(j)) return Status::Ok();
+  const std::string hop = placement.NextHop(j);
+  LinkHub* hub = ctx->link_hub();
+  const std::string node = hub != nullptr ? hub->PeerNodeId(hop) : "";
+  const std::string via = node.empty() ? "" : " (node " + core::Quote(node) + ")";
+  const std::string where =
+      hop == core::kParentPeer ? "lies outside this node's root " + placement.hosted_root() +
+                                     ", towards the parent link" + via
+                               : "lies in the subtree of " + hop + ", hosted by a child node" + via;
+  return Status::FailedPrecondition("unit_id: " + core::Quote(unit) + " " + where +
+                                    "; this node (" + ctx->node_id() +
+                                    ") does not host it: sign and complete at the node that "
+                                    "hosts it");
+}
+
+void Directives::ApplyFromLink(const std::string& from, v1::LinkEnvelope envelope,
+                               std::function<void(const Status&)> done) {
+  NodeContext* ctx = impl_->ctx;
+  const uint64_t seq = envelope.seq();
+  if (!ctx->ClaimInbox(from, seq)) {
+    // Applied already, maybe not durable yet: acknowledge behind that batch.
+    return ctx->store().Commit(storage::Batch{}, std::move(done));
+  }
+  auto finish = [ctx, from, seq, done = std::move(done)](const Status& s) {
+    if (!s.ok()) CommitFailed(s);
+    ctx->InboxDurable(from, seq);
+    done(s);
+  };
+  storage::Batch batch;
+  batch.RecordInbox(from, seq);
+  v1::LinkPayload& payload = *envelope.mutable_payload();
+  if (payload.has_directive_sync()) {
+    return impl_->ApplyDirective(from,
+                                 std::move(*payload.mutable_directive_sync()->mutable_directive()),
+                                 std::move(batch), std::move(finish));
+  }
+  if (payload.has_counts_sync()) {
+    return impl_->ApplyCounts(from, payload.counts_sync(), envelope.written_at_ms(),
+                              std::move(batch), std::move(finish));
+  }
+  ctx->store().Commit(std::move(batch), std::move(finish));
+}
+
+bool Directives::BuildPayload(const std::string& ref, v1::LinkPayload* payload) const {
+  const storage::Store& store = impl_->ctx->store();
+  if (ref.rfind(kDirectiveRef, 0) == 0) {
+    auto d = storage::GetDirective(store, ref.substr(2));
+    if (d.ok()) *payload->mutable_directive_sync()->mutable_directive() = std::move(d).value();
+    return true;
+  }
+  if (ref.rfind(kCountsRef, 0) == 0) {
+    const std::string id = ref.substr(2);
+    const std::string& root = impl_->ctx->placement().hosted_root();
+    int64_t seq = 0;
+    // Counts and their change sequence from one scan (one snapshot).
+    auto counts = storage::GetProgress(store, id, root, &seq);
+    if (counts.ok()) {
+      auto* c = payload->mutable_counts_sync();
+      c->set_directive_id(id);
+      c->set_root(root);
+      *c->mutable_counts() = std::move(counts).value();
+      c->set_change_seq(seq);
+      const core::Topology& topology = impl_->ctx->topology();
+      std::vector<std::string> parts;
+      for (const auto* j : topology.Children(root)) parts.push_back(j->id());
+      for (const auto* dept : topology.DepartmentsOf(root)) parts.push_back(dept->id());
+      for (const auto& part : parts) {
+        auto n = storage::GetProgress(store, id, part);
+        if (n.ok() && n->total() > 0) (*c->mutable_parts())[part] = std::move(n).value();
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+Directives::Directives(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Directives::~Directives() {
+  if (impl_ && impl_->flusher.joinable()) {
+    {
+      std::lock_guard lock(impl_->unsent_mu);
+      impl_->stopping = true;
+    }
+    impl_->unsent_cv.notify_all();
+    impl_->flusher.join();
+  }
+}
+
+StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& system, NodeContext* ctx,
+                                                        prometheus::Registry* registry,
+                                                        std::atomic<int64_t>* inflight,
+                                                        int64_t max_inflight) {
+  auto impl = std::make_unique<Impl>();
+  impl->ctx = ctx;
+  impl->inflight = inflight;
+  impl->max_inflight = max_inflight;
+  impl->probe = std::make_unique<DirectiveProbe>(registry);
+  auto last = storage::LastDirectiveSeq(ctx->store(), impl->IdPrefix());
+  if (!last.ok()) return last.status();
+  impl->next_seq = *last + 1;
+  Impl* raw = impl.get();
+  Status counted = storage::ForEachDirective(ctx->store(), [raw](const v1::Directive& d) {
+    if (d.state() == v1::DIRECTIVE_STATE_ACTIVE && d.id().rfind(raw->IdPrefix(), 0) == 0) {
+      const v1::Jurisdiction* j = raw->ctx->topology().Find(d.issuer_jurisdiction_id());
+      if (j != nullptr) raw->probe->OpenDelta(j->level(), 1);
+    }
+    return true;
+  });
+  if (!counted.ok()) return counted;
+  auto pending = storage::IncompleteExpansions(ctx->store());
+  if (!pending.ok()) return pending.status();
+  for (size_t i = 0; i < kShards; ++i) impl->shards.push_back(system.spawn(Shard, raw));
+  if (ctx->placement().has_parent()) {
+    // Counts a crash held back (changed, not yet in the parent's outbox) go up first.
+    auto unsent = storage::DirtyCounts(ctx->store());
+    if (!unsent.ok()) return unsent.status();
+    for (auto& id : *unsent) raw->unsent.insert(std::move(id));
+    if (!raw->unsent.empty())
+      raw->probe->CountsUnsentSince(static_cast<double>(ctx->NowMs()) / 1e3);
+    raw->flusher = std::thread([raw] { raw->FlushLoop(); });
+  }
+  for (auto& p : *pending) {
+    Log(LogLevel::kInfo, "resuming a directive's expansion cut short",
+        {{"directive", p.directive.id()},
+         {"after_unit", p.cursor.after_unit()},
+         {"units_written", std::to_string(p.cursor.units())}});
+    DirectiveOp op;
+    op.kind = OpKind::kResume;
+    op.id = p.directive.id();
+    op.resume = std::move(p);
+    caf::anon_send(impl->ShardOf(op.id), directive_op_atom::value, std::move(op));
+  }
+  return std::unique_ptr<Directives>(new Directives(std::move(impl)));
+}
+
+void Directives::Stop() {
+  {
+    std::lock_guard lock(impl_->unsent_mu);
+    impl_->stopping = true;
+  }
+  impl_->unsent_cv.notify_all();
+  if (impl_->flusher.joinable()) impl_->flusher.join();
+  for (auto& shard : impl_->shards) caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
+}
+
+void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
+                       Reply<v1::IssueDirectiveResponse> done) {
+  if (!impl_->Admit(done)) return;
+  DirectiveOp op;
+  op.kind = OpKind::kIssue;
+  auto number = [this] {
+    char digits[16];
+    std::snprintf(digits, sizeof(digits), "%012llu",
+                  static_cast<unsigned long long>(impl_->next_seq.fetch_add(1)));
+    return impl_->IdPrefix() + digits;
+  };
+  if (request_id.empty()) {
+    op.id = number();
+  } else {
+    const std::string& user = draft.issuer().user();
+    op.request_key = user + '\0' + request_id;
+    // One lock over lookup and numbering: two concurrent retries cannot both issue.
+    std::lock_guard lock(impl_->requests_mu);
+    if (auto it = impl_->requests.find(op.request_key); it != impl_->requests.end()) {
+      op.kind = OpKind::kRetry;
+      op.id = it->second;
+    } else {
+      auto found = storage::FindIssueRequest(impl_->ctx->store(), user, request_id);
+      if (found.ok()) {
+        // Through the shard: after a restart it may still be resuming the
+        // expansion, and the answer waits for that like the first one did.
+        op.kind = OpKind::kRetry;
+        op.id = *found;
+      } else if (found.status().code() != Code::kNotFound) {
+        return done(found.status());
+      } else {
+        op.id = number();
+        impl_->requests[op.request_key] = op.id;
+      }
+    }
+  }
+  if (op.kind == OpKind::kIssue) op.draft = std::move(draft);
+  op.on_issue = std::move(done);
+  caf::anon_send(impl_->ShardOf(op.id), directive_op_atom::value, std::move(op));
+}
+
+void Directives::Amend(const std::string& id, const v1::Caller& caller, v1::AmendDirective amend,
+                       Reply<v1::Directive> done) {
+  if (!impl_->Admit(done)) return;
+  DirectiveOp op;
+  op.kind = OpKind::kAmend;
+  op.id = id;
+  op.caller = caller;
+  op.amend = std::move(amend);
+  op.on_directive = std::move(done);
+  caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
+}
+
+void Directives::Cancel(const std::string& id, const v1::Caller& caller, v1::CancelDirective cancel,
+                        Reply<v1::Directive> done) {
+  if (!impl_->Admit(done)) return;
+  DirectiveOp op;
+  op.kind = OpKind::kCancel;
+  op.id = id;
+  op.caller = caller;
+  op.cancel = std::move(cancel);
+  op.on_directive = std::move(done);
+  caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
+}
+
+void Directives::Sign(const std::string& id, const std::string& unit, const v1::Caller& caller,
+                      v1::SignReceipt sign, Reply<v1::ReceiptView> done) {
+  if (Status s = impl_->CheckHostsUnit(unit); !s.ok()) return done(s);
+  if (!impl_->Admit(done)) return;
+  DirectiveOp op;
+  op.kind = OpKind::kSign;
+  op.id = id;
+  op.unit = unit;
+  op.caller = caller;
+  op.sign = std::move(sign);
+  op.on_receipt = std::move(done);
+  caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
+}
+
+void Directives::Complete(const std::string& id, const std::string& unit, const v1::Caller& caller,
+                          v1::CompleteReceipt complete, Reply<v1::ReceiptView> done) {
+  if (Status s = impl_->CheckHostsUnit(unit); !s.ok()) return done(s);
+  if (!impl_->Admit(done)) return;
+  DirectiveOp op;
+  op.kind = OpKind::kComplete;
+  op.id = id;
+  op.unit = unit;
+  op.caller = caller;
+  op.complete = std::move(complete);
+  op.on_receipt = std::move(done);
+  caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
+}
+
+}  // namespace whistle::actors

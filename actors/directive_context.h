@@ -1,0 +1,97 @@
+// What directive_actor.cc and directive_query.cc share: the state of
+// Directives. Internal to actors/.
+#pragma once
+
+#include <atomic>
+#include <caf/all.hpp>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "actors/directive_probe.h"
+#include "actors/directives.h"
+#include "actors/node_context.h"
+#include "whistle/v1/link.pb.h"
+
+namespace whistle::actors {
+
+struct Directives::Impl {
+  NodeContext* ctx = nullptr;
+  std::unique_ptr<DirectiveProbe> probe;
+  std::vector<caf::actor> shards;
+  std::atomic<uint64_t> next_seq{1};
+  std::atomic<int64_t>* inflight = nullptr;  // the node's writes in flight
+  int64_t max_inflight = 0;
+
+  // Counts `done` in flight, or answers RESOURCE_EXHAUSTED and returns false.
+  template <class T>
+  bool Admit(Reply<T>& done) {
+    if (inflight->fetch_add(1, std::memory_order_relaxed) >= max_inflight && max_inflight > 0) {
+      inflight->fetch_sub(1, std::memory_order_relaxed);
+      done(Status(Code::kResourceExhausted, "node busy: " + std::to_string(max_inflight) +
+                                                " writes in flight; retry with backoff"));
+      return false;
+    }
+    done = [counter = inflight, inner = std::move(done)](StatusOr<T> result) {
+      counter->fetch_sub(1, std::memory_order_relaxed);
+      inner(std::move(result));
+    };
+    return true;
+  }
+  // user \0 request id -> directive id, for Issues not yet durable.
+  std::mutex requests_mu;
+  std::unordered_map<std::string, std::string> requests;  // guarded by requests_mu
+
+  // "<node id>-d-": directive ids given out here; the rest is 12 digits.
+  std::string IdPrefix() const { return ctx->node_id() + "-d-"; }
+  caf::actor ShardOf(const std::string& id) const {
+    return shards[std::hash<std::string>{}(id) % shards.size()];
+  }
+  // `jurisdiction` and its ancestors, those hosted here: where a unit's
+  // receipt is counted on this node.
+  std::vector<std::string> HostedPath(const std::string& jurisdiction) const;
+  // Where a receipt of `unit` is counted: a department's own row, then the
+  // hosted path of its jurisdiction.
+  std::vector<std::string> CountedAt(const v1::Receipt& r) const;
+  // The unit's level for metrics (LEVEL_UNSPECIFIED for a department).
+  v1::Level UnitLevel(const std::string& unit) const;
+
+  // ---- Federation (directive_actor.cc) ----
+  // True for a directive numbered on this node.
+  bool Mine(const std::string& id) const { return id.rfind(IdPrefix(), 0) == 0; }
+  // True when this node reports the directive's counts to its parent: it
+  // came down the parent link (children never send directives up).
+  bool SendsUp(const std::string& id) const { return ctx->placement().has_parent() && !Mine(id); }
+  // Child links whose subtree holds a target unit of `d`.
+  std::vector<std::string> ChildPeers(const v1::Directive& d) const;
+  // For a batch that changes the counts of the hosted root: bumps their
+  // change sequence and, when they go up, marks them unsent (durably).
+  void CountsChanged(storage::Batch& batch, const std::string& id);
+  // After committing such a batch: the flusher sends the counts up.
+  void Unsent(const std::string& id);
+  void FlushLoop();
+  // Applies a directive or counts update from link `from` in one batch with
+  // the inbox mark `batch` already holds; `finish` once durable.
+  void ApplyDirective(const std::string& from, v1::Directive d, storage::Batch batch,
+                      std::function<void(const Status&)> finish);
+  void ApplyCounts(const std::string& from, const v1::CountsSync& sync, int64_t written_at_ms,
+                   storage::Batch batch, std::function<void(const Status&)> finish);
+  // FAILED_PRECONDITION naming the node when `unit` is hosted on another node.
+  Status CheckHostsUnit(const std::string& unit) const;
+
+  std::mutex link_mu;
+  std::unordered_map<std::string, int64_t> versions;  // guarded by link_mu: highest queued
+  std::unordered_map<std::string, v1::ChildCounts> child_counts;  // guarded: directive \0 child
+  std::mutex unsent_mu;
+  std::condition_variable unsent_cv;
+  std::unordered_set<std::string> unsent;  // guarded by unsent_mu
+  bool stopping = false;                   // guarded by unsent_mu
+  std::thread flusher;                     // only with a parent link
+};
+
+}  // namespace whistle::actors

@@ -1,0 +1,278 @@
+#include "services/directive_service.h"
+
+#include <chrono>
+
+#include "actors/directives.h"
+#include "core/directive.h"
+#include "core/text.h"
+#include "services/access.h"
+#include "services/call.h"
+#include "services/identity.h"
+
+namespace whistle::services {
+
+namespace {
+
+constexpr size_t kMaxIdLength = 128;
+
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Status ValidateDirectiveId(const std::string& id) {
+  if (id.empty()) return Status::InvalidArgument("directive_id: required");
+  return core::CheckId("directive_id", id, kMaxIdLength);
+}
+
+// The unit a sign/complete/inbox is for: the request's, or the caller's own.
+StatusOr<std::string> UnitOf(const v1::Caller& caller, const std::string& requested) {
+  std::string unit = requested;
+  if (unit.empty()) {
+    unit = caller.role() == v1::ROLE_DEPARTMENT ? caller.department_id() : caller.jurisdiction_id();
+  }
+  if (Status s = core::CheckId("unit_id", unit, kMaxIdLength); !s.ok()) return s;
+  return unit;
+}
+
+Status ActsFor(const v1::Caller& caller, const std::string& unit, const core::Topology& topology) {
+  if (topology.Find(unit) == nullptr && topology.FindDepartment(unit) == nullptr) {
+    return Status::InvalidArgument("unit_id: unknown unit " + core::Quote(unit));
+  }
+  if (!core::ActsFor(caller, unit, topology)) {
+    return Status::PermissionDenied("unit_id: the caller does not act for unit " +
+                                    core::Quote(unit));
+  }
+  return Status::Ok();
+}
+
+// A caller sees a directive issued in its subtree, or addressed to units in
+// it (a department: addressed to itself).
+Status CheckCanSee(const actors::Directives& dirs, const v1::Caller& caller, const v1::Directive& d,
+                   const core::Topology& topology) {
+  if (caller.role() == v1::ROLE_DEPARTMENT) {
+    if (dirs.Receipt(d.id(), caller.department_id()).ok()) return Status::Ok();
+  } else if (!caller.jurisdiction_id().empty()) {
+    if (topology.IsWithin(d.issuer_jurisdiction_id(), caller.jurisdiction_id())) {
+      return Status::Ok();
+    }
+    auto row = dirs.Row(d, caller.jurisdiction_id(), 0);
+    if (row.ok() && row->counts().total() > 0) return Status::Ok();
+  }
+  return Status::PermissionDenied("directive " + d.id() +
+                                  " is neither issued in nor addressed to the caller's "
+                                  "jurisdiction");
+}
+
+StatusOr<v1::Directive> ReadDirective(const actors::Node& node, actors::Directives& dirs,
+                                      const v1::Caller& caller, const std::string& id) {
+  if (Status s = ValidateDirectiveId(id); !s.ok()) return s;
+  auto d = dirs.Get(id);
+  if (!d.ok()) return d.status();
+  if (Status s = CheckCanSee(dirs, caller, *d, node.topology()); !s.ok()) return s;
+  return d;
+}
+
+// The subtree a read covers: the request's, or the caller's own. A
+// department has no subtree: it reads directives through Get and Inbox.
+StatusOr<std::string> SubtreeRoot(const actors::Node& node, const v1::Caller& caller,
+                                  const std::string& requested) {
+  if (caller.role() == v1::ROLE_DEPARTMENT) {
+    return Status::PermissionDenied(
+        "jurisdiction_id: a department reads directives through Get and Inbox");
+  }
+  std::string root = requested.empty() ? caller.jurisdiction_id() : requested;
+  if (Status s = core::CheckId("jurisdiction_id", root, kMaxIdLength); !s.ok()) return s;
+  if (Status s = CheckCanReadSubtree(caller, root, node.topology()); !s.ok()) return s;
+  return root;
+}
+
+template <class T>
+actors::Reply<T> Respond(Call call, T* response) {
+  return [call, response](StatusOr<T> result) {
+    if (result.ok()) *response = std::move(result).value();
+    call.Finish(result.status());
+  };
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* DirectiveService::Issue(grpc::CallbackServerContext* context,
+                                                  const v1::IssueDirectiveRequest* request,
+                                                  v1::IssueDirectiveResponse* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Issue");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (!request->has_draft()) return call.Finish(Status::InvalidArgument("draft: required"));
+  if (!request->request_id().empty()) {
+    if (Status s = core::CheckId("request_id", request->request_id(), kMaxIdLength); !s.ok()) {
+      return call.Finish(s);
+    }
+  }
+  auto draft = core::CheckIssue(*caller, request->draft(), node_.context(), NowMs());
+  if (!draft.ok()) return call.Finish(draft.status());
+  node_.directives().Issue(std::move(draft).value(), request->request_id(),
+                           Respond(call, response));
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Amend(grpc::CallbackServerContext* context,
+                                                  const v1::AmendDirectiveRequest* request,
+                                                  v1::Directive* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Amend");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
+  if (!request->has_amend()) return call.Finish(Status::InvalidArgument("amend: required"));
+  node_.directives().Amend(request->directive_id(), caller->get(), request->amend(),
+                           Respond(call, response));
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Cancel(grpc::CallbackServerContext* context,
+                                                   const v1::CancelDirectiveRequest* request,
+                                                   v1::Directive* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Cancel");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
+  if (!request->has_cancel()) return call.Finish(Status::InvalidArgument("cancel: required"));
+  node_.directives().Cancel(request->directive_id(), caller->get(), request->cancel(),
+                            Respond(call, response));
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Sign(grpc::CallbackServerContext* context,
+                                                 const v1::SignDirectiveRequest* request,
+                                                 v1::ReceiptView* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Sign");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
+  auto unit = UnitOf(caller->get(), request->unit_id());
+  if (!unit.ok()) return call.Finish(unit.status());
+  if (Status s = ActsFor(caller->get(), *unit, node_.topology()); !s.ok()) return call.Finish(s);
+  node_.directives().Sign(request->directive_id(), *unit, caller->get(), request->sign(),
+                          Respond(call, response));
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Complete(grpc::CallbackServerContext* context,
+                                                     const v1::CompleteDirectiveRequest* request,
+                                                     v1::ReceiptView* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Complete");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
+  auto unit = UnitOf(caller->get(), request->unit_id());
+  if (!unit.ok()) return call.Finish(unit.status());
+  if (Status s = ActsFor(caller->get(), *unit, node_.topology()); !s.ok()) return call.Finish(s);
+  node_.directives().Complete(request->directive_id(), *unit, caller->get(), request->complete(),
+                              Respond(call, response));
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* context,
+                                                const v1::GetDirectiveRequest* request,
+                                                v1::DirectiveView* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Get");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  auto& dirs = node_.directives();
+  auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
+  if (!d.ok()) return call.Finish(d.status());
+  // Progress of the issuer's subtree when the caller is at or above it, else of the caller's.
+  const std::string& mine = caller->get().jurisdiction_id();
+  const std::string& at = node_.topology().IsWithin(d->issuer_jurisdiction_id(), mine)
+                              ? d->issuer_jurisdiction_id()
+                              : mine;
+  auto row = dirs.Row(*d, at, NowMs());
+  if (!row.ok()) return call.Finish(row.status());
+  *response->mutable_directive() = std::move(d).value();
+  *response->mutable_progress() = std::move(row).value();
+  return call.Finish(Status::Ok());
+}
+
+grpc::ServerUnaryReactor* DirectiveService::List(grpc::CallbackServerContext* context,
+                                                 const v1::ListDirectivesRequest* request,
+                                                 v1::ListDirectivesResponse* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/List");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
+  if (!root.ok()) return call.Finish(root.status());
+  auto page = node_.directives().List(*root, request->page_size(), request->page_token());
+  if (page.ok()) *response = std::move(page).value();
+  return call.Finish(page.status());
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Progress(grpc::CallbackServerContext* context,
+                                                     const v1::GetProgressRequest* request,
+                                                     v1::GetProgressResponse* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Progress");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  auto& dirs = node_.directives();
+  auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
+  if (!d.ok()) return call.Finish(d.status());
+  auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
+  if (!root.ok()) return call.Finish(root.status());
+  auto progress = dirs.Progress(*d, *root);
+  if (progress.ok()) *response = std::move(progress).value();
+  return call.Finish(progress.status());
+}
+
+grpc::ServerUnaryReactor* DirectiveService::ListTargets(grpc::CallbackServerContext* context,
+                                                        const v1::ListTargetsRequest* request,
+                                                        v1::ListTargetsResponse* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/ListTargets");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  if (!v1::ReceiptState_IsValid(request->state())) {
+    return call.Finish(
+        Status::InvalidArgument("state: unknown value " + std::to_string(request->state())));
+  }
+  auto& dirs = node_.directives();
+  auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
+  if (!d.ok()) return call.Finish(d.status());
+  auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
+  if (!root.ok()) return call.Finish(root.status());
+  auto page =
+      dirs.Targets(*d, *root, request->state(), request->page_size(), request->page_token());
+  if (page.ok()) *response = std::move(page).value();
+  return call.Finish(page.status());
+}
+
+grpc::ServerUnaryReactor* DirectiveService::Inbox(grpc::CallbackServerContext* context,
+                                                  const v1::InboxRequest* request,
+                                                  v1::InboxResponse* response) {
+  Call call(context, &probe_, "/whistle.v1.DirectiveService/Inbox");
+  auto caller = CallerFrom(auth_, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
+  auto unit = UnitOf(caller->get(), request->unit_id());
+  if (!unit.ok()) return call.Finish(unit.status());
+  const core::Topology& topology = node_.topology();
+  // The unit itself, or a leader or staff member above it, may read its inbox.
+  const v1::Caller& c = caller->get();
+  const bool supervises =
+      (c.role() == v1::ROLE_LEADER || c.role() == v1::ROLE_STAFF) &&
+      topology.IsWithin(core::UnitJurisdiction(*unit, topology), c.jurisdiction_id());
+  if (!supervises) {
+    if (Status s = ActsFor(c, *unit, topology); !s.ok()) return call.Finish(s);
+  }
+  auto page = node_.directives().Inbox(*unit, request->page_size(), request->page_token());
+  if (page.ok()) *response = std::move(page).value();
+  return call.Finish(page.status());
+}
+
+}  // namespace whistle::services

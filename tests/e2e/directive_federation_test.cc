@@ -1,0 +1,359 @@
+// Directives across processes: a city, one county and two of its townships
+// as real whistled processes on 127.0.0.1. The city issues to every grid of
+// the city; grid workers sign and complete at the node hosting their grid
+// while the county is SIGKILLed and restarted mid-fan-out and a township's
+// link is cut for a while. At the end every unit is signed and done exactly
+// once, every level's counts equal a hand count, and the count updates the
+// city received for the directive are far fewer than the units below it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "core/topology.h"
+#include "tests/e2e/federation.h"
+#include "whistle/v1/directive_service.grpc.pb.h"
+
+namespace whistle::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kThreads = 6;
+
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+const core::Topology& Shizuishan() {
+  static const auto topology = *core::Topology::Build(core::ShizuishanTopology());
+  return *topology;
+}
+
+Identity Leader(const std::string& j) { return {"leader." + j, "leader", j, ""}; }
+Identity Worker(const std::string& grid) { return {"gw." + grid, "grid_worker", grid, ""}; }
+
+std::unique_ptr<v1::DirectiveService::Stub> Stub(WhistledProcess& p) {
+  return v1::DirectiveService::NewStub(p.channel());
+}
+
+void Prepare(grpc::ClientContext& ctx, const Identity& who) {
+  who.Apply(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+grpc::Status Progress(WhistledProcess& p, const std::string& id, const std::string& at,
+                      v1::GetProgressResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(ctx, Leader(Shizuishan().root().id()));
+  v1::GetProgressRequest req;
+  req.set_directive_id(id);
+  req.set_jurisdiction_id(at);
+  return Stub(p)->Progress(&ctx, req, out);
+}
+
+// Receipts of units under `at` stored on node `p`, in `state`, all pages.
+std::vector<v1::Receipt> Targets(WhistledProcess& p, const std::string& id, const std::string& at,
+                                 v1::ReceiptState state) {
+  std::vector<v1::Receipt> out;
+  v1::ListTargetsRequest req;
+  req.set_directive_id(id);
+  req.set_jurisdiction_id(at);
+  req.set_state(state);
+  req.set_page_size(500);
+  for (;;) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(Shizuishan().root().id()));
+    v1::ListTargetsResponse page;
+    grpc::Status s = Stub(p)->ListTargets(&ctx, req, &page);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) return out;
+    for (const auto& r : page.receipts()) out.push_back(r);
+    if (page.next_page_token().empty()) return out;
+    req.set_page_token(page.next_page_token());
+  }
+}
+
+// One unit's answer (sign, then complete) at the node hosting it, retried
+// while that node is down or has not expanded the directive yet. A retry
+// after a lost answer may find it applied: "has already" then counts as
+// applied, never as a second application.
+enum class Step { kSign, kComplete };
+bool Answer(LocalFederation& fed, const std::string& id, const std::string& grid, Step step,
+            std::atomic<int>* retries) {
+  WhistledProcess& node = fed.NodeHosting(grid);
+  const auto give_up = Clock::now() + std::chrono::seconds(45);
+  bool tried = false;
+  while (Clock::now() < give_up) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Worker(grid));
+    v1::ReceiptView view;
+    grpc::Status s;
+    if (step == Step::kSign) {
+      v1::SignDirectiveRequest req;
+      req.set_directive_id(id);
+      req.set_unit_id(grid);
+      req.mutable_sign()->set_note("收到");
+      s = Stub(node)->Sign(&ctx, req, &view);
+    } else {
+      v1::CompleteDirectiveRequest req;
+      req.set_directive_id(id);
+      req.set_unit_id(grid);
+      req.mutable_complete()->set_note("已排查");
+      s = Stub(node)->Complete(&ctx, req, &view);
+    }
+    if (s.ok()) return true;
+    const bool already = s.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+                         s.error_message().find("has already") != std::string::npos;
+    if (already && tried) return true;
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND ||
+        s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+        s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      tried = tried || s.error_code() != grpc::StatusCode::NOT_FOUND;
+      retries->fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    ADD_FAILURE() << grid << ": " << s.error_code() << " " << s.error_message();
+    return false;
+  }
+  ADD_FAILURE() << grid << ": no answer in time";
+  return false;
+}
+
+// Progress at `at` on node `p`: the row and each child row equal the hand
+// count (every grid below is signed and done).
+void ExpectAllDone(WhistledProcess& p, const std::string& id, const std::string& at) {
+  v1::GetProgressResponse r;
+  grpc::Status s = Progress(p, id, at, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const int64_t grids = Shizuishan().GridsBelow(at);
+  EXPECT_EQ(r.total().counts().total(), grids) << at;
+  EXPECT_EQ(r.total().counts().signed_(), grids) << at;
+  EXPECT_EQ(r.total().counts().done(), grids) << at;
+  int64_t sum = 0;
+  for (const auto& row : r.children()) {
+    const int64_t below = Shizuishan().GridsBelow(row.jurisdiction_id());
+    EXPECT_EQ(row.counts().total(), below) << at << " / " << row.jurisdiction_id();
+    EXPECT_EQ(row.counts().signed_(), below) << at << " / " << row.jurisdiction_id();
+    EXPECT_EQ(row.counts().done(), below) << at << " / " << row.jurisdiction_id();
+    sum += row.counts().done();
+  }
+  EXPECT_EQ(sum, grids) << at << ": child rows add up";
+}
+
+TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
+  const auto& t = Shizuishan();
+  const std::string city = t.root().id();
+  const std::string county = "pl";
+  std::vector<std::string> towns;
+  for (const auto* j : t.Children(county)) {
+    if (j->level() == v1::LEVEL_TOWNSHIP && towns.size() < 2) towns.push_back(j->id());
+  }
+  ASSERT_EQ(towns.size(), 2u);
+  std::vector<FederationNode> plan = {
+      {city, LocalFederation::NodeIdFor(city), city, {county}, ""},
+      {county, LocalFederation::NodeIdFor(county), county, towns, city},
+      {towns[0], LocalFederation::NodeIdFor(towns[0]), towns[0], {}, county},
+      {towns[1], LocalFederation::NodeIdFor(towns[1]), towns[1], {}, county},
+  };
+  FederationOptions options;
+  options.proxied = {towns[0]};
+  LocalFederation fed(plan, options);
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  const auto started = Clock::now();
+
+  std::vector<std::string> grids;
+  for (const auto& j : t.config().jurisdictions()) {
+    if (j.level() == v1::LEVEL_GRID) grids.push_back(j.id());
+  }
+  ASSERT_EQ(grids.size(), 1903u);
+
+  // Issue at the city, to every grid of the city.
+  v1::IssueDirectiveResponse issued;
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::IssueDirectiveRequest req;
+    auto* d = req.mutable_draft();
+    d->set_title("出租房屋消防隐患排查");
+    d->set_text("排查辖区内所有出租房屋的消防隐患");
+    d->set_deadline_unix_ms(NowMs() + 3600 * 1000);
+    d->mutable_targets()->mutable_level()->set_subtree_id(city);
+    d->mutable_targets()->mutable_level()->set_level(v1::LEVEL_GRID);
+    grpc::Status s = Stub(fed.node(city))->Issue(&ctx, req, &issued);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const std::string id = issued.directive().id();
+  EXPECT_EQ(issued.targets(), 1903);
+
+  // The county dies mid-fan-out (its expansion and relay to the townships in
+  // flight) and comes back on its data.
+  EXPECT_EQ(fed.Kill(county), -SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(fed.Restart(county)) << fed.Describe();
+
+  // Every node is answered to throughout (not city grids first).
+  std::mt19937 rng(7);
+  std::shuffle(grids.begin(), grids.end(), rng);
+  std::atomic<int> retries{0};
+  std::atomic<int> answered{0};
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  auto when = [&](int n) {  // (a signer that failed has reported it already)
+    while (answered.load() < n && Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  // During signing: a township's cable is cut for a while, and the county
+  // (relaying counts up) and the other township (sending its own) are
+  // SIGKILLed and restarted, losing whatever was in flight but not durable.
+  std::thread cutter([&] {
+    when(200);
+    fed.proxy(towns[0])->Pause();
+    when(500);
+    EXPECT_EQ(fed.Kill(county), -SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(fed.Restart(county)) << fed.Describe();
+    when(900);
+    fed.proxy(towns[0])->Resume();
+    EXPECT_EQ(fed.Kill(towns[1]), -SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(fed.Restart(towns[1])) << fed.Describe();
+  });
+
+  std::vector<std::thread> signers;
+  for (int k = 0; k < kThreads; ++k) {
+    signers.emplace_back([&, k] {
+      for (size_t i = k; i < grids.size(); i += kThreads) {
+        if (Answer(fed, id, grids[i], Step::kSign, &retries) &&
+            Answer(fed, id, grids[i], Step::kComplete, &retries)) {
+          answered.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& th : signers) th.join();
+  cutter.join();
+  ASSERT_EQ(answered.load(), 1903) << fed.Describe();
+
+  // The city sees every grid done once the counts have come up.
+  v1::GetProgressResponse at_city;
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    at_city.Clear();
+    grpc::Status s = Progress(fed.node(city), id, city, &at_city);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    if (at_city.total().counts().done() == 1903 && at_city.total().counts().total() == 1903) break;
+    ASSERT_LT(Clock::now(), until)
+        << "city sees " << at_city.total().counts().ShortDebugString() << "\n"
+        << fed.Describe();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // Every level adds up and equals the hand count, on every node.
+  ExpectAllDone(fed.node(city), id, city);
+  ExpectAllDone(fed.node(city), id, county);
+  ExpectAllDone(fed.node(county), id, county);
+  for (const auto& town : towns) {
+    ExpectAllDone(fed.node(county), id, town);
+    ExpectAllDone(fed.node(town), id, town);
+  }
+
+  // Exactly once: each grid has one receipt, done, on the node hosting it.
+  std::map<std::string, int> receipts;
+  for (const auto& n : plan) {
+    for (const auto& r : Targets(fed.node(n.name), id, n.hosted, v1::RECEIPT_STATE_UNSPECIFIED)) {
+      EXPECT_EQ(r.state(), v1::RECEIPT_STATE_DONE) << r.unit_id();
+      EXPECT_EQ(fed.NodeFor(r.unit_id()), n.name) << r.unit_id();
+      ++receipts[r.unit_id()];
+    }
+  }
+  EXPECT_EQ(receipts.size(), 1903u);
+  for (const auto& [unit, n] : receipts) EXPECT_EQ(n, 1) << unit;
+
+  // Coalesced: the city merged far fewer updates than there are units below
+  // its child node (one per flush window per child, not one per answer).
+  const int64_t below = t.GridsBelow(county);
+  std::printf(
+      "directive %s: city received %lld count updates for %lld units below its child "
+      "node (%d retries, %.1f s)\n",
+      id.c_str(), static_cast<long long>(at_city.count_updates_received()),
+      static_cast<long long>(below), retries.load(),
+      std::chrono::duration<double>(Clock::now() - started).count());
+  EXPECT_GT(at_city.count_updates_received(), 0);
+  EXPECT_LT(at_city.count_updates_received(), below);
+
+  // Signing again, and signing at a node that does not host the unit, are refused.
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Worker(grids[0]));
+    v1::SignDirectiveRequest req;
+    req.set_directive_id(id);
+    req.set_unit_id(grids[0]);
+    v1::ReceiptView view;
+    grpc::Status s = Stub(fed.NodeHosting(grids[0]))->Sign(&ctx, req, &view);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  }
+  std::string town_grid;
+  for (const auto& g : grids) {
+    if (t.IsWithin(g, towns[0])) {
+      town_grid = g;
+      break;
+    }
+  }
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Worker(town_grid));
+    v1::SignDirectiveRequest req;
+    req.set_directive_id(id);
+    req.set_unit_id(town_grid);
+    v1::ReceiptView view;
+    grpc::Status s = Stub(fed.node(city))->Sign(&ctx, req, &view);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(s.error_message().find("does not host it"), std::string::npos) << s.error_message();
+    EXPECT_NE(s.error_message().find("node \"pl\""), std::string::npos) << s.error_message();
+  }
+
+  // Amend travels down as a new version; only the issuing node may amend.
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::AmendDirectiveRequest req;
+    req.set_directive_id(id);
+    req.mutable_amend()->set_deadline_unix_ms(NowMs() + 7200 * 1000);
+    v1::Directive out;
+    grpc::Status s = Stub(fed.node(county))->Amend(&ctx, req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    grpc::ClientContext ctx2;
+    Prepare(ctx2, Leader(city));
+    s = Stub(fed.node(city))->Amend(&ctx2, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(out.version(), 2);
+  }
+  for (const auto& town : towns) {
+    const auto by = Clock::now() + std::chrono::seconds(10);
+    int64_t version = 0;
+    while (Clock::now() < by) {
+      grpc::ClientContext ctx;
+      Prepare(ctx, Leader(city));
+      v1::GetDirectiveRequest req;
+      req.set_directive_id(id);
+      v1::DirectiveView d;
+      if (Stub(fed.node(town))->Get(&ctx, req, &d).ok()) version = d.directive().version();
+      if (version == 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(version, 2) << town;
+  }
+}
+
+}  // namespace
+}  // namespace whistle::testing

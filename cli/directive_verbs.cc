@@ -227,6 +227,10 @@ void PrintProgress(const v1::GetProgressResponse& p) {
   RowHeader();
   PrintRow(p.total(), "");
   for (const auto& row : p.children()) PrintRow(row, "  ");
+  if (p.count_updates_received() > 0) {
+    std::printf("count updates received from child nodes: %lld\n",
+                static_cast<long long>(p.count_updates_received()));
+  }
 }
 
 void PrintTargets(const v1::ListTargetsResponse& t) {

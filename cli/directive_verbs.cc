@@ -182,7 +182,8 @@ void PrintView(const v1::DirectiveView& v) {
 
 void PrintIssued(const v1::IssueDirectiveResponse& r) {
   PrintDirective(r.directive());
-  std::printf("receipts    %lld written on this node\n", static_cast<long long>(r.targets()));
+  std::printf("receipts    %lld (one per target unit, written on the node hosting it)\n",
+              static_cast<long long>(r.targets()));
 }
 
 void PrintReceipt(const v1::ReceiptView& v) {

@@ -182,7 +182,8 @@ void PrintView(const v1::DirectiveView& v) {
 
 void PrintIssued(const v1::IssueDirectiveResponse& r) {
   PrintDirective(r.directive());
-  std::printf("receipts    %lld written on this node\n", static_cast<long long>(r.targets()));
+  std::printf("receipts    %lld (one per target unit, written on the node hosting it)\n",
+              static_cast<long long>(r.targets()));
 }
 
 void PrintReceipt(const v1::ReceiptView& v) {
@@ -227,6 +228,10 @@ void PrintProgress(const v1::GetProgressResponse& p) {
   RowHeader();
   PrintRow(p.total(), "");
   for (const auto& row : p.children()) PrintRow(row, "  ");
+  if (p.count_updates_received() > 0) {
+    std::printf("count updates received from child nodes: %lld\n",
+                static_cast<long long>(p.count_updates_received()));
+  }
 }
 
 void PrintTargets(const v1::ListTargetsResponse& t) {

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
+#include <optional>
 
 #include "core/text.h"
 #include "services/access.h"
@@ -85,6 +86,10 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mu_);
     writing_ = false;
+    if (deferred_) {  // an end decided while this write was in flight
+      SendFinish(*deferred_);
+      return;
+    }
     if (!ok) {
       FinishLocked(Status(Code::kCancelled, "watch: the client went away"));
       return;
@@ -136,9 +141,19 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
     StartWrite(&buffer_.front());
   }
 
+  // Ends the stream once no write is in flight (Finish never overlaps a write).
   void FinishLocked(const Status& status) {
     if (finished_) return;
     finished_ = true;
+    if (writing_) {
+      deferred_ = status;
+      return;
+    }
+    SendFinish(status);
+  }
+
+  void SendFinish(const Status& status) {
+    deferred_.reset();
     grpc::Status out = ToGrpc(status);
     service_->probe_.Observe(kMethod, out.error_code(), started_);
     Finish(out);
@@ -153,6 +168,7 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   bool writing_ = false;
   bool tailing_ = false;
   bool finished_ = false;
+  std::optional<Status> deferred_;  // FinishLocked while writing (guarded by mu_)
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -510,7 +510,9 @@ struct Store::Impl {
   uint64_t change_seq = 0;                  // commit thread
   std::atomic<uint64_t> written_change{0};  // highest change seq durable
   std::atomic<uint64_t> trimmed_change{0};  // entries up to here are gone
-  std::function<void(uint64_t)> change_listener;
+  // Set while the store runs (after the node started): read under listener_mu.
+  std::mutex listener_mu;
+  std::shared_ptr<const std::function<void(uint64_t)>> change_listener;  // guarded by listener_mu
   std::chrono::steady_clock::time_point next_trim_check{};
 
   std::atomic<uint64_t> commits{0};
@@ -637,8 +639,13 @@ struct Store::Impl {
           if (written.status.ok() && outbox_listener) {
             for (const auto& [peer, seq] : p.sent) outbox_listener(peer, seq);
           }
-          if (written.status.ok() && p.last_change != 0 && change_listener) {
-            change_listener(p.last_change);
+          if (written.status.ok() && p.last_change != 0) {
+            std::shared_ptr<const std::function<void(uint64_t)>> listener;
+            {
+              std::lock_guard lock(listener_mu);
+              listener = change_listener;
+            }
+            if (listener && *listener) (*listener)(p.last_change);
           }
           if (p.done) p.done(written.status);
         }
@@ -1329,7 +1336,9 @@ void Store::SetOutboxListener(std::function<void(const std::string&, uint64_t)> 
 }
 
 void Store::SetChangeListener(std::function<void(uint64_t)> listener) {
-  impl_->change_listener = std::move(listener);
+  auto shared = std::make_shared<const std::function<void(uint64_t)>>(std::move(listener));
+  std::lock_guard lock(impl_->listener_mu);
+  impl_->change_listener = std::move(shared);
 }
 
 uint64_t Store::LastChangeSeq() const { return impl_->written_change.load(); }

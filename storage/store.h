@@ -201,8 +201,9 @@ class Store {
   // Called on the answer thread with (peer, seq) for every outbox entry of a
   // written group, before that group's `done` callbacks. Set before use.
   void SetOutboxListener(std::function<void(const std::string&, uint64_t)> listener);
-  // Called on the answer thread with the highest change-log seq of a written
-  // group, before that group's `done` callbacks. Set before use.
+  // Called on the answer thread with the highest change-log seq of each written
+  // batch that has changes, before its `done` callback. May be set (or
+  // replaced, or cleared with {}) while the store runs.
   void SetChangeListener(std::function<void(uint64_t)> listener);
   // Commit and wait; for tests and start-up. Not from a `done` callback.
   Status CommitAndWait(Batch batch);

@@ -4,6 +4,7 @@
 // (forwarded to the owner), and a caller without the right is refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "tests/e2e/scenario.h"
 #include "whistle/v1/inbox.grpc.pb.h"
 #include "whistle/v1/link.grpc.pb.h"
+#include "whistle/v1/watch.grpc.pb.h"
 
 namespace whistle::testing {
 namespace {
@@ -116,6 +118,33 @@ TEST(DownwardWhistleTest, CountyLeaderSummonsATownshipDeskOnItsChildNode) {
   ASSERT_TRUE(WaitFor([&] {
     return list(&r).ok() && r.items_size() == 1 && !r.items(0).pending();
   })) << r.DebugString();
+
+  // The county node's live watch shows the case's transitions there in order,
+  // the township desk's report-in included.
+  auto watch = v1::WatchService::NewStub(county.channel());
+  grpc::ClientContext ctx;
+  county_leader.Apply(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::WatchRequest req;
+  req.set_from_token("0");
+  auto reader = watch->Watch(&ctx, req);
+  v1::Change change;
+  std::vector<v1::TransitionKind> kinds;
+  int64_t last_seq = 0;
+  while (reader->Read(&change)) {
+    if (!change.has_case_change() || change.case_change().case_id() != id) continue;
+    EXPECT_GT(change.case_change().seq(), last_seq);
+    last_seq = change.case_change().seq();
+    kinds.push_back(change.case_change().kind());
+    if (change.case_change().kind() == v1::TRANSITION_KIND_REPORT_IN) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  (void)reader->Finish();
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.back(), v1::TRANSITION_KIND_REPORT_IN);
+  EXPECT_NE(std::find(kinds.begin(), kinds.end(), v1::TRANSITION_KIND_WHISTLE), kinds.end());
 }
 
 }  // namespace

@@ -1445,9 +1445,16 @@ StatusOr<ListResult> Store::ReportedBy(const std::string& reporter, const std::s
                              return false;
                            }
                            last_key.assign(key);
-                           auto c = GetCase(std::string(value));
+                           // The value is "<case_id>\0<fingerprint>" (no fingerprint in
+                           // records written before fingerprints).
+                           std::string case_id(value.substr(0, value.find('\0')));
+                           auto c = GetCase(case_id);
                            if (!c.ok()) {
                              if (c.status().code() == Code::kNotFound) return true;
+                             if (c.status().code() == Code::kDataLoss) {
+                               result.unreadable.push_back(case_id);
+                               return true;
+                             }
                              inner = c.status();
                              return false;
                            }

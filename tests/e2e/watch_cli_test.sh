@@ -7,20 +7,35 @@ set -euo pipefail
 BUILD=$1
 DATA=$(mktemp -d /tmp/whistle-wcli-XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BUILD/app/whistled" --listen 127.0.0.1:$PORT --metrics-listen "" --data-dir "$DATA/db" 2>"$DATA/log" &
+ctl() { "$BUILD/cli/whistlectl" "$@"; }
+# The issuer: a key pair; the node trusts its public half; each call below
+# mints a token for the identity its leading flags name.
+ctl token keygen --dir "$DATA/issuer" --kid t >/dev/null
+mint() { ctl token mint --key-file "$DATA/issuer/private.pem" --kid t --ttl 1h "$@"; }
+ctlas() {
+  local id=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --user | --role | --jurisdiction | --department) id+=("$1" "$2"); shift 2 ;;
+      *) break ;;
+    esac
+  done
+  WHISTLE_TOKEN=$(mint "${id[@]}") ctl "$@"
+}
+"$BUILD/app/whistled" --listen 127.0.0.1:$PORT --metrics-listen "" --data-dir "$DATA/db" \
+  --jwks-file "$DATA/issuer/jwks.json" 2>"$DATA/log" &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 export WHISTLE_SERVER=127.0.0.1:$PORT
-ctl() { "$BUILD/cli/whistlectl" "$@"; }
-for _ in $(seq 100); do ctl --user p --role leader --jurisdiction szs topology >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do ctlas --user p --role leader --jurisdiction szs topology >/dev/null 2>&1 && break; sleep 0.1; done
 fail() { echo "watch_cli_test: $*"; exit 1; }
 
 G=dwk-s01-c01-g001
-grid() { ctl --user wang --role grid_worker --jurisdiction $G "$@"; }
-community() { ctl --user li --role staff --jurisdiction dwk-s01-c01 "$@"; }
-street() { ctl --user zhao --role staff --jurisdiction dwk-s01 "$@"; }
-police() { ctl --user desk --role department --department dwk-s01-police_station "$@"; }
-county() { ctl --user chen --role leader --jurisdiction dwk "$@"; }
+grid() { ctlas --user wang --role grid_worker --jurisdiction $G "$@"; }
+community() { ctlas --user li --role staff --jurisdiction dwk-s01-c01 "$@"; }
+street() { ctlas --user zhao --role staff --jurisdiction dwk-s01 "$@"; }
+police() { ctlas --user desk --role department --department dwk-s01-police_station "$@"; }
+county() { ctlas --user chen --role leader --jurisdiction dwk "$@"; }
 
 # A live watch started before anything happens prints the changes as they come.
 county watch --max 4 --for-ms 20000 >"$DATA/live" &

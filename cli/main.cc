@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/directive_verbs.h"
+#include "cli/watch_verbs.h"
 #include "core/text.h"
 #include "services/token.h"
 #include "whistle/v1/admin.grpc.pb.h"
-#include "cli/directive_verbs.h"
-#include "cli/watch_verbs.h"
 #include "whistle/v1/link.grpc.pb.h"
 #include "whistle/v1/service.grpc.pb.h"
 

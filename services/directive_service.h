@@ -16,7 +16,7 @@ class DirectiveService final : public v1::DirectiveService::CallbackService {
  public:
   // `limiter` (may be null: no limit) applies per-caller rate limits.
   DirectiveService(actors::Node& node, RpcProbe& probe, const Authenticator& auth,
-                    RateLimiter* limiter = nullptr)
+                   RateLimiter* limiter = nullptr)
       : node_(node), probe_(probe), auth_(auth), limiter_(limiter) {}
 
   grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,

@@ -35,8 +35,8 @@ struct WatchOptions {
 class WatchService final : public v1::WatchService::CallbackService {
  public:
   // `registry` may be null (no metrics).
-  WatchService(actors::Node& node, RpcProbe& probe, const Authenticator& auth,
-               RateLimiter* limiter, prometheus::Registry* registry, WatchOptions options = {});
+  WatchService(actors::Node& node, RpcProbe& probe, const Authenticator& auth, RateLimiter* limiter,
+               prometheus::Registry* registry, WatchOptions options = {});
   ~WatchService() override;
 
   grpc::ServerWriteReactor<v1::Change>* Watch(grpc::CallbackServerContext* context,

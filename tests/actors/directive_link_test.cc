@@ -30,6 +30,7 @@ struct Fixture {
                               std::vector<std::string> children, bool parent) {
     storage::Options o;
     o.path = path + "/" + id;
+    o.init = true;  // a new or empty directory: make the store
     NodeOptions options;
     options.node_id = id;
     options.hosted_jurisdiction = hosted;

@@ -43,6 +43,7 @@ TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
     // counts and the cursor; ten of them signed since.
     storage::Options o;
     o.path = path;
+    o.init = true;  // a new or empty directory: make the store
     auto store = storage::Store::Open(o).value();
     storage::Batch b;
     storage::PutDirective(b, d);
@@ -69,6 +70,7 @@ TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
 
   storage::Options o;
   o.path = path;
+  o.init = true;  // a new or empty directory: make the store
   NodeOptions options;
   options.node_id = "szs";
   options.timer_interval_ms = 0;

@@ -49,6 +49,7 @@ int64_t NowMs() {
 std::unique_ptr<Store> Open(const std::string& path, uint64_t max_entries = 1'000'000) {
   Options o;
   o.path = path;
+  o.init = true;  // a new or empty directory: make the store
   o.sync = false;
   o.change_log_max_entries = max_entries;
   auto s = Store::Open(o);
@@ -126,6 +127,7 @@ TEST(ChangeLog, TrimmedBySizeAndAgeTokensBeforeTheTrimAreOutOfRange) {
   Dir aged;
   Options o;
   o.path = aged.path();
+  o.init = true;  // a new or empty directory: make the store
   o.sync = false;
   o.change_log_max_age_ms = 60'000;
   auto old_store = std::move(Store::Open(o)).value();

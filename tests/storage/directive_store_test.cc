@@ -18,6 +18,7 @@ class DirectiveStoreTest : public ::testing::Test {
     path_ = mkdtemp(tmpl);
     Options o;
     o.path = path_;
+    o.init = true;  // a new or empty directory: make the store
     auto opened = Store::Open(o);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();

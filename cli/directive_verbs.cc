@@ -7,6 +7,7 @@
 #include <ctime>
 #include <map>
 
+#include "cli/args.h"
 #include "whistle/v1/directive_service.grpc.pb.h"
 
 namespace whistle::cli {
@@ -30,35 +31,6 @@ const char kDirectiveUsage[] =
 
 namespace {
 
-using Args = std::vector<std::string>;
-
-std::string Take(Args& args, const std::string& name, const std::string& fallback = "") {
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == name) {
-      std::string v = args[i + 1];
-      args.erase(args.begin() + i, args.begin() + i + 2);
-      return v;
-    }
-  }
-  return fallback;
-}
-
-std::vector<std::string> TakeAll(Args& args, const std::string& name) {
-  std::vector<std::string> out;
-  for (std::string v = Take(args, name); !v.empty(); v = Take(args, name)) out.push_back(v);
-  return out;
-}
-
-bool TakeFlag(Args& args, const std::string& name) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == name) {
-      args.erase(args.begin() + i);
-      return true;
-    }
-  }
-  return false;
-}
-
 std::vector<std::string> Split(const std::string& list) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -75,16 +47,6 @@ std::string Lower(std::string s, const std::string& prefix) {
   if (s.rfind(prefix, 0) == 0) s = s.substr(prefix.size());
   for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return s;
-}
-
-std::string Time(int64_t ms) {
-  if (ms == 0) return "-";
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
 }
 
 int64_t NowMs() {

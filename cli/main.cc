@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.h"
 #include "cli/directive_verbs.h"
 #include "cli/watch_verbs.h"
 #include "core/text.h"
@@ -49,8 +50,6 @@ struct Options {
            !tls_server_name.empty();
   }
 };
-
-using Args = std::vector<std::string>;
 
 const char kUsage[] =
     "Usage: whistlectl [global flags] VERB [args]\n\n"
@@ -102,50 +101,6 @@ const char kUsage[] =
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
-}
-
-// Pulls "--name value" out of args; returns fallback when absent.
-std::string Take(Args& args, const std::string& name, const std::string& fallback = "") {
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == name) {
-      std::string v = args[i + 1];
-      args.erase(args.begin() + i, args.begin() + i + 2);
-      return v;
-    }
-  }
-  return fallback;
-}
-
-std::vector<std::string> TakeAll(Args& args, const std::string& name) {
-  std::vector<std::string> out;
-  for (std::string v = Take(args, name); !v.empty(); v = Take(args, name)) out.push_back(v);
-  return out;
-}
-
-bool TakeFlag(Args& args, const std::string& name) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == name) {
-      args.erase(args.begin() + i);
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string Short(const std::string& enum_name, const std::string& prefix) {
-  std::string out = enum_name.rfind(prefix, 0) == 0 ? enum_name.substr(prefix.size()) : enum_name;
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
-
-std::string Time(int64_t ms) {
-  if (ms == 0) return "-";
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
 }
 
 // Text from the node (notes, addresses, user names, error messages) as a
@@ -824,7 +779,8 @@ int Run(int argc, char** argv) {
   if (!channel) return Usage(why);
   Client client(o, std::move(channel));
   if (verb == "report") return Report(client, args);
-  if (verb == "directive") {
+  // The directive, watch and inbox verbs live in their own files; they print through Print.
+  auto verb_io = [&] {
     VerbIo io;
     io.channel = client.channel_;
     io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
@@ -834,23 +790,15 @@ int Run(int argc, char** argv) {
                                               [&](const google::protobuf::Message&) { table(); });
     };
     io.usage = Usage;
-    return DirectiveVerb(io, args);
-  }
+    return io;
+  };
+  if (verb == "directive") return DirectiveVerb(verb_io(), args);
   if (verb == "watch" || verb == "inbox") {
     if (!args.empty() && args[0] == "help") {
       std::fputs(kWatchUsage, stdout);
       return 0;
     }
-    VerbIo io;
-    io.channel = client.channel_;
-    io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
-    io.print = [&o](const grpc::Status& status, const google::protobuf::Message& response,
-                    const std::function<void()>& table) {
-      return Print<google::protobuf::Message>(status, response, o,
-                                              [&](const google::protobuf::Message&) { table(); });
-    };
-    io.usage = Usage;
-    return verb == "watch" ? WatchVerb(io, o.json, args) : InboxVerb(io, args);
+    return verb == "watch" ? WatchVerb(verb_io(), o.json, args) : InboxVerb(verb_io(), args);
   }
   if (verb == "list") return List(client, args);
   grpc::ClientContext ctx;

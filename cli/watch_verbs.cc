@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "cli/args.h"
 #include "whistle/v1/inbox.grpc.pb.h"
 #include "whistle/v1/watch.grpc.pb.h"
 
@@ -23,45 +24,6 @@ const char kWatchUsage[] =
     "                                    the cases you reported\n";
 
 namespace {
-
-using Args = std::vector<std::string>;
-
-std::string Take(Args& args, const std::string& name, const std::string& fallback = "") {
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i] == name) {
-      std::string v = args[i + 1];
-      args.erase(args.begin() + i, args.begin() + i + 2);
-      return v;
-    }
-  }
-  return fallback;
-}
-
-bool TakeFlag(Args& args, const std::string& name) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == name) {
-      args.erase(args.begin() + i);
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string Short(const std::string& enum_name, const std::string& prefix) {
-  std::string out = enum_name.rfind(prefix, 0) == 0 ? enum_name.substr(prefix.size()) : enum_name;
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
-
-std::string Time(int64_t ms) {
-  if (ms == 0) return "-";
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 void PrintChangeLine(const v1::Change& c) {
   if (c.has_case_change()) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "services/identity.h"
 #include "services/rate_limit.h"
 #include "services/rpc_log.h"
 #include "services/rpc_probe.h"
@@ -57,6 +58,17 @@ inline Status Admit(RateLimiter* limiter, Call& call, const std::string& user) {
   call.set_user(user);
   if (limiter == nullptr) return Status::Ok();
   return limiter->Admit(user);
+}
+
+// Every case-work handler's first step: the caller from its verified token,
+// then Admit.
+inline StatusOr<core::CheckedCaller> AdmitCaller(const Authenticator& auth, RateLimiter* limiter,
+                                                 Call& call, const grpc::ServerContextBase& context,
+                                                 const core::Context& core) {
+  auto caller = CallerFrom(auth, context, core);
+  if (!caller.ok()) return caller;
+  if (Status s = Admit(limiter, call, caller->get().user()); !s.ok()) return s;
+  return caller;
 }
 
 }  // namespace whistle::services

@@ -62,9 +62,8 @@ grpc::ServerUnaryReactor* CaseService::Report(grpc::CallbackServerContext* conte
                                               const v1::ReportCaseRequest* request,
                                               v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Report");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (!request->has_report()) return call.Finish(Status::InvalidArgument("report: required"));
   auto report = core::CheckReport(std::move(caller).value(), request->report(), node_.context());
   if (!report.ok()) return call.Finish(report.status());
@@ -79,9 +78,8 @@ grpc::ServerUnaryReactor* CaseService::Act(grpc::CallbackServerContext* context,
                                            v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Act");
   call.set_case_id(request->case_id());
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateCaseId(request->case_id()); !s.ok()) return call.Finish(s);
   if (request->command().has_overdue()) {
     return call.Finish(
@@ -98,9 +96,8 @@ grpc::ServerUnaryReactor* CaseService::Get(grpc::CallbackServerContext* context,
                                            const v1::GetCaseRequest* request, v1::Case* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Get");
   call.set_case_id(request->case_id());
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto found = ReadCase(node_, caller->get(), request->case_id());
   if (found.ok()) *response = std::move(found).value();
   return call.Finish(found.status());
@@ -110,9 +107,8 @@ grpc::ServerUnaryReactor* CaseService::List(grpc::CallbackServerContext* context
                                             const v1::ListCasesRequest* request,
                                             v1::ListCasesResponse* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/List");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateState(request->state()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateOptionalId("jurisdiction_id", request->jurisdiction_id()); !s.ok()) {
     return call.Finish(s);
@@ -134,9 +130,8 @@ grpc::ServerUnaryReactor* CaseService::History(grpc::CallbackServerContext* cont
                                                v1::GetHistoryResponse* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/History");
   call.set_case_id(request->case_id());
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto found = ReadCase(node_, caller->get(), request->case_id());
   if (!found.ok()) return call.Finish(found.status());
   std::vector<int64_t> unreadable;
@@ -151,9 +146,8 @@ grpc::ServerUnaryReactor* CaseService::Count(grpc::CallbackServerContext* contex
                                              const v1::CountCasesRequest* request,
                                              v1::CountCasesResponse* response) {
   Call call(context, &probe_, "/whistle.v1.CaseService/Count");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateOptionalId("jurisdiction_id", request->jurisdiction_id()); !s.ok()) {
     return call.Finish(s);
   }

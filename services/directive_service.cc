@@ -101,9 +101,8 @@ grpc::ServerUnaryReactor* DirectiveService::Issue(grpc::CallbackServerContext* c
                                                   const v1::IssueDirectiveRequest* request,
                                                   v1::IssueDirectiveResponse* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Issue");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (!request->has_draft()) return call.Finish(Status::InvalidArgument("draft: required"));
   if (!request->request_id().empty()) {
     if (Status s = core::CheckId("request_id", request->request_id(), kMaxIdLength); !s.ok()) {
@@ -121,9 +120,8 @@ grpc::ServerUnaryReactor* DirectiveService::Amend(grpc::CallbackServerContext* c
                                                   const v1::AmendDirectiveRequest* request,
                                                   v1::Directive* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Amend");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
   if (!request->has_amend()) return call.Finish(Status::InvalidArgument("amend: required"));
   node_.directives().Amend(request->directive_id(), caller->get(), request->amend(),
@@ -135,9 +133,8 @@ grpc::ServerUnaryReactor* DirectiveService::Cancel(grpc::CallbackServerContext* 
                                                    const v1::CancelDirectiveRequest* request,
                                                    v1::Directive* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Cancel");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
   if (!request->has_cancel()) return call.Finish(Status::InvalidArgument("cancel: required"));
   node_.directives().Cancel(request->directive_id(), caller->get(), request->cancel(),
@@ -149,9 +146,8 @@ grpc::ServerUnaryReactor* DirectiveService::Sign(grpc::CallbackServerContext* co
                                                  const v1::SignDirectiveRequest* request,
                                                  v1::ReceiptView* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Sign");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
   auto unit = UnitOf(caller->get(), request->unit_id());
   if (!unit.ok()) return call.Finish(unit.status());
@@ -165,9 +161,8 @@ grpc::ServerUnaryReactor* DirectiveService::Complete(grpc::CallbackServerContext
                                                      const v1::CompleteDirectiveRequest* request,
                                                      v1::ReceiptView* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Complete");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
   auto unit = UnitOf(caller->get(), request->unit_id());
   if (!unit.ok()) return call.Finish(unit.status());
@@ -181,9 +176,8 @@ grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* con
                                                 const v1::GetDirectiveRequest* request,
                                                 v1::DirectiveView* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Get");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto& dirs = node_.directives();
   auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
   if (!d.ok()) return call.Finish(d.status());
@@ -203,9 +197,8 @@ grpc::ServerUnaryReactor* DirectiveService::List(grpc::CallbackServerContext* co
                                                  const v1::ListDirectivesRequest* request,
                                                  v1::ListDirectivesResponse* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/List");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   auto page = node_.directives().List(*root, request->page_size(), request->page_token());
@@ -217,9 +210,8 @@ grpc::ServerUnaryReactor* DirectiveService::Progress(grpc::CallbackServerContext
                                                      const v1::GetProgressRequest* request,
                                                      v1::GetProgressResponse* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Progress");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto& dirs = node_.directives();
   auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
   if (!d.ok()) return call.Finish(d.status());
@@ -234,9 +226,8 @@ grpc::ServerUnaryReactor* DirectiveService::ListTargets(grpc::CallbackServerCont
                                                         const v1::ListTargetsRequest* request,
                                                         v1::ListTargetsResponse* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/ListTargets");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   if (!v1::ReceiptState_IsValid(request->state())) {
     return call.Finish(
         Status::InvalidArgument("state: unknown value " + std::to_string(request->state())));
@@ -256,9 +247,8 @@ grpc::ServerUnaryReactor* DirectiveService::Inbox(grpc::CallbackServerContext* c
                                                   const v1::InboxRequest* request,
                                                   v1::InboxResponse* response) {
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Inbox");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto unit = UnitOf(caller->get(), request->unit_id());
   if (!unit.ok()) return call.Finish(unit.status());
   const core::Topology& topology = node_.topology();

@@ -56,9 +56,8 @@ grpc::ServerUnaryReactor* InboxService::DepartmentCases(grpc::CallbackServerCont
                                                         const v1::CaseInboxRequest* request,
                                                         v1::CaseInboxResponse* response) {
   Call call(context, &probe_, "/whistle.v1.InboxService/DepartmentCases");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   const v1::Caller& who = caller->get();
   if (who.role() != v1::ROLE_DEPARTMENT) {
     return call.Finish(Status::PermissionDenied(
@@ -84,9 +83,8 @@ grpc::ServerUnaryReactor* InboxService::ReportedCases(grpc::CallbackServerContex
                                                       const v1::CaseInboxRequest* request,
                                                       v1::CaseInboxResponse* response) {
   Call call(context, &probe_, "/whistle.v1.InboxService/ReportedCases");
-  auto caller = CallerFrom(auth_, *context, node_.context());
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  if (Status s = Admit(limiter_, call, caller->get().user()); !s.ok()) return call.Finish(s);
   auto limit = PageSize(*request);
   if (!limit.ok()) return call.Finish(limit.status());
   auto after = AfterKey(*request);

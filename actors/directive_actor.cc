@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "actors/directive_context.h"
+#include "actors/link_hub.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "storage/directive_store.h"
@@ -79,6 +80,7 @@ constexpr size_t kExpandChunk = 2048;
 // this long, then one message per directive carries every change since.
 constexpr auto kCountsFlush = std::chrono::milliseconds(25);
 constexpr size_t kMaxIdLength = 128;
+constexpr int kMaxLinkHops = 16;  // a unit is at most a few links away
 constexpr const char* kDirectiveRef = "d:";
 constexpr const char* kCountsRef = "c:";
 
@@ -669,22 +671,23 @@ void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync
   Unsent(id);
 }
 
-Status Directives::Impl::CheckHostsUnit(const std::string& unit) const {
+Status Directives::Impl::RouteUnit(const std::string& unit, std::string* hop) const {
+  hop->clear();
   const core::Placement& placement = ctx->placement();
   if (!placement.federated()) return Status::Ok();
   const std::string j = core::UnitJurisdiction(unit, ctx->topology());
   if (ctx->topology().Find(j) == nullptr || placement.Hosts(j)) return Status::Ok();
-  const std::string hop = placement.NextHop(j);
-  LinkHub* hub = ctx->link_hub();
-  const std::string node = hub != nullptr ? hub->PeerNodeId(hop) : "";
-  const std::string via = node.empty() ? "" : " (node " + core::Quote(node) + ")";
+  const std::string next = placement.NextHop(j);
+  if (ctx->link_hub() != nullptr) {
+    *hop = next;
+    return Status::Ok();
+  }
   const std::string where =
-      hop == core::kParentPeer ? "lies outside this node's root " + placement.hosted_root() +
-                                     ", towards the parent link" + via
-                               : "lies in the subtree of " + hop + ", hosted by a child node" + via;
+      next == core::kParentPeer ? "lies outside this node's root " + placement.hosted_root()
+                                : "lies in the subtree of " + next + ", hosted by a child node";
   return Status::FailedPrecondition("unit_id: " + core::Quote(unit) + " " + where +
                                     "; this node (" + ctx->node_id() +
-                                    ") does not host it: sign and complete at the node that "
+                                    ") has no node links: sign and complete at the node that "
                                     "hosts it");
 }
 
@@ -713,11 +716,21 @@ void Directives::ApplyFromLink(const std::string& from, v1::LinkEnvelope envelop
     return impl_->ApplyCounts(from, payload.counts_sync(), envelope.written_at_ms(),
                               std::move(batch), std::move(finish));
   }
+  if (payload.has_assessment_sync()) {
+    // Assessment rows ride the same exactly-once link (actors/assessment.h).
+    Status bad = ctx->assessment().ApplySync(from, payload.assessment_sync(), ctx->topology(),
+                                             ctx->placement().has_parent(), batch);
+    if (!bad.ok()) LogRefused(from, bad);
+  }
   ctx->store().Commit(std::move(batch), std::move(finish));
 }
 
 bool Directives::BuildPayload(const std::string& ref, v1::LinkPayload* payload) const {
   const storage::Store& store = impl_->ctx->store();
+  if (impl_->ctx->assessment().BuildPayload(store, impl_->ctx->placement().hosted_root(), ref,
+                                            payload)) {
+    return true;
+  }
   if (ref.rfind(kDirectiveRef, 0) == 0) {
     auto d = storage::GetDirective(store, ref.substr(2));
     if (d.ok()) *payload->mutable_directive_sync()->mutable_directive() = std::move(d).value();
@@ -793,6 +806,7 @@ StatusOr<std::unique_ptr<Directives>> Directives::Start(caf::actor_system& syste
     if (!raw->unsent.empty())
       raw->probe->CountsUnsentSince(static_cast<double>(ctx->NowMs()) / 1e3);
     raw->flusher = std::thread([raw] { raw->FlushLoop(); });
+    ctx->assessment().StartSending(&ctx->store(), [ctx] { return ctx->NowMs(); });
   }
   for (auto& p : *pending) {
     Log(LogLevel::kInfo, "resuming a directive's expansion cut short",
@@ -815,6 +829,7 @@ void Directives::Stop() {
   }
   impl_->unsent_cv.notify_all();
   if (impl_->flusher.joinable()) impl_->flusher.join();
+  impl_->ctx->assessment().StopSending();
   for (auto& shard : impl_->shards) caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }
 
@@ -885,30 +900,152 @@ void Directives::Cancel(const std::string& id, const v1::Caller& caller, v1::Can
 
 void Directives::Sign(const std::string& id, const std::string& unit, const v1::Caller& caller,
                       v1::SignReceipt sign, Reply<v1::ReceiptView> done) {
-  if (Status s = impl_->CheckHostsUnit(unit); !s.ok()) return done(s);
-  if (!impl_->Admit(done)) return;
-  DirectiveOp op;
-  op.kind = OpKind::kSign;
-  op.id = id;
-  op.unit = unit;
-  op.caller = caller;
-  op.sign = std::move(sign);
-  op.on_receipt = std::move(done);
-  caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
+  v1::ReceiptForward receipt;
+  receipt.set_directive_id(id);
+  receipt.set_unit_id(unit);
+  *receipt.mutable_sign() = std::move(sign);
+  ApplyReceipt(caller, std::move(receipt), 0, std::move(done));
 }
 
 void Directives::Complete(const std::string& id, const std::string& unit, const v1::Caller& caller,
                           v1::CompleteReceipt complete, Reply<v1::ReceiptView> done) {
-  if (Status s = impl_->CheckHostsUnit(unit); !s.ok()) return done(s);
+  v1::ReceiptForward receipt;
+  receipt.set_directive_id(id);
+  receipt.set_unit_id(unit);
+  *receipt.mutable_complete() = std::move(complete);
+  ApplyReceipt(caller, std::move(receipt), 0, std::move(done));
+}
+
+void Directives::ApplyReceipt(const v1::Caller& caller, v1::ReceiptForward receipt, int hops,
+                              Reply<v1::ReceiptView> done) {
+  std::string hop;
+  if (Status s = impl_->RouteUnit(receipt.unit_id(), &hop); !s.ok()) return done(s);
+  if (!hop.empty()) {
+    // The unit's receipt lives on the node hosting it: one hop closer.
+    LinkCall call;
+    call.request.set_hops(hops);
+    *call.request.mutable_caller() = caller;
+    *call.request.mutable_receipt() = std::move(receipt);
+    call.reply = [done = std::move(done)](StatusOr<v1::ForwardAnswer> answer) {
+      if (!answer.ok()) return done(answer.status());
+      done(std::move(*answer->mutable_receipt()));
+    };
+    return impl_->Call(hop, std::move(call));
+  }
   if (!impl_->Admit(done)) return;
   DirectiveOp op;
-  op.kind = OpKind::kComplete;
-  op.id = id;
-  op.unit = unit;
+  op.kind = receipt.has_sign() ? OpKind::kSign : OpKind::kComplete;
+  op.id = receipt.directive_id();
+  op.unit = receipt.unit_id();
   op.caller = caller;
-  op.complete = std::move(complete);
+  if (receipt.has_sign()) op.sign = std::move(*receipt.mutable_sign());
+  if (receipt.has_complete()) op.complete = std::move(*receipt.mutable_complete());
   op.on_receipt = std::move(done);
-  caf::anon_send(impl_->ShardOf(id), directive_op_atom::value, std::move(op));
+  caf::anon_send(impl_->ShardOf(op.id), directive_op_atom::value, std::move(op));
+}
+
+namespace {
+
+// A ListTargets page token of a root whose units live on several nodes:
+// "<segment>|<that segment's own token>", segment 0 = the units hosted here,
+// k >= 1 = child root k-1 below the root (read on its node).
+struct SegmentToken {
+  size_t segment = 0;
+  std::string inner;
+};
+
+StatusOr<SegmentToken> ParseSegmentToken(const std::string& token, size_t segments) {
+  if (token.empty()) return SegmentToken{};
+  if (token.size() > 4096) return Status::InvalidArgument("page_token: too long");
+  const size_t bar = token.find('|');
+  size_t segment = 0;
+  const bool digits = bar != std::string::npos && bar > 0 && bar <= 3 &&
+                      std::all_of(token.begin(), token.begin() + bar,
+                                  [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) segment = std::stoul(token.substr(0, bar));
+  if (!digits || segment >= segments) {
+    return Status::InvalidArgument("page_token: not a token this server issued");
+  }
+  return SegmentToken{segment, token.substr(bar + 1)};
+}
+
+}  // namespace
+
+void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest request, int hops,
+                             Reply<v1::ListTargetsResponse> done) {
+  std::string hop;
+  if (Status s = impl_->RouteUnit(request.jurisdiction_id(), &hop); !s.ok()) return done(s);
+  if (!hop.empty()) {
+    // The subtree's receipts are held by the node hosting it.
+    LinkCall call;
+    call.request.set_hops(hops);
+    *call.request.mutable_caller() = caller;
+    *call.request.mutable_targets() = std::move(request);
+    call.reply = [done = std::move(done)](StatusOr<v1::ForwardAnswer> answer) {
+      if (!answer.ok()) return done(answer.status());
+      done(std::move(*answer->mutable_targets()));
+    };
+    return impl_->Call(hop, std::move(call));
+  }
+  // Hosted here: its own units first, then those of each child node below it.
+  std::vector<std::string> below;
+  for (const auto& root : impl_->ctx->placement().child_roots()) {
+    if (impl_->ctx->topology().IsWithin(root, request.jurisdiction_id())) below.push_back(root);
+  }
+  std::sort(below.begin(), below.end());
+  auto at = ParseSegmentToken(request.page_token(), below.size() + 1);
+  if (!at.ok()) return done(at.status());
+  const size_t segment = at->segment;
+  const size_t segments = below.size() + 1;
+  // Wraps a segment's page: its own next token, else the next segment's start.
+  auto wrap = [segment, segments](v1::ListTargetsResponse page) {
+    if (!page.next_page_token().empty()) {
+      page.set_next_page_token(std::to_string(segment) + "|" + page.next_page_token());
+    } else if (segment + 1 < segments) {
+      page.set_next_page_token(std::to_string(segment + 1) + "|");
+    }
+    return page;
+  };
+  if (segment == 0) {
+    auto d = Get(request.directive_id());
+    if (!d.ok()) return done(d.status());
+    auto page = Targets(*d, request.jurisdiction_id(), request.state(), request.page_size(),
+                        at->inner);
+    if (!page.ok()) return done(page.status());
+    return done(wrap(std::move(page).value()));
+  }
+  request.set_jurisdiction_id(below[segment - 1]);
+  request.set_page_token(at->inner);
+  ListTargets(caller, std::move(request), hops,
+              [done = std::move(done), wrap](StatusOr<v1::ListTargetsResponse> page) {
+                if (!page.ok()) return done(page.status());
+                done(wrap(std::move(page).value()));
+              });
+}
+
+void Directives::InboxOf(const v1::Caller& caller, v1::InboxRequest request, int hops,
+                         Reply<v1::InboxResponse> done) {
+  std::string hop;
+  if (Status s = impl_->RouteUnit(request.unit_id(), &hop); !s.ok()) return done(s);
+  if (!hop.empty()) {
+    LinkCall call;
+    call.request.set_hops(hops);
+    *call.request.mutable_caller() = caller;
+    *call.request.mutable_inbox() = std::move(request);
+    call.reply = [done = std::move(done)](StatusOr<v1::ForwardAnswer> answer) {
+      if (!answer.ok()) return done(answer.status());
+      done(std::move(*answer->mutable_inbox()));
+    };
+    return impl_->Call(hop, std::move(call));
+  }
+  done(Inbox(request.unit_id(), request.page_size(), request.page_token()));
+}
+
+void Directives::Impl::Call(const std::string& hop, LinkCall call) const {
+  if (call.request.hops() >= kMaxLinkHops) {
+    return call.reply(Status::Unavailable("not reachable over the node links; retry"));
+  }
+  ctx->link_hub()->Call(hop, std::move(call));
 }
 
 }  // namespace whistle::actors

@@ -15,6 +15,7 @@
 
 #include "actors/directive_probe.h"
 #include "actors/directives.h"
+#include "actors/link_hub.h"
 #include "actors/node_context.h"
 #include "whistle/v1/link.pb.h"
 
@@ -82,7 +83,13 @@ struct Directives::Impl {
   void ApplyCounts(const std::string& from, const v1::CountsSync& sync, int64_t written_at_ms,
                    storage::Batch batch, std::function<void(const Status&)> finish);
   // FAILED_PRECONDITION naming the node when `unit` is hosted on another node.
-  Status CheckHostsUnit(const std::string& unit) const;
+  // Where a receipt for `unit` is applied: here (`*hop` empty) or over node
+  // link `*hop` towards the node hosting it; FAILED_PRECONDITION naming that
+  // node when this node has no links.
+  // (A jurisdiction id routes the same way: to the node hosting it.)
+  Status RouteUnit(const std::string& unit, std::string* hop) const;
+  // Sends `call` over link `hop`; UNAVAILABLE past the hop limit.
+  void Call(const std::string& hop, LinkCall call) const;
 
   std::mutex link_mu;
   std::unordered_map<std::string, int64_t> versions;  // guarded by link_mu: highest queued

@@ -64,6 +64,19 @@ class Directives {
             v1::SignReceipt sign, Reply<v1::ReceiptView> done);
   void Complete(const std::string& id, const std::string& unit, const v1::Caller& caller,
                 v1::CompleteReceipt complete, Reply<v1::ReceiptView> done);
+  // Sign or complete as `receipt` says: here when this node hosts the unit,
+  // else forwarded over the node links (`hops` so far) to the node that does.
+  void ApplyReceipt(const v1::Caller& caller, v1::ReceiptForward receipt, int hops,
+                    Reply<v1::ReceiptView> done);
+  // A page of receipts of `request.jurisdiction_id`'s subtree (set, checked
+  // by the caller): read here, or over the node links from the node hosting
+  // that jurisdiction when a child node does.
+  void ListTargets(const v1::Caller& caller, v1::ListTargetsRequest request, int hops,
+                   Reply<v1::ListTargetsResponse> done);
+  // A page of `request.unit_id`'s directive inbox (set, checked by the
+  // caller): read here, or over the node links from the node hosting it.
+  void InboxOf(const v1::Caller& caller, v1::InboxRequest request, int hops,
+               Reply<v1::InboxResponse> done);
 
   // ---- Reads ----
   StatusOr<v1::Directive> Get(const std::string& id) const;

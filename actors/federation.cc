@@ -7,7 +7,9 @@
 #include <optional>
 
 #include "actors/node.h"
+#include "actors/directives.h"
 #include "actors/node_context.h"
+#include "core/directive.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -325,6 +327,126 @@ void Node::HandleForward(const v1::ForwardRequest& request,
     done(std::move(result), &sync);
   };
   ctx->SendTo(request.owner_id(), std::move(req));
+}
+
+namespace {
+
+using AnswerReply = std::function<void(StatusOr<v1::ForwardAnswer>)>;
+
+// The caller of a call from a peer node: well formed and not a department
+// reading a subtree (bytes from the network, checked as the service checks).
+StatusOr<core::CheckedCaller> CallerOf(const v1::ForwardRequest& request, const core::Context& c) {
+  return core::CheckCaller(request.caller(), c);
+}
+
+void HandleReceipt(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
+                   const v1::ForwardRequest& request, AnswerReply done) {
+  const v1::ReceiptForward& r = request.receipt();
+  if (Status s = core::CheckId("forward.receipt.directive_id", r.directive_id(), kMaxIdLength);
+      !s.ok()) {
+    return done(std::move(s));
+  }
+  if (Status s = core::CheckId("forward.receipt.unit_id", r.unit_id(), kMaxIdLength); !s.ok()) {
+    return done(std::move(s));
+  }
+  if (topology.Find(r.unit_id()) == nullptr && topology.FindDepartment(r.unit_id()) == nullptr) {
+    return done(Status::InvalidArgument("forward.receipt.unit_id: unknown unit " +
+                                        core::Quote(r.unit_id())));
+  }
+  if (!core::ActsFor(caller, r.unit_id(), topology)) {
+    return done(Status::PermissionDenied("unit_id: the caller does not act for unit " +
+                                         core::Quote(r.unit_id())));
+  }
+  if (r.kind_case() == v1::ReceiptForward::KIND_NOT_SET) {
+    return done(Status::InvalidArgument("forward.receipt: neither sign nor complete"));
+  }
+  dirs.ApplyReceipt(caller, r, request.hops() + 1,
+                    [done = std::move(done)](StatusOr<v1::ReceiptView> view) {
+                      if (!view.ok()) return done(view.status());
+                      v1::ForwardAnswer answer;
+                      *answer.mutable_receipt() = std::move(view).value();
+                      done(std::move(answer));
+                    });
+}
+
+void HandleTargets(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
+                   const v1::ForwardRequest& request, AnswerReply done) {
+  const v1::ListTargetsRequest& t = request.targets();
+  if (Status s = core::CheckId("forward.targets.directive_id", t.directive_id(), kMaxIdLength);
+      !s.ok()) {
+    return done(std::move(s));
+  }
+  if (Status s = core::CheckId("forward.targets.jurisdiction_id", t.jurisdiction_id(),
+                               kMaxIdLength);
+      !s.ok()) {
+    return done(std::move(s));
+  }
+  if (topology.Find(t.jurisdiction_id()) == nullptr) {
+    return done(Status::InvalidArgument("forward.targets.jurisdiction_id: unknown jurisdiction " +
+                                        core::Quote(t.jurisdiction_id())));
+  }
+  if (caller.role() == v1::ROLE_DEPARTMENT ||
+      !topology.IsWithin(t.jurisdiction_id(), caller.jurisdiction_id())) {
+    return done(Status::PermissionDenied("jurisdiction " + core::Quote(t.jurisdiction_id()) +
+                                         " is outside the caller's jurisdiction"));
+  }
+  if (!v1::ReceiptState_IsValid(t.state())) {
+    return done(Status::InvalidArgument("forward.targets.state: unknown value"));
+  }
+  dirs.ListTargets(caller, t, request.hops() + 1,
+                   [done = std::move(done)](StatusOr<v1::ListTargetsResponse> page) {
+                     if (!page.ok()) return done(page.status());
+                     v1::ForwardAnswer answer;
+                     *answer.mutable_targets() = std::move(page).value();
+                     done(std::move(answer));
+                   });
+}
+
+void HandleInbox(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
+                 const v1::ForwardRequest& request, AnswerReply done) {
+  const v1::InboxRequest& in = request.inbox();
+  if (Status s = core::CheckId("forward.inbox.unit_id", in.unit_id(), kMaxIdLength); !s.ok()) {
+    return done(std::move(s));
+  }
+  const std::string j = core::UnitJurisdiction(in.unit_id(), topology);
+  if (topology.Find(j) == nullptr) {
+    return done(Status::InvalidArgument("forward.inbox.unit_id: unknown unit " +
+                                        core::Quote(in.unit_id())));
+  }
+  // The unit itself, or a leader or staff member above it (as the service).
+  const bool supervises =
+      (caller.role() == v1::ROLE_LEADER || caller.role() == v1::ROLE_STAFF) &&
+      topology.IsWithin(j, caller.jurisdiction_id());
+  if (!supervises && !core::ActsFor(caller, in.unit_id(), topology)) {
+    return done(Status::PermissionDenied("unit_id: the caller may not read the inbox of " +
+                                         core::Quote(in.unit_id())));
+  }
+  dirs.InboxOf(caller, in, request.hops() + 1,
+               [done = std::move(done)](StatusOr<v1::InboxResponse> page) {
+                 if (!page.ok()) return done(page.status());
+                 v1::ForwardAnswer answer;
+                 *answer.mutable_inbox() = std::move(page).value();
+                 done(std::move(answer));
+               });
+}
+
+}  // namespace
+
+void Node::HandleCall(const v1::ForwardRequest& request,
+                      std::function<void(StatusOr<v1::ForwardAnswer>)> done) {
+  NodeContext* ctx = impl_->ctx.get();
+  auto caller = CallerOf(request, ctx->core());
+  if (!caller.ok()) return done(caller.status());
+  if (request.hops() < 0 || request.hops() >= kMaxHops) {
+    return done(Status::Unavailable("not reachable over the node links; retry"));
+  }
+  if (request.has_receipt()) {
+    return HandleReceipt(directives(), ctx->topology(), caller->get(), request, std::move(done));
+  }
+  if (request.has_inbox()) {
+    return HandleInbox(directives(), ctx->topology(), caller->get(), request, std::move(done));
+  }
+  HandleTargets(directives(), ctx->topology(), caller->get(), request, std::move(done));
 }
 
 }  // namespace whistle::actors

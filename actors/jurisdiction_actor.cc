@@ -104,6 +104,9 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t,
   const std::string case_id = t.next.id();
   const bool owned = ctx->Hosts(t.next.owner_id());
   storage::Batch batch;
+  // Assessment rows in the same batch as the transition (docs/assessment.md).
+  ctx->assessment().Record(ctx->store(), ctx->core(), before ? &*before : nullptr, t, batch,
+                           ctx->placement().has_parent());
   batch.PutCase(before ? &*before : nullptr, t.next, owned);
   batch.PutHistory(t.entry);
   ctx->AddSyncs(batch, t.next, "");

@@ -5,8 +5,18 @@
 #include <string>
 
 #include "actors/messages.h"
+#include "whistle/v1/directive_service.pb.h"
+#include "whistle/v1/link.pb.h"
 
 namespace whistle::actors {
+
+// A request for what another node holds (a directive receipt to apply, a
+// page of receipts to read): `request` has the caller, hops and one of
+// `receipt` / `targets` set; `reply` gets the peer's whole answer when OK.
+struct LinkCall {
+  v1::ForwardRequest request;
+  std::function<void(StatusOr<v1::ForwardAnswer>)> reply;
+};
 
 class LinkHub {
  public:
@@ -15,6 +25,9 @@ class LinkHub {
   // `peer` (kParentPeer or a child root); answers `req.reply` with the owner's
   // answer, or UNAVAILABLE when the link is down.
   virtual void Forward(const std::string& peer, const std::string& owner, CaseRequest req) = 0;
+  // Sends `call` over link `peer` towards the node holding what it asks
+  // for; answers `call.reply` with that node's answer, or UNAVAILABLE.
+  virtual void Call(const std::string& peer, LinkCall call) = 0;
   // The node id link `peer` last said it has ("" before its first hello).
   virtual std::string PeerNodeId(const std::string& peer) const = 0;
 };

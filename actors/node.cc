@@ -19,12 +19,8 @@ NodeContext::NodeContext(std::string node_id, std::shared_ptr<const core::Topolo
       topology_(std::move(topology)),
       policy_(std::move(policy)),
       store_(std::move(store)),
-      probe_(registry) {}
-
-int64_t NodeContext::NowMs() const {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
+      probe_(registry),
+      assessment_(registry) {}
 
 Status NodeContext::Load() {
   auto last = store_->LastCaseSeq(node_id_);
@@ -150,8 +146,14 @@ void NodeContext::RecordDurable(const v1::Case* before, const v1::Case& after,
   if (Missed(b.dispatch_by_ms(), a.dispatch_by_ms(), at)) probe_.Overdue(level_before, "dispatch");
   if (Missed(b.resolve_by_ms(), a.resolve_by_ms(), at)) probe_.Overdue(level_before, "resolve");
   if (Missed(b.verify_by_ms(), a.verify_by_ms(), at)) probe_.Overdue(level_before, "verify");
-  for (int i = 0; i < after.summons_size() && i < before->summons_size(); ++i) {
-    if (after.summons(i).no_show() && !before->summons(i).no_show()) {
+  // By department: an escalation in the same transition may drop pending summons.
+  for (const auto& s : after.summons()) {
+    if (!s.no_show()) continue;
+    bool was = false;
+    for (const auto& o : before->summons()) {
+      was = was || (o.department_id() == s.department_id() && o.no_show());
+    }
+    if (!was) {
       probe_.Overdue(level_before, "report_in");
       probe_.NoShow(level_before);
     }
@@ -172,6 +174,7 @@ StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options,
   impl->options = options;
   impl->ctx = std::make_unique<NodeContext>(options.node_id, std::move(topology), std::move(policy),
                                             std::move(store), registry);
+  impl->ctx->set_clock(options.clock);
   if (Status s = impl->ctx->Load(); !s.ok()) return s;
   auto placement = core::Placement::Build(impl->ctx->topology(), options.hosted_jurisdiction,
                                           options.child_roots, options.has_parent);
@@ -357,6 +360,7 @@ StatusOr<std::vector<v1::HistoryEntry>> Node::History(const std::string& case_id
 const core::Topology& Node::topology() const { return impl_->ctx->topology(); }
 const core::Policy& Node::policy() const { return impl_->ctx->policy(); }
 core::Context Node::context() const { return impl_->ctx->core(); }
+const core::Clock& Node::clock() const { return impl_->ctx->clock(); }
 storage::StoreStats Node::StoreStats() const { return impl_->ctx->store().Stats(); }
 const std::string& Node::data_dir() const { return impl_->ctx->store().path(); }
 storage::Store& Node::store() { return impl_->ctx->store(); }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/case_machine.h"
+#include "core/clock.h"
 #include "core/placement.h"
 #include "core/policy.h"
 #include "core/status.h"
@@ -29,7 +30,11 @@ namespace whistle::actors {
 struct NodeOptions {
   std::string node_id = "szs";           // prefix of case ids
   std::string hosted_jurisdiction;       // subtree root this node runs actors for; "" = all
-  int timer_interval_ms = 1000;          // deadline scan period; 0 disables the timer
+  // Longest the deadline timer sleeps (it wakes at the next due deadline; this
+  // bounds how late one fires after a wall-clock jump); 0 disables the timer.
+  int timer_interval_ms = 60000;
+  // Business time of the node (shared with its store); null = the system clock.
+  std::shared_ptr<core::Clock> clock;
   size_t scheduler_threads = 0;          // 0 = hardware concurrency
   int64_t max_inflight_writes = 10000;   // past it, writes get RESOURCE_EXHAUSTED; 0 = no limit
   std::vector<std::string> child_roots;  // subtrees hosted by child nodes
@@ -83,6 +88,11 @@ class Node {
   // `done` gets the answer; OK answers come with the case as stored here.
   void HandleForward(const v1::ForwardRequest& request,
                      std::function<void(StatusOr<v1::Case>, const v1::CaseSync*)> done);
+  // A directive receipt or receipts page (ForwardRequest.receipt, .targets)
+  // asked by a peer node: checked again, then answered here or sent on
+  // towards the node that holds it.
+  void HandleCall(const v1::ForwardRequest& request,
+                  std::function<void(StatusOr<v1::ForwardAnswer>)> done);
   // See NodeContext::ApplySync.
   void ApplySync(const std::string& from, uint64_t seq, v1::CaseSync sync,
                  std::function<void(const Status&)> done);
@@ -91,6 +101,8 @@ class Node {
   const core::Topology& topology() const;
   const core::Policy& policy() const;
   core::Context context() const;
+  // The node's business clock (NodeOptions::clock).
+  const core::Clock& clock() const;
   // Commit-path and RocksDB figures, for metrics.
   storage::StoreStats StoreStats() const;
   const std::string& data_dir() const;

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/assessment.h"
 #include "actors/directives.h"
 #include "actors/link_hub.h"
 #include "actors/messages.h"
@@ -42,7 +43,16 @@ class NodeContext {
   storage::Store& store() { return *store_; }
   const storage::Store& store() const { return *store_; }
   CaseProbe& probe() { return probe_; }
-  int64_t NowMs() const;
+  AssessmentBook& assessment() { return assessment_; }
+  // Business time: every deadline and stamp of the node reads this clock.
+  int64_t NowMs() const { return clock().NowMs(); }
+  const core::Clock& clock() const { return clock_ ? *clock_ : core::DefaultClock(); }
+  // Before any actor starts; null = the system clock.
+  void set_clock(std::shared_ptr<core::Clock> clock) { clock_ = std::move(clock); }
+  // The test clock when the node runs on one (--test-clock-start-ms), else null.
+  core::ManualClock* manual_clock() const {
+    return dynamic_cast<core::ManualClock*>(clock_.get());
+  }
 
   // Loads the case sequence and the per-owner counts from the store.
   Status Load();
@@ -111,6 +121,8 @@ class NodeContext {
   std::unordered_map<std::string, uint64_t> inbox_queued_;
   std::unordered_map<std::string, uint64_t> inbox_durable_;
   CaseProbe probe_;
+  AssessmentBook assessment_;
+  std::shared_ptr<core::Clock> clock_;
   std::atomic<uint64_t> next_seq_{1};
   std::unordered_map<std::string, caf::actor> jurisdictions_;
   std::unordered_map<std::string, caf::actor> departments_;
@@ -124,9 +136,17 @@ caf::actor SpawnJurisdiction(caf::actor_system& sys, NodeContext* ctx, std::stri
 // Spawns the desk of one department: receives summons, tracks report-ins and
 // forwards the department's actions to the case owner.
 caf::actor SpawnDepartment(caf::actor_system& sys, NodeContext* ctx, std::string id);
-// Spawns the deadline timer: every `interval_ms` it reads due timers from the
-// store and sends an overdue command to each case's owner.
-caf::actor SpawnTimer(caf::actor_system& sys, NodeContext* ctx, int interval_ms);
+// The deadline timer and its wake-up hooks (store commits, a ManualClock).
+struct TimerHandle {
+  caf::actor actor;
+  int clock_listener = 0;  // ManualClock listener handle, 0 = none
+};
+// Spawns the deadline timer: it sleeps until the earliest stored deadline has
+// passed (at most `max_sleep_ms`), then sends an overdue command to each due
+// case's owner. Hooks the store and a ManualClock to wake it earlier.
+TimerHandle SpawnTimer(caf::actor_system& sys, NodeContext* ctx, int max_sleep_ms);
+// Unhooks the timer and stops it; before the store closes.
+void StopTimer(NodeContext* ctx, TimerHandle& timer);
 
 // Node's state, shared by node.cc and node_query.cc.
 struct Node::Impl {
@@ -134,7 +154,7 @@ struct Node::Impl {
   std::unique_ptr<NodeContext> ctx;
   std::unique_ptr<caf::actor_system_config> config;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor timer;
+  TimerHandle timer;
   std::unique_ptr<Directives> directives;
   std::atomic<int64_t> inflight_writes{0};
 
@@ -159,7 +179,7 @@ struct Node::Impl {
 
   ~Impl() {
     if (system) {
-      if (timer) caf::anon_send_exit(timer, caf::exit_reason::user_shutdown);
+      StopTimer(ctx.get(), timer);
       for (auto& [id, a] : ctx->jurisdictions())
         caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
       for (auto& [id, a] : ctx->departments())

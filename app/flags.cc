@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -37,7 +38,9 @@ constexpr FlagDoc kDocs[] = {
     {"link_keepalive_ms",
      "node link ping period in ms (50..60000); a link silent for 3 periods is dropped and "
      "redialled"},
-    {"timer_interval_ms", "deadline check period in ms (0..60000; 0 disables)"},
+    {"timer_interval_ms",
+     "longest the deadline timer sleeps, in ms (0..60000; 0 disables deadlines): it wakes when "
+     "the next deadline passes; this bounds how late one fires after the system clock jumps"},
     {"log_level", "debug | info | warn | error"},
     {"shutdown_grace_ms", "SIGTERM drain time for in-flight calls in ms (0..600000)"},
     {"tls_cert_file",
@@ -85,6 +88,10 @@ constexpr FlagDoc kDocs[] = {
     {"dev_header_identity",
      "DEVELOPMENT ONLY: take identity from plain x-whistle-user/-role/-jurisdiction/-department "
      "headers, unauthenticated (anyone can claim anyone); a bare --dev-header-identity = true"},
+    {"test_clock_start_ms",
+     "TESTS ONLY: run business time (deadlines, history stamps) on a manual clock starting at "
+     "this many ms since the epoch, moved only by AdminService.SetClock/AdvanceClock (whistlectl "
+     "clock); 0 = the system clock"},
 };
 
 std::string FlagName(const std::string& field) {
@@ -125,6 +132,15 @@ Status SetField(v1::NodeConfig& config, const FieldDescriptor* field, const std:
     return Status::Ok();
   }
   char* end = nullptr;
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+    errno = 0;
+    long long wide = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || errno == ERANGE) {
+      return Status::InvalidArgument(source + ": want an integer, got \"" + value + "\"");
+    }
+    reflection->SetInt64(&config, field, static_cast<int64_t>(wide));
+    return Status::Ok();
+  }
   long parsed = std::strtol(value.c_str(), &end, 10);
   if (value.empty() || *end != '\0' || parsed < INT32_MIN || parsed > INT32_MAX) {
     return Status::InvalidArgument(source + ": want an integer, got \"" + value + "\"");
@@ -168,7 +184,7 @@ v1::NodeConfig DefaultConfig() {
   c.set_listen("127.0.0.1:7400");
   c.set_metrics_listen("127.0.0.1:7401");
   c.set_data_dir("./whistle-data");
-  c.set_timer_interval_ms(1000);
+  c.set_timer_interval_ms(60000);
   c.set_log_level("info");
   c.set_shutdown_grace_ms(20000);
   c.set_max_inflight_writes(10000);
@@ -251,6 +267,10 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   if (c.timer_interval_ms() < 0 || c.timer_interval_ms() > 60000) {
     return Status::InvalidArgument(Named("timer_interval_ms") + ": want 0..60000");
   }
+  if (c.test_clock_start_ms() < 0) {
+    return Status::InvalidArgument(Named("test_clock_start_ms") +
+                                   ": want ms since the epoch, or 0 for the system clock");
+  }
   if (c.shutdown_grace_ms() < 0 || c.shutdown_grace_ms() > 600000) {
     return Status::InvalidArgument(Named("shutdown_grace_ms") + ": want 0..600000");
   }
@@ -319,6 +339,8 @@ std::string HelpText() {
                           ? reflection->GetString(defaults, field)
                       : field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL
                           ? (reflection->GetBool(defaults, field) ? "true" : "false")
+                      : field->cpp_type() == FieldDescriptor::CPPTYPE_INT64
+                          ? std::to_string(reflection->GetInt64(defaults, field))
                           : std::to_string(reflection->GetInt32(defaults, field));
     out += "  --" + FlagName(doc.field) + " (env " + EnvName(doc.field) + ", default \"" + def +
            "\")\n      " + doc.help + "\n";

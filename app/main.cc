@@ -23,9 +23,11 @@
 #include "app/grpc_log.h"
 #include "app/metrics_exposer.h"
 #include "app/server_limits.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "link/link_service.h"
 #include "services/admin_service.h"
+#include "services/assessment_service.h"
 #include "services/case_service.h"
 #include "services/directive_service.h"
 #include "services/inbox_service.h"
@@ -121,6 +123,17 @@ StatusOr<Credentials> LoadCredentials(const v1::NodeConfig& config) {
   out.channel = grpc::SslCredentials(channel);
   out.tls = true;
   return out;
+}
+
+// The manual clock of --test-clock-start-ms, or null (the system clock).
+std::shared_ptr<core::ManualClock> StartTestClock(const v1::NodeConfig& config) {
+  if (config.test_clock_start_ms() == 0) return nullptr;
+  Log(LogLevel::kWarn,
+      "TEST CLOCK: --test-clock-start-ms: business time (deadlines, history stamps) is a manual "
+      "clock that moves only by AdminService.SetClock/AdvanceClock; never run a real node so",
+      {{"start_ms", std::to_string(config.test_clock_start_ms())},
+       {"hint", "remove --test-clock-start-ms"}});
+  return std::make_shared<core::ManualClock>(config.test_clock_start_ms());
 }
 
 int Fail(const Status& status) {
@@ -248,7 +261,9 @@ int Run(int argc, char** argv) {
                                         : config->hosted_jurisdiction()}})
       .Set(1);
 
+  std::shared_ptr<core::ManualClock> test_clock = StartTestClock(*config);
   storage::Options store_options;
+  store_options.clock = test_clock.get();
   store_options.path = config->data_dir();
   store_options.node_id = config->node_id();
   store_options.init = config->init_data_dir();
@@ -262,6 +277,7 @@ int Run(int argc, char** argv) {
   node_options.hosted_jurisdiction = config->hosted_jurisdiction();
   node_options.max_inflight_writes = config->max_inflight_writes();
   node_options.timer_interval_ms = config->timer_interval_ms();
+  node_options.clock = test_clock;
   node_options.child_roots = SplitList(config->child_jurisdictions());
   node_options.has_parent = !config->parent_address().empty();
   auto credentials = LoadCredentials(*config);
@@ -296,9 +312,10 @@ int Run(int argc, char** argv) {
       registry.get());
   services::CaseService case_service(**node, rpc_probe, **auth, &rate_limiter);
   services::TopologyService topology_service(**node, rpc_probe, **auth, &rate_limiter);
-  services::AdminService admin_service(**node, rpc_probe, **auth);
+  services::AdminService admin_service(**node, rpc_probe, **auth, test_clock.get());
   services::DirectiveService directive_service(**node, rpc_probe, **auth, &rate_limiter);
   services::InboxService inbox_service(**node, rpc_probe, **auth, &rate_limiter);
+  services::AssessmentService assessment_service(**node, rpc_probe, **auth, &rate_limiter);
   services::WatchOptions watch_options;
   watch_options.max_lag = static_cast<uint64_t>(config->watch_max_lag());
   services::WatchService watch_service(**node, rpc_probe, **auth, &rate_limiter, registry.get(),
@@ -313,7 +330,8 @@ int Run(int argc, char** argv) {
   api_options.credentials = credentials->server;
   api_options.limits = LimitsFrom(*config);
   api_options.services = {&case_service,  &link_service,      &node_service,  &topology_service,
-                          &admin_service, &directive_service, &inbox_service, &watch_service};
+                          &admin_service, &directive_service, &inbox_service, &watch_service,
+                          &assessment_service};
   auto server = ApiServer::Start(std::move(api_options));
   if (!server.ok()) return Fail(server.status());
   (*server)->SetServing(true);

@@ -2,7 +2,7 @@
 # Builds and runs the benchmarks with their defaults (see bench/README.md).
 # Usage: bench/run.sh [build dir]   (default: build/ next to this repo's sources)
 # Extra flags go through BENCH_INGEST_FLAGS / BENCH_SCALE_FLAGS / BENCH_LINK_FLAGS /
-# BENCH_DIRECTIVE_FLAGS, e.g.
+# BENCH_DIRECTIVE_FLAGS / BENCH_DEADLINE_FLAGS, e.g.
 #   BENCH_SCALE_FLAGS="--keep /var/tmp/whistle-1m" bench/run.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,7 +10,8 @@ src="$(dirname "$here")"
 build="${1:-$src/build}"
 
 [ -f "$build/CMakeCache.txt" ] || cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-cmake --build "$build" -j"$(nproc)" --target ingest_bench store_scale_bench link_bench directive_bench
+cmake --build "$build" -j"$(nproc)" --target ingest_bench store_scale_bench link_bench directive_bench \
+  deadline_bench
 
 echo "== $(date -u +%FT%TZ)  $(nproc) CPUs  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -30,3 +31,7 @@ echo
 echo "== directive_bench"
 # shellcheck disable=SC2086
 "$build/bench/directive_bench" ${BENCH_DIRECTIVE_FLAGS:-}
+echo
+echo "== deadline_bench"
+# shellcheck disable=SC2086
+"$build/bench/deadline_bench" ${BENCH_DEADLINE_FLAGS:-}

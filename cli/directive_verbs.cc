@@ -12,23 +12,6 @@
 
 namespace whistle::cli {
 
-const char kDirectiveUsage[] =
-    "  directive issue --title T --deadline D [--text T] [--attachment URI]... [--request-id R]\n"
-    "                  (--level LEVEL --subtree ID | --jurisdictions ID,ID.. | --departments "
-    "ID,ID..)\n"
-    "                  D: +30m, +2h, +3d, 2026-12-01T18:00 (local time) or unix ms;\n"
-    "                  LEVEL: county|township|community|grid\n"
-    "  directive amend ID [--deadline D] [--text T]\n"
-    "  directive cancel ID --reason R\n"
-    "  directive sign ID [--unit U] [--note N]       U: default the caller's own unit\n"
-    "  directive complete ID [--unit U] [--note N] [--attachment URI]...\n"
-    "  directive get ID\n"
-    "  directive list [--jurisdiction-id J] [--page-size N] [--page-token T]\n"
-    "  directive progress ID [--jurisdiction-id J]\n"
-    "  directive targets ID [--jurisdiction-id J] [--state pending|signed|done] [--page-size N]\n"
-    "                    [--page-token T] [--all]\n"
-    "  directive inbox [--unit U] [--page-size N] [--page-token T]\n";
-
 namespace {
 
 std::vector<std::string> Split(const std::string& list) {
@@ -49,6 +32,10 @@ std::string Lower(std::string s, const std::string& prefix) {
   return s;
 }
 
+// Bounds of a deadline: ten years ahead; unix ms before the year 10000.
+constexpr int64_t kMaxAheadMs = int64_t{10} * 366 * 24 * 3600 * 1000;
+constexpr int64_t kLastUnixMs = int64_t{253402300799999};
+
 int64_t NowMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -57,13 +44,17 @@ int64_t NowMs() {
 // "+30m", "+2h", "+3d", "2026-12-01T18:00[:SS]" (local time) or unix ms; 0 when malformed.
 int64_t ParseDeadline(const std::string& text) {
   if (text.empty()) return 0;
+  std::string why;
+  int64_t n = 0;
   if (text[0] == '+' && text.size() > 2) {
-    char* end = nullptr;
-    long long n = std::strtoll(text.c_str() + 1, &end, 10);
     static const std::map<char, int64_t> kUnit = {
         {'s', 1000}, {'m', 60 * 1000}, {'h', 3600 * 1000}, {'d', 24 * 3600 * 1000}};
-    auto unit = end != nullptr && end[1] == '\0' ? kUnit.find(*end) : kUnit.end();
-    if (n <= 0 || unit == kUnit.end()) return 0;
+    auto unit = kUnit.find(text.back());
+    // At most ten years ahead, whatever the unit.
+    if (unit == kUnit.end() || !ParseNumber("--deadline", text.substr(1, text.size() - 2), 1,
+                                            kMaxAheadMs / unit->second, &n, &why)) {
+      return 0;
+    }
     return NowMs() + n * unit->second;
   }
   if (text.find('-') != std::string::npos) {
@@ -75,9 +66,7 @@ int64_t ParseDeadline(const std::string& text) {
     tm.tm_isdst = -1;
     return static_cast<int64_t>(std::mktime(&tm)) * 1000;
   }
-  char* end = nullptr;
-  long long ms = std::strtoll(text.c_str(), &end, 10);
-  return end != nullptr && *end == '\0' && ms > 0 ? ms : 0;
+  return ParseNumber("--deadline", text, 1, kLastUnixMs, &n, &why) ? n : 0;
 }
 
 bool ParseLevel(const std::string& name, v1::Level* out) {
@@ -248,15 +237,16 @@ std::string TakeId(Args& args) {
 }  // namespace
 
 int DirectiveVerb(const VerbIo& io, Args args) {
-  if (args.empty() || args[0] == "help") {
-    std::printf("Directive verbs:\n%s", kDirectiveUsage);
-    return args.empty() ? 2 : 0;
-  }
+  if (args.empty()) return io.usage("directive: want a verb (whistlectl directive --help)");
   auto stub = v1::DirectiveService::NewStub(io.channel);
   const std::string verb = args[0];
   args.erase(args.begin());
-  auto extra = [&]() -> int {
-    return io.usage("directive " + verb + ": unexpected argument " + args[0]);
+  auto extra = [&]() -> int { return io.usage(Leftover("directive " + verb, args)); };
+  // --page-size N of the paged verbs: 1..kMaxPageSize, default 50.
+  std::string why;
+  int64_t page_size = 0;
+  auto take_page_size = [&]() {
+    return TakeNumber(args, "--page-size", 50, 1, kMaxPageSize, &page_size, &why);
   };
 
   if (verb == "issue") {
@@ -302,7 +292,8 @@ int DirectiveVerb(const VerbIo& io, Args args) {
   if (verb == "list") {
     v1::ListDirectivesRequest req;
     req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
-    req.set_page_size(std::atoi(Take(args, "--page-size", "50").c_str()));
+    if (!take_page_size()) return io.usage(why);
+    req.set_page_size(static_cast<int32_t>(page_size));
     req.set_page_token(Take(args, "--page-token"));
     if (!args.empty()) return extra();
     return Run<v1::ListDirectivesResponse>(
@@ -311,7 +302,8 @@ int DirectiveVerb(const VerbIo& io, Args args) {
   if (verb == "inbox") {
     v1::InboxRequest req;
     req.set_unit_id(Take(args, "--unit"));
-    req.set_page_size(std::atoi(Take(args, "--page-size", "50").c_str()));
+    if (!take_page_size()) return io.usage(why);
+    req.set_page_size(static_cast<int32_t>(page_size));
     req.set_page_token(Take(args, "--page-token"));
     if (!args.empty()) return extra();
     return Run<v1::InboxResponse>(
@@ -397,7 +389,8 @@ int DirectiveVerb(const VerbIo& io, Args args) {
       }
       req.set_state(parsed);
     }
-    req.set_page_size(std::atoi(Take(args, "--page-size", "50").c_str()));
+    if (!take_page_size()) return io.usage(why);
+    req.set_page_size(static_cast<int32_t>(page_size));
     req.set_page_token(Take(args, "--page-token"));
     const bool all = TakeFlag(args, "--all");
     if (!args.empty()) return extra();
@@ -420,7 +413,7 @@ int DirectiveVerb(const VerbIo& io, Args args) {
     }
     return io.print(grpc::Status::OK, total, [&] { PrintTargets(total); });
   }
-  return io.usage("directive: unknown verb " + verb);
+  return io.usage("unknown verb \"directive " + verb + "\"");
 }
 
 }  // namespace whistle::cli

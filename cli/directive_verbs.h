@@ -25,8 +25,6 @@ struct VerbIo {
   std::function<int(const std::string& why)> usage;
 };
 
-extern const char kDirectiveUsage[];
-
 // `args` are what follows "directive": a verb and its arguments.
 int DirectiveVerb(const VerbIo& io, std::vector<std::string> args);
 

@@ -23,7 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "app/build_info.h"
 #include "cli/args.h"
+#include "cli/clock_verbs.h"
+#include "cli/assess_verbs.h"
 #include "cli/directive_verbs.h"
 #include "cli/watch_verbs.h"
 #include "core/text.h"
@@ -51,14 +54,13 @@ struct Options {
   }
 };
 
-const char kUsage[] =
-    "Usage: whistlectl [global flags] VERB [args]\n\n"
-    "Global flags (or environment):\n"
+const char kGlobalFlags[] =
+    "Global flags (or environment), before or after the verb:\n"
     "  --server HOST:PORT      (WHISTLE_SERVER, default 127.0.0.1:7400)\n"
     "  --token-file FILE       (WHISTLE_TOKEN_FILE) who you are: a signed token (JWT)\n"
     "                          (or the token itself in WHISTLE_TOKEN); see `token mint`\n"
     "  --json                  print responses as JSON\n"
-    "  --timeout-ms N          per-call deadline (default 10000)\n"
+    "  --timeout-ms N          per-call deadline, 1..86400000 (default 10000)\n"
     "  --tls-ca-file PEM       (WHISTLE_TLS_CA_FILE) talk TLS; trust this CA (the nodes')\n"
     "  --tls-cert-file PEM     (WHISTLE_TLS_CERT_FILE) client certificate, with --tls-key-file\n"
     "  --tls-key-file PEM      (WHISTLE_TLS_KEY_FILE)\n"
@@ -66,37 +68,30 @@ const char kUsage[] =
     "                          carry, when it differs from --server's host (port-forward)\n"
     "  Development nodes only (whistled --dev-header-identity; NOT a credential, sent as\n"
     "  plain x-whistle-* headers, refused by every node that verifies tokens):\n"
-    "  --dev-user ID --dev-role ROLE [--dev-jurisdiction ID] [--dev-department ID]\n\n"
-    "Verbs:\n"
-    "  report --request-id ID --category C --severity general|serious|major|extraordinary\n"
-    "         --grid GRID --text TEXT [--address A] [--attachment URI]...\n"
-    "  accept CASE [--note N]            keep CASE [--note N]\n"
-    "  dispatch CASE DEPARTMENT [--note N]\n"
-    "  escalate CASE --reason R          whistle CASE DEPT [DEPT...] [--note N]\n"
-    "  report-in CASE [--note N]         resolve CASE [--note N]\n"
-    "  verify CASE [--not-fixed] [--note N]\n"
-    "  close CASE [--note N]             evaluate CASE SCORE [--comment C]\n"
-    "  return CASE --reason R            reject CASE --reason R\n"
-    "  supervise CASE [--note N]\n"
-    "  get CASE                          history CASE\n"
-    "  list [--jurisdiction-id J] [--state S] [--page-size N] [--page-token T] [--all]\n"
-    "  count [--jurisdiction-id J]\n"
-    "  topology [ID]\n"
-    "  links                             the node's links to its parent and children\n"
-    "  health                            the node's gRPC health (exit 0 only when SERVING;\n"
-    "                                    no identity needed: the image's HEALTHCHECK)\n"
-    "  backup DIR                        admin: checkpoint the running node into DIR, an\n"
-    "                                    absolute path on the NODE's host (docs/operations.md)\n"
-    "  directive VERB ...                leaders' directives (whistlectl directive help)\n"
-    "  watch ... | inbox ...             live changes, case inboxes (whistlectl watch help)\n\n"
-    "Tokens (local, no server):\n"
-    "  token keygen --dir D [--kid ID] [--alg ES256|RS256]\n"
-    "         writes D/private.pem (the issuer's signing key, mode 0600) and D/jwks.json\n"
-    "         (its public key: whistled --jwks-file)\n"
-    "  token mint --key-file K --kid ID --user U --role R [--jurisdiction J]\n"
-    "         [--department D] [--ttl 1h]\n"
-    "         prints a token; R: grid_worker|staff|department|leader|admin; --ttl in\n"
-    "         s, m, h or d (default 1h, at most 30d)\n";
+    "  --dev-user ID --dev-role ROLE [--dev-jurisdiction ID] [--dev-department ID]\n";
+
+class Client;
+
+// One row per verb of the verb table (Verbs(), above Run): `whistlectl --help`
+// lists the rows, `whistlectl VERB --help` prints one, Run finds one and runs it.
+// A new verb is a handler and one row.
+struct Verb {
+  // "report", or a group and its verb: "directive issue", "token mint".
+  std::string name;
+  // One sentence without its full stop, for `whistlectl --help`.
+  std::string summary;
+  // What follows "whistlectl " in the usage line; may hold "\n" + indented lines.
+  std::string usage;
+  // One "  --flag V   what it does" line per flag or argument ("" when none).
+  std::string flags;
+  // Runs the verb with the arguments after its name, on a dialled node.
+  std::function<int(Client&, Args)> run;
+  // Or, for verbs that need no node (token, version): nothing is dialled.
+  std::function<int(Args)> local = nullptr;
+};
+
+// The verb being run, for Usage's hint; null until Run has found it.
+const Verb* current_verb = nullptr;
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
@@ -194,8 +189,19 @@ void PrintCase(const v1::Case& c) {
     std::printf("summoned    %-36s reported-in %-19s done %s%s\n", s.department_id().c_str(),
                 Time(s.reported_in_at_ms()).c_str(), Time(s.done_at_ms()).c_str(),
                 s.no_show() ? " NO-SHOW" : "");
+    if (s.refused_at_ms() != 0) {
+      std::printf("refused     %-36s at %s: %s\n", s.department_id().c_str(),
+                  Time(s.refused_at_ms()).c_str(), ForTerminal(s.refuse_reason()).c_str());
+    }
   }
-  if (c.satisfaction() > 0) std::printf("satisfaction %d/5\n", c.satisfaction());
+  if (c.next_deadline_ms() != 0) {
+    std::printf("next due    %s\n", Time(c.next_deadline_ms()).c_str());
+  }
+  if (c.satisfaction() > 0) {
+    std::printf("satisfaction %d/5%s\n", c.satisfaction(),
+                c.evaluated_on_behalf() ? " (rated by staff on the resident's behalf)" : "");
+  }
+  if (c.evaluation_expired()) std::printf("evaluation  window closed unevaluated\n");
   std::printf("updated     %s\n", Time(c.updated_at_ms()).c_str());
 }
 
@@ -207,6 +213,10 @@ void PrintHistory(const v1::GetHistoryResponse& h) {
     std::string note = e.note();
     for (const auto& d : e.department_ids()) note += (note.empty() ? "" : " ") + d;
     if (e.score() > 0) note += " score=" + std::to_string(e.score());
+    if (e.on_behalf()) note += " (on behalf)";
+    if (!e.category().empty()) note += " category " + e.from_category() + " -> " + e.category();
+    for (const auto& m : e.deadlines_missed()) note += " missed=" + m;
+    if (!e.notice_to_id().empty()) note += " notice-to=" + e.notice_to_id();
     std::printf("%-4lld %-19s %-10s %-12s %-12s %-28s %-24s %s\n", static_cast<long long>(e.seq()),
                 Time(e.at_ms()).c_str(),
                 Short(v1::TransitionKind_Name(e.kind()), "TRANSITION_KIND_").c_str(),
@@ -461,9 +471,31 @@ int Print(const grpc::Status& status, const M& response, const Options& options,
   return 0;
 }
 
+// A mistake on the command line: "whistlectl: why", the verb's usage line and
+// where to read more, on stderr; exit 2. `why` may quote arguments: escaped.
 int Usage(const std::string& why) {
-  std::fprintf(stderr, "whistlectl: %s\n\n%s", why.c_str(), kUsage);
+  std::fprintf(stderr, "whistlectl: %s\n", ForTerminal(why).c_str());
+  if (current_verb != nullptr) {
+    std::fprintf(stderr, "usage: whistlectl %s\nhint: run `whistlectl %s --help`\n",
+                 current_verb->usage.c_str(), current_verb->name.c_str());
+  } else {
+    std::fputs("hint: run `whistlectl --help`\n", stderr);
+  }
   return 2;
+}
+
+// The channel, identity and printer handed to the verbs kept in their own files.
+VerbIo IoOf(Client& client) {
+  VerbIo io;
+  io.channel = client.channel_;
+  io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
+  io.print = [&client](const grpc::Status& status, const google::protobuf::Message& response,
+                       const std::function<void()>& table) {
+    return Print<google::protobuf::Message>(status, response, client.options_,
+                                            [&](const google::protobuf::Message&) { table(); });
+  };
+  io.usage = Usage;
+  return io;
 }
 
 bool ParseSeverity(const std::string& name, v1::Severity* out) {
@@ -483,17 +515,27 @@ int Report(Client& client, Args args) {
   auto* r = req.mutable_report();
   r->set_request_id(Take(args, "--request-id"));
   r->set_category(Take(args, "--category"));
-  v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
-  std::string severity_name = Take(args, "--severity", "general");
-  if (!ParseSeverity(severity_name, &severity)) {
-    return Usage("--severity: want general, serious, major or extraordinary");
-  }
-  r->set_severity(severity);
+  const std::string severity_name = Take(args, "--severity");
   r->mutable_place()->set_grid_id(Take(args, "--grid"));
   r->mutable_place()->set_address(Take(args, "--address"));
   r->set_text(Take(args, "--text"));
   for (const auto& uri : TakeAll(args, "--attachment")) r->add_attachments()->set_uri(uri);
-  if (!args.empty()) return Usage("report: unexpected argument " + args[0]);
+  if (std::string why = Leftover("report", args); !why.empty()) return Usage(why);
+  // Required, never defaulted: the severity picks the level that owns the case.
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string&>{"--request-id", r->request_id()},
+        {"--category", r->category()},
+        {"--severity", severity_name},
+        {"--grid", r->place().grid_id()},
+        {"--text", r->text()}}) {
+    if (value.empty()) return Usage(std::string("report: ") + flag + " required");
+  }
+  v1::Severity severity = v1::SEVERITY_UNSPECIFIED;
+  if (!ParseSeverity(severity_name, &severity)) {
+    return Usage("--severity: want general, serious, major or extraordinary, got \"" +
+                 ForTerminal(severity_name) + "\"");
+  }
+  r->set_severity(severity);
   grpc::ClientContext ctx;
   client.Prepare(ctx);
   v1::Case resp;
@@ -509,17 +551,23 @@ bool BuildCommand(const std::string& verb, Args& args, v1::Command* cmd, std::st
   } else if (verb == "keep") {
     cmd->mutable_keep()->set_note(note);
   } else if (verb == "dispatch") {
-    if (args.empty()) return (*why = "dispatch: DEPARTMENT missing", false);
+    if (args.empty() || args[0].rfind('-', 0) == 0) {
+      return (*why = "dispatch: DEPARTMENT missing (after CASE)", false);
+    }
     cmd->mutable_dispatch()->set_department_id(args[0]);
     cmd->mutable_dispatch()->set_note(note);
     args.erase(args.begin());
   } else if (verb == "escalate") {
     cmd->mutable_escalate()->set_reason(Take(args, "--reason", note));
   } else if (verb == "whistle") {
-    for (const auto& d : args) cmd->mutable_whistle()->add_department_ids(d);
     cmd->mutable_whistle()->set_note(note);
-    if (args.empty()) cmd->mutable_whistle();
-    args.clear();
+    while (!args.empty() && args[0].rfind('-', 0) != 0) {
+      cmd->mutable_whistle()->add_department_ids(args[0]);
+      args.erase(args.begin());
+    }
+    if (cmd->whistle().department_ids().empty() && args.empty()) {
+      return (*why = "whistle: DEPT missing (one or more, after CASE)", false);
+    }
   } else if (verb == "report-in") {
     cmd->mutable_report_in()->set_note(note);
   } else if (verb == "resolve") {
@@ -529,10 +577,19 @@ bool BuildCommand(const std::string& verb, Args& args, v1::Command* cmd, std::st
     cmd->mutable_verify()->set_note(note);
   } else if (verb == "close") {
     cmd->mutable_close()->set_note(note);
+  } else if (verb == "transfer") {
+    cmd->mutable_transfer()->set_to_jurisdiction_id(Take(args, "--to"));
+    cmd->mutable_transfer()->set_category(Take(args, "--category"));
+    cmd->mutable_transfer()->set_reason(Take(args, "--reason", note));
+  } else if (verb == "refuse") {
+    cmd->mutable_refuse()->set_reason(Take(args, "--reason", note));
   } else if (verb == "evaluate") {
-    if (args.empty()) return (*why = "evaluate: SCORE missing", false);
-    cmd->mutable_evaluate()->set_score(std::atoi(args[0].c_str()));
+    cmd->mutable_evaluate()->set_on_behalf(TakeFlag(args, "--on-behalf"));
     cmd->mutable_evaluate()->set_comment(Take(args, "--comment"));
+    if (args.empty()) return (*why = "evaluate: SCORE missing (1 to 5, after CASE)", false);
+    int64_t score = 0;
+    if (!ParseNumber("evaluate: SCORE", args[0], 1, 5, &score, why)) return false;
+    cmd->mutable_evaluate()->set_score(static_cast<int32_t>(score));
     args.erase(args.begin());
   } else if (verb == "return") {
     cmd->mutable_return_case()->set_reason(Take(args, "--reason", note));
@@ -541,14 +598,14 @@ bool BuildCommand(const std::string& verb, Args& args, v1::Command* cmd, std::st
   } else if (verb == "supervise") {
     cmd->mutable_supervise()->set_note(note);
   } else {
-    return (*why = "unknown verb " + verb, false);
+    return (*why = "unknown verb \"" + verb + "\"", false);
   }
-  if (!args.empty()) return (*why = verb + ": unexpected argument " + args[0], false);
-  return true;
+  *why = Leftover(verb, args);
+  return why->empty();
 }
 
 int Act(Client& client, const std::string& verb, Args args) {
-  if (args.empty()) return Usage(verb + ": CASE missing");
+  if (args.empty() || args[0].rfind('-', 0) == 0) return Usage(verb + ": CASE missing (first)");
   v1::CaseActionRequest req;
   req.set_case_id(args[0]);
   args.erase(args.begin());
@@ -572,10 +629,13 @@ int List(Client& client, Args args) {
     if (!v1::CaseState_Parse(name, &parsed)) return Usage("--state: unknown state " + state);
     req.set_state(parsed);
   }
-  req.set_page_size(std::atoi(Take(args, "--page-size", "50").c_str()));
+  int64_t page_size = 0;
+  std::string why;
+  if (!TakeNumber(args, "--page-size", 50, 1, kMaxPageSize, &page_size, &why)) return Usage(why);
+  req.set_page_size(static_cast<int32_t>(page_size));
   req.set_page_token(Take(args, "--page-token"));
   bool all = TakeFlag(args, "--all");
-  if (!args.empty()) return Usage("list: unexpected argument " + args[0]);
+  if (why = Leftover("list", args); !why.empty()) return Usage(why);
   v1::ListCasesResponse total;
   while (true) {
     grpc::ClientContext ctx;
@@ -643,11 +703,10 @@ int64_t ParseDuration(const std::string& text) {
     default:
       break;
   }
-  if (digits.empty() || digits.size() > 9 ||
-      digits.find_first_not_of("0123456789") != std::string::npos) {
-    return -1;
-  }
-  return std::stoll(digits) * unit;
+  int64_t n = 0;
+  std::string why;
+  if (!ParseNumber("--ttl", digits, 0, 999999999, &n, &why)) return -1;
+  return n * unit;
 }
 
 // whistlectl token keygen|mint: issuer keys and tokens, made locally.
@@ -660,7 +719,7 @@ int TokenVerb(Args args) {
     std::string dir = Take(args, "--dir");
     std::string alg = Take(args, "--alg", "ES256");
     std::string kid = Take(args, "--kid");
-    if (!args.empty()) return Usage("token keygen: unexpected argument " + args[0]);
+    if (!args.empty()) return Usage(Leftover("token keygen", args));
     if (dir.empty()) return Usage("token keygen: --dir required");
     if (alg != "ES256" && alg != "RS256") return Usage("--alg: want ES256 or RS256");
     if (kid.empty()) {  // names the key, so rotated keys tell apart; not a secret
@@ -710,7 +769,7 @@ int TokenVerb(Args args) {
     claims.jurisdiction = Take(args, "--jurisdiction");
     claims.department = Take(args, "--department");
     int64_t ttl = ParseDuration(Take(args, "--ttl", "1h"));
-    if (!args.empty()) return Usage("token mint: unexpected argument " + args[0]);
+    if (!args.empty()) return Usage(Leftover("token mint", args));
     if (key_file.empty() || kid.empty() || claims.user.empty() || role.empty()) {
       return Usage("token mint: --key-file, --kid, --user and --role are required");
     }
@@ -741,13 +800,451 @@ int TokenVerb(Args args) {
   return Usage("token: unknown subcommand " + sub + " (want keygen or mint)");
 }
 
+// The argument a verb wants next (CASE, DIR, ID): args[0] unless absent or a flag.
+bool TakeArg(const std::string& verb, const char* what, Args& args, std::string* out,
+             std::string* why) {
+  if (args.empty() || args[0].rfind('-', 0) == 0) {
+    *why = verb + ": " + what + " missing";
+    return false;
+  }
+  *out = args[0];
+  args.erase(args.begin());
+  return true;
+}
+
+int Get(Client& client, Args args) {
+  v1::GetCaseRequest req;
+  std::string why;
+  if (!TakeArg("get", "CASE", args, req.mutable_case_id(), &why)) return Usage(why);
+  if (why = Leftover("get", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::Case resp;
+  auto status = client.cases_->Get(&ctx, req, &resp);
+  return Print<v1::Case>(status, resp, client.options_, PrintCase);
+}
+
+int History(Client& client, Args args) {
+  v1::GetHistoryRequest req;
+  std::string why;
+  if (!TakeArg("history", "CASE", args, req.mutable_case_id(), &why)) return Usage(why);
+  if (why = Leftover("history", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::GetHistoryResponse resp;
+  auto status = client.cases_->History(&ctx, req, &resp);
+  return Print<v1::GetHistoryResponse>(status, resp, client.options_, PrintHistory);
+}
+
+int Count(Client& client, Args args) {
+  v1::CountCasesRequest req;
+  req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
+  if (std::string why = Leftover("count", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::CountCasesResponse resp;
+  auto status = client.cases_->Count(&ctx, req, &resp);
+  return Print<v1::CountCasesResponse>(status, resp, client.options_, PrintCounts);
+}
+
+int Topology(Client& client, Args args) {
+  v1::GetJurisdictionRequest req;
+  std::string why;
+  if (!args.empty() && args[0].rfind('-', 0) != 0) {
+    req.set_id(args[0]);
+    args.erase(args.begin());
+  }
+  if (why = Leftover("topology", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::JurisdictionView resp;
+  auto status = client.topology_->GetJurisdiction(&ctx, req, &resp);
+  return Print<v1::JurisdictionView>(status, resp, client.options_, PrintTopology);
+}
+
+int Backup(Client& client, Args args) {
+  v1::BackupRequest req;
+  std::string why;
+  if (!TakeArg("backup", "DIR (absolute, on the node's host)", args, req.mutable_dir(), &why)) {
+    return Usage(why);
+  }
+  if (why = Leftover("backup", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::BackupResponse resp;
+  auto status = client.admin_->Backup(&ctx, req, &resp);
+  return Print<v1::BackupResponse>(status, resp, client.options_, PrintBackup);
+}
+
+int HealthVerb(Client& client, Args args) {
+  if (std::string why = Leftover("health", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  return Health(client, ctx);
+}
+
+int Links(Client& client, Args args) {
+  if (std::string why = Leftover("links", args); !why.empty()) return Usage(why);
+  grpc::ClientContext ctx;
+  client.Prepare(ctx);
+  v1::GetLinksResponse resp;
+  auto status = client.node_->GetLinks(&ctx, v1::GetLinksRequest(), &resp);
+  return Print<v1::GetLinksResponse>(status, resp, client.options_, PrintLinks);
+}
+
+int Version(Args args) {
+  if (std::string why = Leftover("version", args); !why.empty()) return Usage(why);
+  std::printf("whistlectl %s (revision %s)\n", app::kBuildVersion, app::kBuildRevision);
+  return 0;
+}
+
+// A case verb (CaseService.Act): BuildCommand knows its flags.
+std::function<int(Client&, Args)> ActAs(const char* verb) {
+  return [verb](Client& client, Args args) { return Act(client, verb, std::move(args)); };
+}
+
+// A verb of a group whose file dispatches on the sub-verb itself (directive,
+// inbox): hands it the sub-verb back.
+std::function<int(Client&, Args)> InGroup(const char* sub, int (*run)(const VerbIo&, Args)) {
+  return [sub, run](Client& client, Args args) {
+    args.insert(args.begin(), sub);
+    return run(IoOf(client), std::move(args));
+  };
+}
+
+std::function<int(Args)> TokenAs(const char* sub) {
+  return [sub](Args args) {
+    args.insert(args.begin(), sub);
+    return TokenVerb(std::move(args));
+  };
+}
+
+const std::string kCaseArg = "  CASE                 the case id, e.g. szs-000000000001\n";
+const std::string kNoteFlag = "  --note N             a note kept in the case's history\n";
+const std::string kReasonFlag =
+    "  --reason R           why (required; --note is taken when absent)\n";
+const std::string kJurisdictionFlag =
+    "  --jurisdiction-id J  the subtree (default: your jurisdiction)\n";
+const std::string kPageFlags =
+    "  --page-size N        1..500 per page (default 50)\n"
+    "  --page-token T       the page after the one that printed `next page: --page-token T`\n";
+const std::string kAllFlag = "  --all                every page, one after the other\n";
+const std::string kUnitFlag = "  --unit U             the unit to act for (default: your own)\n";
+const std::string kDirectiveArg = "  ID                   the directive id\n";
+const std::string kDeadlineFlag =
+    "  --deadline D         +30m, +2h, +3d, 2026-12-01T18:00 (local time) or unix ms\n";
+
+// Every verb, in the order `whistlectl --help` lists them: one row per verb.
+const std::vector<Verb>& Verbs() {
+  static const std::vector<Verb> kVerbs = {
+      {"report", "Report a new case in a grid; the node routes it to the level that owns it",
+       "report --request-id ID --category C --severity S --grid GRID --text TEXT\n"
+       "                  [--address A] [--attachment URI]...",
+       "  --request-id ID      your id for this report: sent again, it reports nothing new\n"
+       "  --category C         a category of the node's policy, e.g. dispute.neighbour\n"
+       "  --severity S         general, serious, major or extraordinary (required: it picks\n"
+       "                       the level that owns the case)\n"
+       "  --grid GRID          the grid it happened in, e.g. dwk-s01-c01-g001\n"
+       "  --text TEXT          what happened\n"
+       "  --address A          where, in words (optional)\n"
+       "  --attachment URI     a photo or file stored elsewhere; repeatable\n",
+       Report},
+      {"accept", "Accept a reported case your level owns", "accept CASE [--note N]",
+       kCaseArg + kNoteFlag, ActAs("accept")},
+      {"keep", "Handle an accepted case at your own level (in progress)", "keep CASE [--note N]",
+       kCaseArg + kNoteFlag, ActAs("keep")},
+      {"dispatch", "Dispatch an accepted case to a department of your level",
+       "dispatch CASE DEPARTMENT [--note N]",
+       kCaseArg + "  DEPARTMENT           the department's id, e.g. dwk-s01-police_station\n" +
+           kNoteFlag,
+       ActAs("dispatch")},
+      {"escalate", "Move an open case up to the parent level", "escalate CASE --reason R",
+       kCaseArg + kReasonFlag, ActAs("escalate")},
+      {"whistle", "Summon departments to report in on a case (吹哨报到)",
+       "whistle CASE DEPT [DEPT...] [--note N]",
+       kCaseArg + "  DEPT                 a department's id; one or more\n" + kNoteFlag,
+       ActAs("whistle")},
+      {"report-in", "Report in on a case your department was summoned or dispatched to",
+       "report-in CASE [--note N]", kCaseArg + kNoteFlag, ActAs("report-in")},
+      {"resolve", "Mark a case in progress resolved", "resolve CASE [--note N]",
+       kCaseArg + kNoteFlag, ActAs("resolve")},
+      {"verify", "Verify a resolved case fixed, or not fixed",
+       "verify CASE [--not-fixed] [--note N]",
+       kCaseArg + "  --not-fixed          the problem is still there\n" + kNoteFlag,
+       ActAs("verify")},
+      {"close", "Close a verified case", "close CASE [--note N]", kCaseArg + kNoteFlag,
+       ActAs("close")},
+      {"evaluate", "Rate a closed case from 1 to 5 (its reporter, or staff --on-behalf)",
+       "evaluate CASE SCORE [--comment C] [--on-behalf]",
+       kCaseArg + "  SCORE                1 (dissatisfied) to 5 (satisfied)\n" +
+           "  --comment C          a comment kept with the rating\n" +
+           "  --on-behalf          staff rating for a resident who cannot (marked, reported\n" +
+           "                       apart; never by staff who handled the case)\n",
+       ActAs("evaluate")},
+      {"transfer", "Hand a case down or sideways (分流/下派) and/or correct its category",
+       "transfer CASE [--to J] [--category C] --reason R",
+       kCaseArg + "  --to J               a unit inside the subtree of the owner's parent\n" +
+           "  --category C         the corrected category (history keeps the old one)\n" +
+           kReasonFlag,
+       ActAs("transfer")},
+      {"refuse", "Refuse a dispatch to your department (退单); the owner re-dispatches",
+       "refuse CASE --reason R", kCaseArg + kReasonFlag, ActAs("refuse")},
+      {"return", "Send a misrouted case to the parent level", "return CASE --reason R",
+       kCaseArg + kReasonFlag, ActAs("return")},
+      {"reject", "Reject a report that is no case (a duplicate, not a matter for the grid)",
+       "reject CASE --reason R", kCaseArg + kReasonFlag, ActAs("reject")},
+      {"supervise", "Record supervision (督办) of a case owned below your level (leaders)",
+       "supervise CASE [--note N]", kCaseArg + kNoteFlag, ActAs("supervise")},
+      {"get", "Show a case", "get CASE", kCaseArg, Get},
+      {"history", "Show a case's history (its audit trail)", "history CASE", kCaseArg, History},
+      {"list", "List the cases owned in a jurisdiction subtree, by state, a page at a time",
+       "list [--jurisdiction-id J] [--state S] [--page-size N] [--page-token T] [--all]",
+       kJurisdictionFlag +
+           "  --state S            only cases in state S: reported, accepted, dispatched,\n"
+           "                       in_progress, resolved, verified, closed, evaluated, rejected\n" +
+           kPageFlags + kAllFlag,
+       List},
+      {"count", "Count the cases per state in a jurisdiction subtree",
+       "count [--jurisdiction-id J]", kJurisdictionFlag, Count},
+      {"assess", "Show the assessment (考核) of a jurisdiction subtree or a department",
+       "assess (J | --department D) [--period day|week|month] [--at DATE]\n"
+       "                  [--from DATE --to DATE]",
+       std::string("  J                    a jurisdiction id (figures of its whole subtree)\n"
+                   "  --department D       a department's own figures instead\n") +
+           kPeriodHelp + "  (definitions: docs/assessment.md)\n",
+       [](Client& client, Args args) { return AssessVerb(IoOf(client), std::move(args)); }},
+      {"rank", "Rank the children of a jurisdiction by an assessment figure",
+       "rank J --by FIGURE [--period day|week|month] [--at DATE] [--from DATE --to DATE]",
+       std::string("  J                    the parent jurisdiction\n"
+                   "  --by FIGURE          a rate (response_rate, resolution_rate, satisfaction_rate,\n"
+                   "                       satisfaction_mean, closure_rate, kept_local_share) or a\n"
+                   "                       count (received, escalations_out, returns, reopened, ...)\n") +
+           kPeriodHelp,
+       [](Client& client, Args args) { return RankVerb(IoOf(client), std::move(args)); }},
+      {"topology", "Show a jurisdiction: its path, children, departments and grids below",
+       "topology [ID]", "  ID                   a jurisdiction id (default: the node's top)\n",
+       Topology},
+      {"links", "Show the node's links to its parent and children", "links", "", Links},
+      {"health", "Check the node's gRPC health; exit 0 only when SERVING (no identity needed)",
+       "health", "", HealthVerb},
+      {"backup", "Checkpoint the running node into a directory on the node's host (admin)",
+       "backup DIR",
+       "  DIR                  an absolute path on the NODE's host, not yet there\n"
+       "                       (restore: docs/operations.md)\n",
+       Backup},
+      {"clock set", "TESTS ONLY: set a test node's clock (--test-clock-start-ms; admin)",
+       "clock set MS", "  MS                   ms since the epoch, not before the clock's time\n",
+       InGroup("set", ClockVerb)},
+      {"clock advance", "TESTS ONLY: move a test node's clock forward (admin)",
+       "clock advance DURATION", "  DURATION             e.g. 90s, 3h, 2d (units ms, s, m, h, d)\n",
+       InGroup("advance", ClockVerb)},
+      {"watch", "Stream the changes under a jurisdiction as they happen",
+       "watch [--jurisdiction-id J] [--from TOKEN] [--max N] [--for-ms MS]",
+       kJurisdictionFlag +
+           "  --from TOKEN         resume after the change printed with TOKEN\n"
+           "  --max N              stop after N changes (default 0: no limit)\n"
+           "  --for-ms MS          stop after MS milliseconds (default 0: run until Ctrl-C)\n",
+       [](Client& client, Args args) {
+         return WatchVerb(IoOf(client), client.options_.json, std::move(args));
+       }},
+      {"inbox summoned", "List your department's cases: pending report-in first",
+       "inbox summoned [--page-size N] [--page-token T] [--all]", kPageFlags + kAllFlag,
+       InGroup("summoned", InboxVerb)},
+      {"inbox reported", "List the cases you reported",
+       "inbox reported [--page-size N] [--page-token T] [--all]", kPageFlags + kAllFlag,
+       InGroup("reported", InboxVerb)},
+      {"directive issue", "Issue a directive to units below you, with a deadline (leaders)",
+       "directive issue --title T --deadline D [--text T] [--attachment URI]...\n"
+       "                  [--request-id R] (--level LEVEL --subtree ID | --jurisdictions ID,..\n"
+       "                  | --departments ID,..)",
+       "  --title T            the directive's title\n" + kDeadlineFlag +
+           "  --text T             its text\n"
+           "  --attachment URI     a file stored elsewhere; repeatable\n"
+           "  --request-id R       your id for it: sent again, it issues nothing new\n"
+           "  --level LEVEL        with --subtree ID: every county, township, community or grid\n"
+           "                       under ID\n"
+           "  --jurisdictions L    or: these jurisdictions, comma-separated\n"
+           "  --departments L      or: these departments, comma-separated\n",
+       InGroup("issue", DirectiveVerb)},
+      {"directive amend", "Change a directive's deadline or text (a new version)",
+       "directive amend ID [--deadline D] [--text T]",
+       kDirectiveArg + kDeadlineFlag + "  --text T             its new text\n",
+       InGroup("amend", DirectiveVerb)},
+      {"directive cancel", "Cancel a directive", "directive cancel ID --reason R",
+       kDirectiveArg + "  --reason R           why (required)\n", InGroup("cancel", DirectiveVerb)},
+      {"directive sign", "Sign for a directive: your unit has received it",
+       "directive sign ID [--unit U] [--note N]", kDirectiveArg + kUnitFlag + kNoteFlag,
+       InGroup("sign", DirectiveVerb)},
+      {"directive complete", "Report a directive done for your unit",
+       "directive complete ID [--unit U] [--note N] [--attachment URI]...",
+       kDirectiveArg + kUnitFlag + kNoteFlag +
+           "  --attachment URI     a file stored elsewhere; repeatable\n",
+       InGroup("complete", DirectiveVerb)},
+      {"directive get", "Show a directive and its progress", "directive get ID", kDirectiveArg,
+       InGroup("get", DirectiveVerb)},
+      {"directive list", "List the directives issued in or addressed to a jurisdiction",
+       "directive list [--jurisdiction-id J] [--page-size N] [--page-token T]",
+       kJurisdictionFlag + kPageFlags, InGroup("list", DirectiveVerb)},
+      {"directive progress", "Show a directive's progress, one row per child jurisdiction",
+       "directive progress ID [--jurisdiction-id J]", kDirectiveArg + kJurisdictionFlag,
+       InGroup("progress", DirectiveVerb)},
+      {"directive targets", "List a directive's target units and their receipts",
+       "directive targets ID [--jurisdiction-id J] [--state pending|signed|done]\n"
+       "                  [--page-size N] [--page-token T] [--all]",
+       kDirectiveArg + kJurisdictionFlag +
+           "  --state S            only receipts in state S: pending, signed or done\n" +
+           kPageFlags + kAllFlag,
+       InGroup("targets", DirectiveVerb)},
+      {"directive inbox", "List the directives addressed to your unit",
+       "directive inbox [--unit U] [--page-size N] [--page-token T]", kUnitFlag + kPageFlags,
+       InGroup("inbox", DirectiveVerb)},
+      {"token keygen", "Write an issuer key pair (no node needed)",
+       "token keygen --dir D [--kid ID] [--alg ES256|RS256]",
+       "  --dir D              writes D/private.pem (the issuer's signing key, mode 0600,\n"
+       "                       never overwritten) and D/jwks.json (whistled --jwks-file)\n"
+       "  --kid ID             the key's id (default: whistle-DATE-RANDOM)\n"
+       "  --alg A              ES256 (default) or RS256\n",
+       nullptr, TokenAs("keygen")},
+      {"token mint", "Print a signed token for a user (no node needed)",
+       "token mint --key-file K --kid ID --user U --role R [--jurisdiction J]\n"
+       "                  [--department D] [--ttl 1h]",
+       "  --key-file K         the issuer's private.pem\n"
+       "  --kid ID             the key's id, as in its jwks.json\n"
+       "  --user U             who\n"
+       "  --role R             grid_worker, staff, department, leader or admin\n"
+       "  --jurisdiction J     where the user works\n"
+       "  --department D       the department (role department)\n"
+       "  --ttl T              how long it is valid: s, m, h or d (default 1h, at most 30d)\n",
+       nullptr, TokenAs("mint")},
+      {"version", "Print whistlectl's version and git revision (also --version)", "version", "",
+       nullptr, Version},
+  };
+  return kVerbs;
+}
+
+// The group a two-word verb belongs to ("directive"); "" for one-word verbs.
+std::string GroupOf(const Verb& v) {
+  size_t space = v.name.find(' ');
+  return space == std::string::npos ? "" : v.name.substr(0, space);
+}
+
+bool IsGroup(const std::string& word) {
+  for (const Verb& v : Verbs()) {
+    if (GroupOf(v) == word) return true;
+  }
+  return false;
+}
+
+// The row args[0] (and args[1], for a group) names; *words: how many it took.
+const Verb* FindVerb(const Args& args, size_t* words) {
+  for (const Verb& v : Verbs()) {
+    const std::string group = GroupOf(v);
+    if (group.empty() && !args.empty() && args[0] == v.name) {
+      *words = 1;
+      return &v;
+    }
+    if (!group.empty() && args.size() >= 2 && args[0] == group &&
+        args[1] == v.name.substr(group.size() + 1)) {
+      *words = 2;
+      return &v;
+    }
+  }
+  return nullptr;
+}
+
+// `whistlectl --help`: every verb (or a group's), one line each.
+void PrintVerbs(std::FILE* out, const std::string& group) {
+  std::fputs(
+      "usage: whistlectl [global flags] VERB [args]\n"
+      "       whistlectl VERB --help      a verb's usage, arguments and flags\n\n"
+      "Verbs:\n",
+      out);
+  for (const Verb& v : Verbs()) {
+    if (!group.empty() && GroupOf(v) != group) continue;
+    std::fprintf(out, "  %-20s  %s\n", v.name.c_str(), v.summary.c_str());
+  }
+  if (group.empty()) std::fprintf(out, "\n%s", kGlobalFlags);
+}
+
+// `whistlectl VERB --help`.
+void PrintVerb(const Verb& v) {
+  std::printf("usage: whistlectl %s\n\n%s.\n", v.usage.c_str(), v.summary.c_str());
+  if (!v.flags.empty()) std::printf("\nArguments and flags:\n%s", v.flags.c_str());
+  if (!v.local) {
+    std::puts(
+        "\nGlobal flags (--server, --token-file, --json, --timeout-ms, --tls-*): "
+        "whistlectl --help");
+  }
+}
+
+int UnknownVerb(const std::string& verb) {
+  return Usage("unknown verb \"" + ForTerminal(verb) + "\"");
+}
+
 int Run(int argc, char** argv) {
-  Options o;
-  o.server = Env("WHISTLE_SERVER", o.server);
   Args args(argv + 1, argv + argc);
-  if (!args.empty() && args[0] == "token") return TokenVerb(Args(args.begin() + 1, args.end()));
-  o.server = Take(args, "--server", o.server);
-  std::string token_file = Take(args, "--token-file", Env("WHISTLE_TOKEN_FILE", ""));
+  if (!args.empty() && args[0] == "--version") args[0] = "version";
+  size_t words = 0;
+  const Verb* verb = FindVerb(args, &words);
+  // Verbs that need no node (token, version) take no global flags.
+  Options o;
+  std::string token_file, why;
+  if (verb == nullptr || !verb->local) {
+    o.server = Take(args, "--server", Env("WHISTLE_SERVER", o.server));
+    token_file = Take(args, "--token-file", Env("WHISTLE_TOKEN_FILE", ""));
+    o.user = Take(args, "--dev-user");
+    o.role = Take(args, "--dev-role");
+    o.jurisdiction = Take(args, "--dev-jurisdiction");
+    o.department = Take(args, "--dev-department");
+    int64_t timeout_ms = 0;
+    if (!TakeNumber(args, "--timeout-ms", 10000, 1, 86400000, &timeout_ms, &why)) {
+      return Usage(why);
+    }
+    o.timeout_ms = static_cast<int>(timeout_ms);
+    o.json = TakeFlag(args, "--json");
+    o.tls_ca_file = Take(args, "--tls-ca-file", Env("WHISTLE_TLS_CA_FILE", ""));
+    o.tls_cert_file = Take(args, "--tls-cert-file", Env("WHISTLE_TLS_CERT_FILE", ""));
+    o.tls_key_file = Take(args, "--tls-key-file", Env("WHISTLE_TLS_KEY_FILE", ""));
+    o.tls_server_name = Take(args, "--tls-server-name", Env("WHISTLE_TLS_SERVER_NAME", ""));
+    verb = FindVerb(args, &words);
+  }
+  if (args.empty()) {
+    PrintVerbs(stderr, "");
+    return 2;
+  }
+  if (verb == nullptr) {
+    const bool help = args[0] == "help" || args[0] == "--help" || args[0] == "-h";
+    Args rest(args.begin() + (help ? 1 : 0), args.end());
+    if (help && rest.empty()) {
+      PrintVerbs(stdout, "");
+      return 0;
+    }
+    if (help && (verb = FindVerb(rest, &words)) != nullptr) {
+      PrintVerb(*verb);
+      return 0;
+    }
+    if (IsGroup(rest[0])) {  // "directive", "directive help", "help directive"
+      const bool group_help =
+          help ||
+          (rest.size() > 1 && (rest[1] == "help" || rest[1] == "--help" || rest[1] == "-h"));
+      if (rest.size() > 1 && !group_help) return UnknownVerb(rest[0] + " " + rest[1]);
+      if (!group_help) std::fprintf(stderr, "whistlectl: %s wants a verb\n", rest[0].c_str());
+      PrintVerbs(group_help ? stdout : stderr, rest[0]);
+      return group_help ? 0 : 2;
+    }
+    if (!help && rest[0].rfind('-', 0) == 0) return Usage("unknown flag " + ForTerminal(rest[0]));
+    return UnknownVerb(rest[0]);
+  }
+  args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(words));
+  current_verb = verb;
+  // Help before anything else: no token is read and no node contacted.
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      PrintVerb(*verb);
+      return 0;
+    }
+  }
+  if (verb->local) return verb->local(std::move(args));
   if (!token_file.empty()) {
     bool ok = false;
     o.token = ReadText(token_file, &ok);
@@ -758,99 +1255,30 @@ int Run(int argc, char** argv) {
   while (!o.token.empty() && std::isspace(static_cast<unsigned char>(o.token.back()))) {
     o.token.pop_back();
   }
-  o.user = Take(args, "--dev-user");
-  o.role = Take(args, "--dev-role");
-  o.jurisdiction = Take(args, "--dev-jurisdiction");
-  o.department = Take(args, "--dev-department");
-  o.timeout_ms = std::atoi(Take(args, "--timeout-ms", "10000").c_str());
-  o.json = TakeFlag(args, "--json");
-  o.tls_ca_file = Take(args, "--tls-ca-file", Env("WHISTLE_TLS_CA_FILE", ""));
-  o.tls_cert_file = Take(args, "--tls-cert-file", Env("WHISTLE_TLS_CERT_FILE", ""));
-  o.tls_key_file = Take(args, "--tls-key-file", Env("WHISTLE_TLS_KEY_FILE", ""));
-  o.tls_server_name = Take(args, "--tls-server-name", Env("WHISTLE_TLS_SERVER_NAME", ""));
-  if (args.empty() || args[0] == "--help" || args[0] == "help") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  // Header values are printable ASCII; gRPC aborts the process on any other byte.
+  auto printable = [](const std::string& value, unsigned char lowest) {
+    for (char ch : value) {
+      if (static_cast<unsigned char>(ch) < lowest || static_cast<unsigned char>(ch) > 0x7e) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!printable(o.token, 0x21)) {
+    return Usage(std::string(token_file.empty() ? "WHISTLE_TOKEN" : "--token-file") +
+                 ": not a token (a signed JWT: one line of printable ASCII)");
   }
-  std::string verb = args[0];
-  args.erase(args.begin());
-  std::string why;
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string&>{"--dev-user", o.user},
+        {"--dev-role", o.role},
+        {"--dev-jurisdiction", o.jurisdiction},
+        {"--dev-department", o.department}}) {
+    if (!printable(value, 0x20)) return Usage(std::string(flag) + ": printable ASCII only");
+  }
   auto channel = Dial(o, &why);
   if (!channel) return Usage(why);
   Client client(o, std::move(channel));
-  if (verb == "report") return Report(client, args);
-  // The directive, watch and inbox verbs live in their own files; they print through Print.
-  auto verb_io = [&] {
-    VerbIo io;
-    io.channel = client.channel_;
-    io.prepare = [&client](grpc::ClientContext& ctx) { client.Prepare(ctx); };
-    io.print = [&o](const grpc::Status& status, const google::protobuf::Message& response,
-                    const std::function<void()>& table) {
-      return Print<google::protobuf::Message>(status, response, o,
-                                              [&](const google::protobuf::Message&) { table(); });
-    };
-    io.usage = Usage;
-    return io;
-  };
-  if (verb == "directive") return DirectiveVerb(verb_io(), args);
-  if (verb == "watch" || verb == "inbox") {
-    if (!args.empty() && args[0] == "help") {
-      std::fputs(kWatchUsage, stdout);
-      return 0;
-    }
-    return verb == "watch" ? WatchVerb(verb_io(), o.json, args) : InboxVerb(verb_io(), args);
-  }
-  if (verb == "list") return List(client, args);
-  grpc::ClientContext ctx;
-  client.Prepare(ctx);
-  if (verb == "get" || verb == "history") {
-    if (args.size() != 1) return Usage(verb + ": want exactly one CASE");
-    if (verb == "get") {
-      v1::GetCaseRequest req;
-      req.set_case_id(args[0]);
-      v1::Case resp;
-      auto status = client.cases_->Get(&ctx, req, &resp);
-      return Print<v1::Case>(status, resp, o, PrintCase);
-    }
-    v1::GetHistoryRequest req;
-    req.set_case_id(args[0]);
-    v1::GetHistoryResponse resp;
-    auto status = client.cases_->History(&ctx, req, &resp);
-    return Print<v1::GetHistoryResponse>(status, resp, o, PrintHistory);
-  }
-  if (verb == "count") {
-    v1::CountCasesRequest req;
-    req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
-    v1::CountCasesResponse resp;
-    auto status = client.cases_->Count(&ctx, req, &resp);
-    return Print<v1::CountCasesResponse>(status, resp, o, PrintCounts);
-  }
-  if (verb == "topology") {
-    v1::GetJurisdictionRequest req;
-    if (!args.empty()) req.set_id(args[0]);
-    v1::JurisdictionView resp;
-    auto status = client.topology_->GetJurisdiction(&ctx, req, &resp);
-    return Print<v1::JurisdictionView>(status, resp, o, PrintTopology);
-  }
-  if (verb == "backup") {
-    if (args.size() != 1) return Usage("backup: want exactly one DIR, absolute, on the node");
-    v1::BackupRequest req;
-    req.set_dir(args[0]);
-    v1::BackupResponse resp;
-    auto status = client.admin_->Backup(&ctx, req, &resp);
-    return Print<v1::BackupResponse>(status, resp, o, PrintBackup);
-  }
-  if (verb == "health") {
-    if (!args.empty()) return Usage("health: unexpected argument " + args[0]);
-    return Health(client, ctx);
-  }
-  if (verb == "links") {
-    if (!args.empty()) return Usage("links: unexpected argument " + args[0]);
-    v1::GetLinksResponse resp;
-    auto status = client.node_->GetLinks(&ctx, v1::GetLinksRequest(), &resp);
-    return Print<v1::GetLinksResponse>(status, resp, o, PrintLinks);
-  }
-  return Act(client, verb, args);
+  return verb->run(client, std::move(args));
 }
 
 }  // namespace

@@ -14,15 +14,6 @@
 
 namespace whistle::cli {
 
-const char kWatchUsage[] =
-    "  watch [--jurisdiction-id J] [--from TOKEN] [--max N] [--for-ms MS]\n"
-    "                                    stream changes under J (default: yours) as they\n"
-    "                                    happen; --from resumes after a change's TOKEN\n"
-    "  inbox summoned [--page-size N] [--page-token T] [--all]\n"
-    "                                    a department's cases (pending first, report-in by)\n"
-    "  inbox reported [--page-size N] [--page-token T] [--all]\n"
-    "                                    the cases you reported\n";
-
 namespace {
 
 void PrintChangeLine(const v1::Change& c) {
@@ -80,10 +71,13 @@ int WatchVerb(const VerbIo& io, bool json, Args args) {
   v1::WatchRequest req;
   req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
   req.set_from_token(Take(args, "--from"));
-  const long long max = std::atoll(Take(args, "--max", "0").c_str());
-  const long long for_ms = std::atoll(Take(args, "--for-ms", "0").c_str());
-  if (!args.empty()) return io.usage("watch: unexpected argument " + args[0]);
-  if (max < 0 || for_ms < 0) return io.usage("watch: --max and --for-ms must not be negative");
+  int64_t max = 0, for_ms = 0;
+  std::string why;
+  if (!TakeNumber(args, "--max", 0, 0, 1000000000, &max, &why) ||
+      !TakeNumber(args, "--for-ms", 0, 0, 86400000, &for_ms, &why)) {
+    return io.usage(why);
+  }
+  if (why = Leftover("watch", args); !why.empty()) return io.usage(why);
   auto stub = v1::WatchService::NewStub(io.channel);
   grpc::ClientContext ctx;
   io.prepare(ctx);
@@ -100,7 +94,7 @@ int WatchVerb(const VerbIo& io, bool json, Args args) {
   }
   v1::Change change;
   std::string last = req.from_token();
-  long long seen = 0;
+  int64_t seen = 0;
   while (reader->Read(&change)) {
     last = change.token();
     if (json) {
@@ -132,17 +126,22 @@ int WatchVerb(const VerbIo& io, bool json, Args args) {
 }
 
 int InboxVerb(const VerbIo& io, Args args) {
-  if (args.empty()) return io.usage("inbox: want summoned or reported");
+  if (args.empty()) return io.usage("inbox: want summoned or reported (whistlectl inbox --help)");
   const std::string which = args[0];
   args.erase(args.begin());
   if (which != "summoned" && which != "reported") {
-    return io.usage("inbox: want summoned or reported, not " + which);
+    return io.usage("unknown verb \"inbox " + which + "\"");
   }
   v1::CaseInboxRequest req;
-  req.set_page_size(std::atoi(Take(args, "--page-size", "50").c_str()));
+  int64_t page_size = 0;
+  std::string why;
+  if (!TakeNumber(args, "--page-size", 50, 1, kMaxPageSize, &page_size, &why)) {
+    return io.usage(why);
+  }
+  req.set_page_size(static_cast<int32_t>(page_size));
   req.set_page_token(Take(args, "--page-token"));
   const bool all = TakeFlag(args, "--all");
-  if (!args.empty()) return io.usage("inbox: unexpected argument " + args[0]);
+  if (why = Leftover("inbox " + which, args); !why.empty()) return io.usage(why);
   auto stub = v1::InboxService::NewStub(io.channel);
   const bool summoned = which == "summoned";
   v1::CaseInboxResponse total;

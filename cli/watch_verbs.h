@@ -10,8 +10,6 @@
 
 namespace whistle::cli {
 
-extern const char kWatchUsage[];
-
 // `args` follow "watch". Prints changes as they arrive (a table line each,
 // or one JSON object per line with `json`); runs until interrupted, --max
 // changes or --for-ms. On a stream error prints it and the token to resume from.

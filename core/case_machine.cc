@@ -9,30 +9,51 @@
 // command    from state(s)             who may act                  to state
 // ---------  ------------------------  ---------------------------  ------------------------------
 // accept     REPORTED                  authority over owner         ACCEPTED
-// dispatch   ACCEPTED, IN_PROGRESS     authority over owner         DISPATCHED
+// dispatch   ACCEPTED, DISPATCHED,     authority over owner         DISPATCHED; replaces a handler
+//            IN_PROGRESS                                            that has not reported in
 // keep       ACCEPTED                  authority over owner         IN_PROGRESS
-// escalate   REPORTED, ACCEPTED,       authority over owner         ACCEPTED at the parent
-//            DISPATCHED, IN_PROGRESS
+// escalate   REPORTED, ACCEPTED,       authority over owner         ACCEPTED at the parent;
+//            DISPATCHED, IN_PROGRESS                                pending summons dropped,
+//                                                                   no-shows kept
+// transfer   REPORTED, ACCEPTED,       authority over owner         REPORTED at a unit inside the
+//            DISPATCHED, IN_PROGRESS                                parent's subtree (down or
+//                                                                   sideways), or same state with
+//                                                                   a corrected category
 // whistle    REPORTED, ACCEPTED,       authority over owner         IN_PROGRESS; the owner must be
 //            DISPATCHED, IN_PROGRESS                                at township level or above
 // report_in  DISPATCHED, IN_PROGRESS   a summoned department        IN_PROGRESS; needs its pending
 //                                                                   summons
+// refuse     DISPATCHED, IN_PROGRESS   a summoned department        ACCEPTED (the owner
+//                                                                   re-dispatches); only the
+//                                                                   dispatched handler, not a
+//                                                                   whistled one
 // resolve    DISPATCHED, IN_PROGRESS   a summoned department        its summons done (it must have
 //                                                                   reported in); RESOLVED once
 //                                                                   all are done
-// resolve    IN_PROGRESS               authority over owner         RESOLVED; closes every open
-//                                                                   summons
+// resolve    IN_PROGRESS               authority over owner         RESOLVED; closes the summons
+//                                                                   that reported in (the others
+//                                                                   stay pending or no-shows)
 // verify     RESOLVED                  the grid worker of the       VERIFIED, or IN_PROGRESS when
-//                                      case's grid, or authority    not fixed
+//                                      case's grid, or              not fixed
+//                                      staff/leader of a strict
+//                                      ancestor of the owner;
+//                                      never a handler
 // close      VERIFIED                  authority over owner         CLOSED
-// evaluate   CLOSED                    the reporter, or authority   EVALUATED
+// evaluate   CLOSED                    the reporter, or authority   EVALUATED; not after the
+//                                      with on_behalf; never a      evaluate deadline
+//                                      handler
 // return     REPORTED, ACCEPTED        authority over owner         REPORTED at the parent
 // reject     REPORTED, ACCEPTED        authority over owner         REJECTED
 // supervise  any open state            a leader of a strict         unchanged
 //                                      ancestor of the owner
-// overdue    any state                 SystemCaller() only          unchanged; needs a passed
-//                                                                   deadline; a missed accept,
-//                                                                   dispatch or resolve escalates
+// overdue    any state                 SystemCaller() only          needs a passed deadline; a
+//                                                                   missed accept, dispatch or
+//                                                                   resolve escalates (as
+//                                                                   escalate; REPORTED stays
+//                                                                   REPORTED) up to the policy's
+//                                                                   escalate_up_to, else notifies
+//                                                                   the owner's parent; otherwise
+//                                                                   unchanged
 //
 // A department caller takes the command's "a summoned department" row when
 // there is one (resolve has two rows); everyone else takes its first row.
@@ -168,6 +189,38 @@ Status ValidateReason(std::string_view field, std::string_view reason) {
   return CheckRequired(field, reason, kMaxNote);
 }
 
+Status ValidateTransfer(const v1::TransferCommand& t, const Context& ctx) {
+  if (t.to_jurisdiction_id().empty() && t.category().empty()) {
+    return Status::InvalidArgument(
+        "command.transfer: set to_jurisdiction_id (hand the case down or sideways) and/or "
+        "category (correct it)");
+  }
+  if (!t.to_jurisdiction_id().empty()) {
+    if (Status s = CheckId("command.transfer.to_jurisdiction_id", t.to_jurisdiction_id(), kMaxUser);
+        !s.ok()) {
+      return s;
+    }
+    const v1::Jurisdiction* j = ctx.topology.Find(t.to_jurisdiction_id());
+    if (j == nullptr) {
+      return Status::InvalidArgument("command.transfer.to_jurisdiction_id: unknown jurisdiction " +
+                                     Quote(t.to_jurisdiction_id()));
+    }
+    if (j->level() == v1::LEVEL_GRID) {
+      return Status::InvalidArgument(
+          "command.transfer.to_jurisdiction_id: " + Quote(t.to_jurisdiction_id()) +
+          " is a grid; a case is owned by a community or above");
+    }
+  }
+  if (!t.category().empty()) {
+    if (Status s = CheckId("command.transfer.category", t.category(), kMaxUser); !s.ok()) return s;
+    if (!ctx.policy.KnownCategory(t.category())) {
+      return Status::InvalidArgument("command.transfer.category: unknown category " +
+                                     Quote(t.category()));
+    }
+  }
+  return ValidateReason("command.transfer.reason", t.reason());
+}
+
 // ---- Transition plumbing ----
 
 bool IsSystem(const v1::Caller& caller) {
@@ -201,10 +254,14 @@ Status WrongState(const v1::Case& c, std::string_view why) {
                                     std::string(why));
 }
 
-// A summons the owner closed before the department came is no longer awaited.
-bool AwaitingReportIn(const v1::Summons& s) {
-  return s.reported_in_at_ms() == 0 && s.done_at_ms() == 0;
-}
+// Closed: done (its part finished) or refused (退单); neither is awaited any more.
+bool Closed(const v1::Summons& s) { return s.done_at_ms() != 0 || s.refused_at_ms() != 0; }
+
+// Summoned, not yet reported in, not closed (a no-show may still come late).
+bool AwaitingReportIn(const v1::Summons& s) { return s.reported_in_at_ms() == 0 && !Closed(s); }
+
+// Awaiting report-in and not yet a no-show: its deadline has not passed.
+bool Pending(const v1::Summons& s) { return AwaitingReportIn(s) && !s.no_show(); }
 
 int64_t NextDeadline(const v1::Case& c) {
   int64_t next = 0;
@@ -215,6 +272,7 @@ int64_t NextDeadline(const v1::Case& c) {
   consider(c.deadlines().dispatch_by_ms());
   consider(c.deadlines().resolve_by_ms());
   consider(c.deadlines().verify_by_ms());
+  consider(c.deadlines().evaluate_by_ms());
   for (const auto& s : c.summons()) {
     if (AwaitingReportIn(s)) consider(s.report_in_by_ms());
   }
@@ -253,22 +311,50 @@ void HandOver(Transition& t, const v1::Jurisdiction& parent) {
   t.effects.handover_to = parent.id();
 }
 
+// The summons `dept` may report in on (a no-show too: late, it stays a no-show).
 v1::Summons* PendingSummons(v1::Case& c, std::string_view dept) {
   for (auto& s : *c.mutable_summons()) {
-    if (s.department_id() == dept && s.reported_in_at_ms() == 0 && s.done_at_ms() == 0) {
-      return &s;
-    }
+    if (s.department_id() == dept && AwaitingReportIn(s)) return &s;
   }
   return nullptr;
 }
 
 v1::Summons* ActiveSummons(v1::Case& c, std::string_view dept) {
   for (auto& s : *c.mutable_summons()) {
-    if (s.department_id() == dept && s.reported_in_at_ms() != 0 && s.done_at_ms() == 0) {
-      return &s;
-    }
+    if (s.department_id() == dept && s.reported_in_at_ms() != 0 && !Closed(s)) return &s;
   }
   return nullptr;
+}
+
+// Drops the summons still waiting for a report-in whose deadline has not
+// passed (escalation, transfer, re-dispatch: the new owner decides afresh);
+// no-shows, reported-in, done and refused summons stay on record. Returns
+// the departments dropped.
+std::vector<std::string> WithdrawPending(v1::Case& c, std::string_view only_dept = {}) {
+  std::vector<std::string> dropped;
+  auto* all = c.mutable_summons();
+  for (int i = all->size() - 1; i >= 0; --i) {
+    const v1::Summons& s = all->Get(i);
+    if (!Pending(s)) continue;
+    if (!only_dept.empty() && s.department_id() != only_dept) continue;
+    dropped.insert(dropped.begin(), s.department_id());
+    all->DeleteSubrange(i, 1);
+  }
+  return dropped;
+}
+
+// Staff and leaders who handle the case: they may not verify or rate it.
+void AddHandler(Transition& t, const v1::Caller& caller) {
+  if (caller.role() != v1::ROLE_STAFF && caller.role() != v1::ROLE_LEADER) return;
+  for (const auto& u : t.next.handler_users()) {
+    if (u == caller.user()) return;
+  }
+  t.next.add_handler_users(caller.user());
+}
+
+bool IsHandler(const v1::Case& c, std::string_view user) {
+  return std::find(c.handler_users().begin(), c.handler_users().end(), user) !=
+         c.handler_users().end();
 }
 
 bool WasSummoned(const v1::Case& c, std::string_view dept) {
@@ -280,7 +366,7 @@ bool WasSummoned(const v1::Case& c, std::string_view dept) {
 
 bool HasOpenSummons(const v1::Case& c, std::string_view dept) {
   for (const auto& s : c.summons()) {
-    if (s.department_id() == dept && s.done_at_ms() == 0) return true;
+    if (s.department_id() == dept && !Closed(s)) return true;
   }
   return false;
 }
@@ -316,20 +402,20 @@ void AddSummons(Transition& t, const std::string& dept, int64_t now_ms, const Co
   auto* s = t.next.add_summons();
   s->set_department_id(dept);
   s->set_summoned_at_ms(now_ms);
-  s->set_report_in_by_ms(ctx.policy.ReportInBy(t.next.severity(), now_ms));
+  s->set_report_in_by_ms(ctx.policy.ReportInBy(t.next.category(), t.next.severity(), now_ms));
   t.effects.summon.push_back(dept);
   t.entry.add_department_ids(dept);
 }
 
 void MarkResolved(Transition& t, int64_t now_ms, const Context& ctx) {
   auto* d = t.next.mutable_deadlines();
-  // A cleared resolve_by under a policy with a limit means the overdue
-  // check already fired: late.
-  bool in_time = d->resolve_by_ms() != 0 ? now_ms <= d->resolve_by_ms()
-                                         : ctx.policy.ResolveBy(t.next.severity(), now_ms) == 0;
+  // A resolve deadline that passed once makes it late, whatever new deadline
+  // the owner got after the miss.
+  bool in_time =
+      !t.next.resolve_missed() && (d->resolve_by_ms() == 0 || now_ms <= d->resolve_by_ms());
   t.next.set_resolved_in_time(in_time);
   d->set_resolve_by_ms(0);
-  d->set_verify_by_ms(ctx.policy.VerifyBy(now_ms));
+  d->set_verify_by_ms(ctx.policy.VerifyBy(t.next.category(), t.next.severity(), now_ms));
   t.next.set_state(v1::CASE_STATE_RESOLVED);
 }
 
@@ -377,12 +463,12 @@ bool Fits(States set, State s) {
 
 // Who may issue a command; anyone else gets PERMISSION_DENIED.
 enum class Who {
-  kAuthority,              // staff/leader of the owner or an ancestor
-  kSummonedDepartment,     // a department summoned to the case
-  kGridWorkerOrAuthority,  // the worker of the case's grid, or authority
-  kReporterOrAuthority,    // the user who reported the case, or authority
-  kHigherLevel,            // a leader of a strict ancestor of the owner
-  kSystem,                 // SystemCaller(), for deadlines
+  kAuthority,           // staff/leader of the owner or an ancestor
+  kSummonedDepartment,  // a department summoned to the case
+  kVerifier,            // the worker of the case's grid, or staff/leader above the owner
+  kEvaluator,           // the reporter as it reported, or authority rating on_behalf
+  kHigherLevel,         // a leader of a strict ancestor of the owner
+  kSystem,              // SystemCaller(), for deadlines
 };
 
 struct Rule {
@@ -395,32 +481,42 @@ struct Rule {
 
 constexpr Rule kRules[] = {
     {v1::Command::kAccept, "accept", Of({v1::CASE_STATE_REPORTED}), Who::kAuthority, "ACCEPTED"},
-    {v1::Command::kDispatch, "dispatch", Of({v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_IN_PROGRESS}),
-     Who::kAuthority, "DISPATCHED"},
+    {v1::Command::kDispatch, "dispatch",
+     Of({v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}),
+     Who::kAuthority, "DISPATCHED; replaces a handler that has not reported in"},
     {v1::Command::kKeep, "keep", Of({v1::CASE_STATE_ACCEPTED}), Who::kAuthority, "IN_PROGRESS"},
-    {v1::Command::kEscalate, "escalate", kActiveStates, Who::kAuthority, "ACCEPTED at the parent"},
+    {v1::Command::kEscalate, "escalate", kActiveStates, Who::kAuthority,
+     "ACCEPTED at the parent; pending summons dropped, no-shows kept"},
+    {v1::Command::kTransfer, "transfer", kActiveStates, Who::kAuthority,
+     "REPORTED at a unit inside the parent's subtree (down or sideways), or same state with a "
+     "corrected category"},
     {v1::Command::kWhistle, "whistle", kActiveStates, Who::kAuthority,
      "IN_PROGRESS; the owner must be at township level or above"},
     {v1::Command::kReportIn, "report_in",
      Of({v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}), Who::kSummonedDepartment,
      "IN_PROGRESS; needs its pending summons"},
+    {v1::Command::kRefuse, "refuse", Of({v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}),
+     Who::kSummonedDepartment,
+     "ACCEPTED (the owner re-dispatches); only the dispatched handler, not a whistled one"},
     {v1::Command::kResolve, "resolve", Of({v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}),
      Who::kSummonedDepartment,
      "its summons done (it must have reported in); RESOLVED once all are done"},
     {v1::Command::kResolve, "resolve", Of({v1::CASE_STATE_IN_PROGRESS}), Who::kAuthority,
-     "RESOLVED; closes every open summons"},
-    {v1::Command::kVerify, "verify", Of({v1::CASE_STATE_RESOLVED}), Who::kGridWorkerOrAuthority,
+     "RESOLVED; closes the summons that reported in (the others stay pending or no-shows)"},
+    {v1::Command::kVerify, "verify", Of({v1::CASE_STATE_RESOLVED}), Who::kVerifier,
      "VERIFIED, or IN_PROGRESS when not fixed"},
     {v1::Command::kClose, "close", Of({v1::CASE_STATE_VERIFIED}), Who::kAuthority, "CLOSED"},
-    {v1::Command::kEvaluate, "evaluate", Of({v1::CASE_STATE_CLOSED}), Who::kReporterOrAuthority,
-     "EVALUATED"},
+    {v1::Command::kEvaluate, "evaluate", Of({v1::CASE_STATE_CLOSED}), Who::kEvaluator,
+     "EVALUATED; not after the evaluate deadline"},
     {v1::Command::kReturnCase, "return", Of({v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}),
      Who::kAuthority, "REPORTED at the parent"},
     {v1::Command::kReject, "reject", Of({v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}),
      Who::kAuthority, "REJECTED"},
     {v1::Command::kSupervise, "supervise", kOpenStates, Who::kHigherLevel, "unchanged"},
     {v1::Command::kOverdue, "overdue", kAnyState, Who::kSystem,
-     "unchanged; needs a passed deadline; a missed accept, dispatch or resolve escalates"},
+     "needs a passed deadline; a missed accept, dispatch or resolve escalates (as escalate; "
+     "REPORTED stays REPORTED) up to the policy's escalate_up_to, else notifies the owner's "
+     "parent; otherwise unchanged"},
 };
 
 std::string_view Describe(Who who) {
@@ -429,10 +525,11 @@ std::string_view Describe(Who who) {
       return "authority over owner";
     case Who::kSummonedDepartment:
       return "a summoned department";
-    case Who::kGridWorkerOrAuthority:
-      return "the grid worker of the case's grid, or authority";
-    case Who::kReporterOrAuthority:
-      return "the reporter, or authority";
+    case Who::kVerifier:
+      return "the grid worker of the case's grid, or staff/leader of a strict ancestor of the "
+             "owner; never a handler";
+    case Who::kEvaluator:
+      return "the reporter, or authority with on_behalf; never a handler";
     case Who::kHigherLevel:
       return "a leader of a strict ancestor of the owner";
     case Who::kSystem:
@@ -468,7 +565,8 @@ const Rule* RuleFor(v1::Command::KindCase kind, const v1::Caller& caller) {
 }
 
 // PERMISSION_DENIED unless `caller` is who `rule` names.
-Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, const Context& ctx) {
+Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, const Context& ctx,
+                const v1::Command* command) {
   switch (rule.who) {
     case Who::kAuthority:
       return RequireAuthority(rule.name, caller, c, ctx);
@@ -483,17 +581,48 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
                                         " was not summoned to case " + c.id());
       }
       return Status::Ok();
-    case Who::kGridWorkerOrAuthority:
+    case Who::kVerifier:
+      if (IsHandler(c, caller.user())) {
+        return Status::PermissionDenied(
+            "anti-gaming: user " + Quote(caller.user()) + " handled case " + c.id() +
+            " (accepted, dispatched, kept, whistled, transferred or resolved it) and may not " +
+            std::string(rule.name) + " it");
+      }
       if (caller.role() == v1::ROLE_GRID_WORKER &&
           caller.jurisdiction_id() == c.place().grid_id()) {
         return Status::Ok();
       }
-      return RequireAuthority(rule.name, caller, c, ctx);
-    case Who::kReporterOrAuthority:
+      if (IsStaff(caller) && caller.jurisdiction_id() != c.owner_id() &&
+          ctx.topology.IsWithin(c.owner_id(), caller.jurisdiction_id())) {
+        return Status::Ok();
+      }
+      return Status::PermissionDenied(
+          "anti-gaming: case " + c.id() + " is verified by the grid worker of grid " +
+          Quote(c.place().grid_id()) + " or by staff/leader of a level above owner " +
+          Quote(c.owner_id()) + ", not by " + v1::Role_Name(caller.role()) + " of " +
+          Quote(caller.role() == v1::ROLE_DEPARTMENT ? caller.department_id()
+                                                     : caller.jurisdiction_id()));
+    case Who::kEvaluator: {
+      if (IsHandler(c, caller.user())) {
+        return Status::PermissionDenied(
+            "anti-gaming: user " + Quote(caller.user()) + " handled case " + c.id() +
+            " (accepted, dispatched, kept, whistled, transferred or resolved it) and may not " +
+            std::string(rule.name) + " it");
+      }
       // The reporter as it reported: the same user in another role (a staff
       // token of the grid worker who reported) acts by that role's rights only.
       if (caller.user() == c.reporter() && caller.role() == c.reporter_role()) return Status::Ok();
-      return RequireAuthority(rule.name, caller, c, ctx);
+      if (Status s = RequireAuthority(rule.name, caller, c, ctx); !s.ok()) return s;
+      bool on_behalf =
+          command != nullptr && command->has_evaluate() && command->evaluate().on_behalf();
+      if (!on_behalf) {
+        return Status::PermissionDenied(
+            "anti-gaming: only the reporter rates case " + c.id() +
+            "; staff rating for a resident who cannot must set on_behalf (whistlectl evaluate "
+            "--on-behalf), which is recorded and reported apart");
+      }
+      return Status::Ok();
+    }
     case Who::kHigherLevel:
       // Supervision (督办) is a leader's: staff keep the daily case work.
       if (caller.role() != v1::ROLE_LEADER) {
@@ -556,15 +685,34 @@ std::vector<std::string> Wrap(std::string_view text, size_t width) {
 
 using Result = StatusOr<Transition>;
 
+// The policy's deadline for `step` of case `c`, from `now`.
+int64_t AcceptBy(const v1::Case& c, int64_t now, const Context& ctx) {
+  return ctx.policy.AcceptBy(c.category(), c.severity(), now);
+}
+int64_t DispatchBy(const v1::Case& c, int64_t now, const Context& ctx) {
+  return ctx.policy.DispatchBy(c.category(), c.severity(), now);
+}
+int64_t ResolveBy(const v1::Case& c, int64_t now, const Context& ctx) {
+  return ctx.policy.ResolveBy(c.category(), c.severity(), now);
+}
+
+// Accepting (or taking over by escalation or whistle) is in time when no
+// accept deadline of the case ever passed and the current one has not.
+bool AcceptInTime(const v1::Case& c, int64_t now) {
+  int64_t by = c.deadlines().accept_by_ms();
+  return !c.accept_missed() && (by == 0 || now <= by);
+}
+
 Result Accept(const v1::Case& c, const v1::AcceptCommand& cmd, const v1::Caller& caller,
               int64_t now, const Context& ctx) {
   Transition t = Begin(c, v1::TRANSITION_KIND_ACCEPT, caller, now);
   auto* d = t.next.mutable_deadlines();
-  t.next.set_accepted_in_time(d->accept_by_ms() == 0 || now <= d->accept_by_ms());
+  t.next.set_accepted_in_time(AcceptInTime(c, now));
   d->set_accept_by_ms(0);
-  d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));
-  d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
+  d->set_dispatch_by_ms(DispatchBy(c, now, ctx));
+  d->set_resolve_by_ms(ResolveBy(c, now, ctx));
   t.next.set_state(v1::CASE_STATE_ACCEPTED);
+  AddHandler(t, caller);
   return Finish(std::move(t), cmd.note(), now);
 }
 
@@ -578,9 +726,15 @@ Result Dispatch(const v1::Case& c, const v1::DispatchCommand& cmd, const v1::Cal
     return WrongState(c, "department " + Quote(cmd.department_id()) + " is already summoned");
   }
   Transition t = Begin(c, v1::TRANSITION_KIND_DISPATCH, caller, now);
+  if (c.state() == v1::CASE_STATE_DISPATCHED && !c.handler_department_id().empty()) {
+    // Re-dispatch: the handler that has not reported in is replaced (a
+    // no-show stays on record as one).
+    WithdrawPending(t.next, c.handler_department_id());
+  }
   t.next.set_handler_department_id(cmd.department_id());
   AddSummons(t, cmd.department_id(), now, ctx);
   t.next.set_state(v1::CASE_STATE_DISPATCHED);
+  AddHandler(t, caller);
   return Finish(std::move(t), cmd.note(), now);
 }
 
@@ -588,7 +742,24 @@ Result Keep(const v1::Case& c, const v1::KeepCommand& cmd, const v1::Caller& cal
             const Context& ctx) {
   Transition t = Begin(c, v1::TRANSITION_KIND_KEEP, caller, now);
   t.next.set_state(v1::CASE_STATE_IN_PROGRESS);
+  AddHandler(t, caller);
   return Finish(std::move(t), cmd.note(), now);
+}
+
+// Hands the case to `parent` as ACCEPTED with fresh dispatch and resolve
+// deadlines: the parent decides afresh. Pending summons are withdrawn (listed
+// in the entry); no-shows, reported-in and done summons stay on record.
+void MoveUpAccepted(Transition& t, const v1::Jurisdiction& parent, int64_t now,
+                    const Context& ctx) {
+  auto* d = t.next.mutable_deadlines();
+  d->set_accept_by_ms(0);
+  d->set_dispatch_by_ms(DispatchBy(t.next, now, ctx));
+  d->set_resolve_by_ms(ResolveBy(t.next, now, ctx));
+  HandOver(t, parent);
+  t.next.set_state(v1::CASE_STATE_ACCEPTED);
+  t.next.set_escalations(t.next.escalations() + 1);
+  for (auto& dept : WithdrawPending(t.next)) t.entry.add_department_ids(std::move(dept));
+  t.next.clear_handler_department_id();
 }
 
 Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Caller& caller,
@@ -596,19 +767,11 @@ Result Escalate(const v1::Case& c, const v1::EscalateCommand& cmd, const v1::Cal
   auto parent = MovableParent(c, ctx);
   if (!parent.ok()) return parent.status();
   Transition t = Begin(c, v1::TRANSITION_KIND_ESCALATE, caller, now);
-  auto* d = t.next.mutable_deadlines();
   if (c.state() == v1::CASE_STATE_REPORTED) {
     // The parent takes the case over directly: that counts as the acceptance.
-    t.next.set_accepted_in_time(d->accept_by_ms() == 0 || now <= d->accept_by_ms());
+    t.next.set_accepted_in_time(AcceptInTime(c, now));
   }
-  d->set_accept_by_ms(0);
-  d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));  // the parent decides afresh
-  d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
-  HandOver(t, **parent);
-  t.next.set_state(v1::CASE_STATE_ACCEPTED);
-  t.next.set_escalations(c.escalations() + 1);
-  t.next.clear_summons();
-  t.next.clear_handler_department_id();
+  MoveUpAccepted(t, **parent, now, ctx);
   return Finish(std::move(t), cmd.reason(), now);
 }
 
@@ -630,14 +793,15 @@ Result Whistle(const v1::Case& c, const v1::WhistleCommand& cmd, const v1::Calle
   auto* d = t.next.mutable_deadlines();
   if (c.state() == v1::CASE_STATE_REPORTED) {
     // Whistling is the strongest form of acceptance.
-    t.next.set_accepted_in_time(d->accept_by_ms() == 0 || now <= d->accept_by_ms());
+    t.next.set_accepted_in_time(AcceptInTime(c, now));
     d->set_accept_by_ms(0);
-    d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
+    d->set_resolve_by_ms(ResolveBy(c, now, ctx));
   }
   for (const auto& dept : cmd.department_ids()) {
     if (!HasOpenSummons(c, dept)) AddSummons(t, dept, now, ctx);
   }
   t.next.set_state(v1::CASE_STATE_IN_PROGRESS);
+  AddHandler(t, caller);
   return Finish(std::move(t), cmd.note(), now);
 }
 
@@ -667,7 +831,7 @@ Result ResolveByDepartment(const v1::Case& c, const v1::ResolveCommand& cmd,
   summons->set_done_at_ms(now);
   t.entry.add_department_ids(dept);
   bool all_done = std::all_of(t.next.summons().begin(), t.next.summons().end(),
-                              [](const v1::Summons& s) { return s.done_at_ms() != 0; });
+                              [](const v1::Summons& s) { return Closed(s); });
   if (all_done) MarkResolved(t, now, ctx);
   return Finish(std::move(t), cmd.note(), now);
 }
@@ -677,11 +841,14 @@ Result Resolve(const v1::Case& c, const v1::ResolveCommand& cmd, const v1::Calle
   // The same split as the table's two resolve rows.
   if (caller.role() == v1::ROLE_DEPARTMENT) return ResolveByDepartment(c, cmd, caller, now, ctx);
   Transition t = Begin(c, v1::TRANSITION_KIND_RESOLVE, caller, now);
-  // The owner closes the joint handling: whoever has not finished is done now.
+  // The owner closes the joint handling: a department that reported in is
+  // done now; one that never came is not: it stays pending (and becomes a
+  // no-show when its report-in deadline passes) or stays a no-show.
   for (auto& s : *t.next.mutable_summons()) {
-    if (s.done_at_ms() == 0) s.set_done_at_ms(now);
+    if (s.reported_in_at_ms() != 0 && !Closed(s)) s.set_done_at_ms(now);
   }
   MarkResolved(t, now, ctx);
+  AddHandler(t, caller);
   return Finish(std::move(t), cmd.note(), now);
 }
 
@@ -694,7 +861,8 @@ Result Verify(const v1::Case& c, const v1::VerifyCommand& cmd, const v1::Caller&
     t.next.set_state(v1::CASE_STATE_VERIFIED);
   } else {
     t.next.set_state(v1::CASE_STATE_IN_PROGRESS);
-    d->set_resolve_by_ms(ctx.policy.ResolveBy(c.severity(), now));
+    t.next.set_reopened(c.reopened() + 1);
+    d->set_resolve_by_ms(ResolveBy(c, now, ctx));
   }
   return Finish(std::move(t), cmd.note(), now);
 }
@@ -704,17 +872,28 @@ Result Close(const v1::Case& c, const v1::CloseCommand& cmd, const v1::Caller& c
   Transition t = Begin(c, v1::TRANSITION_KIND_CLOSE, caller, now);
   t.next.set_state(v1::CASE_STATE_CLOSED);
   t.next.set_closed_at_ms(now);
-  t.next.mutable_deadlines()->set_evaluate_by_ms(ctx.policy.EvaluateBy(now));
+  t.next.mutable_deadlines()->set_evaluate_by_ms(
+      ctx.policy.EvaluateBy(c.category(), c.severity(), now));
   return Finish(std::move(t), cmd.note(), now);
 }
 
 Result Evaluate(const v1::Case& c, const v1::EvaluateCommand& cmd, const v1::Caller& caller,
                 int64_t now, const Context& ctx) {
+  int64_t by = c.deadlines().evaluate_by_ms();
+  if (c.evaluation_expired() || (by != 0 && now > by)) {
+    return WrongState(c, "its evaluation window closed at " + std::to_string(by) +
+                             " (evaluation_expired); it counts as not evaluated");
+  }
   Transition t = Begin(c, v1::TRANSITION_KIND_EVALUATE, caller, now);
   t.next.set_state(v1::CASE_STATE_EVALUATED);
   t.next.set_satisfaction(cmd.score());
   t.next.mutable_deadlines()->set_evaluate_by_ms(0);
   t.entry.set_score(cmd.score());
+  // The reporter rates for itself, on_behalf or not; anyone else CheckWho let
+  // through rates on the resident's behalf.
+  bool reporter = caller.user() == c.reporter() && caller.role() == c.reporter_role();
+  t.next.set_evaluated_on_behalf(!reporter);
+  t.entry.set_on_behalf(!reporter);
   return Finish(std::move(t), cmd.comment(), now);
 }
 
@@ -725,8 +904,9 @@ Result Return(const v1::Case& c, const v1::ReturnCommand& cmd, const v1::Caller&
   Transition t = Begin(c, v1::TRANSITION_KIND_RETURN, caller, now);
   HandOver(t, **parent);
   t.next.set_state(v1::CASE_STATE_REPORTED);
+  t.next.set_returns(c.returns() + 1);
   auto* d = t.next.mutable_deadlines();
-  d->set_accept_by_ms(ctx.policy.AcceptBy(c.severity(), now));
+  d->set_accept_by_ms(AcceptBy(c, now, ctx));
   d->set_resolve_by_ms(0);
   return Finish(std::move(t), cmd.reason(), now);
 }
@@ -746,60 +926,190 @@ Result Supervise(const v1::Case& c, const v1::SuperviseCommand& cmd, const v1::C
   return Finish(std::move(t), cmd.note(), now);
 }
 
-// Moves the case one level up after a missed deadline, when there is a level.
-void AutoEscalate(Transition& t, const Context& ctx) {
-  const v1::Jurisdiction* parent = ctx.topology.Parent(t.next.owner_id());
-  if (parent == nullptr || !Hosted(parent->id(), ctx)) return;  // counted, stays here
-  HandOver(t, *parent);
-  t.next.set_escalations(t.next.escalations() + 1);
+// 分流/下派 and re-categorisation.
+Result Transfer(const v1::Case& c, const v1::TransferCommand& cmd, const v1::Caller& caller,
+                int64_t now, const Context& ctx) {
+  const std::string& to = cmd.to_jurisdiction_id();
+  if (!to.empty() && to == c.owner_id()) {
+    return Status::InvalidArgument("command.transfer.to_jurisdiction_id: " + Quote(to) +
+                                   " already owns case " + c.id());
+  }
+  if (!cmd.category().empty() && cmd.category() == c.category()) {
+    return Status::InvalidArgument("command.transfer.category: case " + c.id() + " is already " +
+                                   Quote(c.category()));
+  }
+  if (!to.empty()) {
+    if (ctx.topology.IsWithin(c.owner_id(), to)) {
+      return Status::InvalidArgument("command.transfer.to_jurisdiction_id: " + Quote(to) +
+                                     " is above owner " + Quote(c.owner_id()) +
+                                     "; a transfer goes down or sideways (escalate or return "
+                                     "goes up)");
+    }
+    const v1::Jurisdiction* parent = ctx.topology.Parent(c.owner_id());
+    const std::string scope = parent != nullptr ? parent->id() : c.owner_id();
+    if (!ctx.topology.IsWithin(to, scope)) {
+      return Status::InvalidArgument("command.transfer.to_jurisdiction_id: " + Quote(to) +
+                                     " is outside the subtree of " + Quote(scope) +
+                                     " (the owner's parent); a transfer goes down into the "
+                                     "owner's subtree or sideways");
+    }
+    if (!Hosted(to, ctx)) {
+      return WrongState(c, Quote(to) +
+                               " is hosted by another node this node has no link to "
+                               "(--parent-address)");
+    }
+  }
+  Transition t = Begin(c, v1::TRANSITION_KIND_TRANSFER, caller, now);
+  if (!cmd.category().empty()) {
+    t.entry.set_from_category(c.category());
+    t.entry.set_category(cmd.category());
+    if (c.original_category().empty()) t.next.set_original_category(c.category());
+    t.next.set_category(cmd.category());
+  }
+  if (!to.empty()) {
+    t.next.set_owner_id(to);
+    t.effects.handover_to = to;
+    // The receiver triages afresh: REPORTED with its own accept window.
+    t.next.set_state(v1::CASE_STATE_REPORTED);
+    auto* d = t.next.mutable_deadlines();
+    d->Clear();
+    d->set_accept_by_ms(AcceptBy(t.next, now, ctx));
+    for (auto& dept : WithdrawPending(t.next)) t.entry.add_department_ids(std::move(dept));
+    t.next.clear_handler_department_id();
+  }
+  AddHandler(t, caller);
+  return Finish(std::move(t), cmd.reason(), now);
 }
 
+// 退单: the dispatched department refuses; the owner re-dispatches.
+Result Refuse(const v1::Case& c, const v1::RefuseCommand& cmd, const v1::Caller& caller,
+              int64_t now, const Context& ctx) {
+  const std::string& dept = caller.department_id();
+  if (dept != c.handler_department_id()) {
+    return WrongState(c, "department " + Quote(dept) +
+                             " is not its dispatched handler; a whistle (吹哨) summons cannot be "
+                             "refused");
+  }
+  Transition t = Begin(c, v1::TRANSITION_KIND_REFUSE, caller, now);
+  v1::Summons* summons = nullptr;
+  for (auto& s : *t.next.mutable_summons()) {
+    if (s.department_id() == dept && !Closed(s)) summons = &s;
+  }
+  if (summons == nullptr) {
+    return WrongState(c, "department " + Quote(dept) + " has no open dispatch to refuse");
+  }
+  summons->set_refused_at_ms(now);
+  summons->set_refuse_reason(cmd.reason());
+  summons->set_report_in_by_ms(0);
+  t.entry.add_department_ids(dept);
+  t.next.clear_handler_department_id();
+  t.next.set_state(v1::CASE_STATE_ACCEPTED);
+  t.next.mutable_deadlines()->set_dispatch_by_ms(DispatchBy(c, now, ctx));
+  t.next.set_returns(c.returns() + 1);
+  return Finish(std::move(t), cmd.reason(), now);
+}
+
+// A missed accept, dispatch or resolve moves the case one level up while the
+// owner is below the policy's escalate_up_to and the parent is reachable.
+const v1::Jurisdiction* AutoEscalationTarget(const v1::Case& c, const Context& ctx) {
+  const v1::Jurisdiction* owner = ctx.topology.Find(c.owner_id());
+  if (owner == nullptr) return nullptr;
+  v1::Level up_to = ctx.policy.EscalateUpTo(c.category(), c.severity());
+  if (owner->level() <= up_to) return nullptr;  // at or above the limit: supervision instead
+  const v1::Jurisdiction* parent = ctx.topology.Parent(c.owner_id());
+  if (parent == nullptr || !Hosted(parent->id(), ctx)) return nullptr;
+  return parent;
+}
+
+// Deadlines passed. Each is recorded (HistoryEntry.deadlines_missed) and
+// counted. A missed accept, dispatch or resolve escalates one level while
+// the policy allows (escalate_up_to), the parent getting a deadline for its
+// next step; otherwise the owner keeps the case, the owner's parent gets a
+// supervision notice (督办: notice_to_id, supervisions + 1) and the owner a
+// new deadline of the same length, so a case left alone is noticed again
+// each period. A missed verify gets the same notice and a new deadline. A
+// missed report-in makes the department a no-show (no notice). A missed
+// evaluate closes the window: evaluation_expired, nothing more to wait for.
 Result Overdue(const v1::Case& c, const v1::OverdueCommand& cmd, const v1::Caller& caller,
                int64_t now, const Context& ctx) {
   auto passed = [now](int64_t deadline) { return deadline != 0 && now > deadline; };
   Transition t = Begin(c, v1::TRANSITION_KIND_OVERDUE, caller, now);
   auto* d = t.next.mutable_deadlines();
   std::string what;
-  auto note = [&what](std::string_view s) {
+  auto missed = [&](std::string_view name, std::string_view detail) {
     if (!what.empty()) what += ", ";
-    what += s;
+    what += detail.empty() ? name : detail;
+    bool listed = false;
+    for (const auto& m : t.entry.deadlines_missed()) listed = listed || m == name;
+    if (!listed) t.entry.add_deadlines_missed(std::string(name));
   };
-  if (passed(d->accept_by_ms())) {
-    note("accept");
-    t.next.set_overdue_count(t.next.overdue_count() + 1);
+  bool accept = passed(d->accept_by_ms());
+  bool dispatch = passed(d->dispatch_by_ms());
+  bool resolve = passed(d->resolve_by_ms());
+  bool verify = passed(d->verify_by_ms());
+  if (accept) {
+    missed("accept", "");
+    t.next.set_accept_missed(true);
     d->set_accept_by_ms(0);
-    AutoEscalate(t, ctx);
-    // The parent gets a fresh acceptance window (it stays REPORTED there).
-    if (!t.effects.handover_to.empty()) d->set_accept_by_ms(ctx.policy.AcceptBy(c.severity(), now));
   }
-  if (passed(d->dispatch_by_ms())) {
-    note("dispatch");
-    t.next.set_overdue_count(t.next.overdue_count() + 1);
+  if (dispatch) {
+    missed("dispatch", "");
     d->set_dispatch_by_ms(0);
-    AutoEscalate(t, ctx);
-    if (!t.effects.handover_to.empty()) d->set_dispatch_by_ms(ctx.policy.DispatchBy(now));
   }
   for (auto& s : *t.next.mutable_summons()) {
     if (AwaitingReportIn(s) && passed(s.report_in_by_ms())) {
-      note("report_in:" + s.department_id());
+      missed("report_in", "report_in:" + s.department_id());
       s.set_no_show(true);
       s.set_report_in_by_ms(0);
       t.effects.no_shows.push_back(s.department_id());
       t.entry.add_department_ids(s.department_id());
     }
   }
-  if (passed(d->resolve_by_ms())) {
-    note("resolve");
-    t.next.set_overdue_count(t.next.overdue_count() + 1);
+  if (resolve) {
+    missed("resolve", "");
+    t.next.set_resolve_missed(true);
     d->set_resolve_by_ms(0);
-    AutoEscalate(t, ctx);
   }
-  if (passed(d->verify_by_ms())) {
-    note("verify");
-    t.next.set_overdue_count(t.next.overdue_count() + 1);
+  if (verify) {
+    missed("verify", "");
     d->set_verify_by_ms(0);
   }
+  if (passed(d->evaluate_by_ms())) {
+    missed("evaluate", "");
+    d->set_evaluate_by_ms(0);
+    t.next.set_evaluation_expired(true);
+  }
   if (what.empty()) return WrongState(c, "nothing overdue at " + std::to_string(now));
+  int counted = (accept ? 1 : 0) + (dispatch ? 1 : 0) + (resolve ? 1 : 0) + (verify ? 1 : 0);
+  t.next.set_overdue_count(c.overdue_count() + counted);
+
+  bool notice = verify;
+  if (accept || dispatch || resolve) {
+    const v1::Jurisdiction* up = AutoEscalationTarget(t.next, ctx);
+    if (up != nullptr && c.state() == v1::CASE_STATE_REPORTED) {
+      // Still unaccepted: the parent gets it to accept, with its own window.
+      HandOver(t, *up);
+      t.next.set_escalations(t.next.escalations() + 1);
+      d->set_accept_by_ms(AcceptBy(t.next, now, ctx));
+    } else if (up != nullptr) {
+      MoveUpAccepted(t, *up, now, ctx);
+    } else {
+      notice = true;
+      if (accept) d->set_accept_by_ms(AcceptBy(t.next, now, ctx));
+      if (dispatch) d->set_dispatch_by_ms(DispatchBy(t.next, now, ctx));
+      if (resolve) d->set_resolve_by_ms(ResolveBy(t.next, now, ctx));
+    }
+  }
+  if (verify) {
+    d->set_verify_by_ms(ctx.policy.VerifyBy(c.category(), c.severity(), now));
+  }
+  if (notice) {
+    const v1::Jurisdiction* parent = ctx.topology.Parent(t.next.owner_id());
+    if (parent != nullptr) {
+      t.entry.set_notice_to_id(parent->id());
+      t.next.set_supervisions(c.supervisions() + 1);
+    }
+  }
   if (!cmd.deadline().empty()) what = cmd.deadline() + ": " + what;
   return Finish(std::move(t), what, now);
 }
@@ -868,6 +1178,10 @@ Status ValidateCommand(const v1::Command& command, const Context& ctx) {
     case v1::Command::kOverdue:
       return CheckLength("command.overdue.deadline", command.overdue().deadline(),
                          kMaxDeadlineName);
+    case v1::Command::kTransfer:
+      return ValidateTransfer(command.transfer(), ctx);
+    case v1::Command::kRefuse:
+      return ValidateReason("command.refuse.reason", command.refuse().reason());
   }
   return Status::InvalidArgument("command: unknown action");
 }
@@ -1032,7 +1346,8 @@ StatusOr<Transition> Report(const CheckedReport& checked, const std::string& cas
   c.set_owner_id(checked.owner());
   c.set_routed_to_id(checked.owner());
   c.set_created_at_ms(now_ms);
-  c.mutable_deadlines()->set_accept_by_ms(ctx.policy.AcceptBy(report.severity(), now_ms));
+  c.mutable_deadlines()->set_accept_by_ms(
+      ctx.policy.AcceptBy(report.category(), report.severity(), now_ms));
 
   t.entry.set_case_id(case_id);
   t.entry.set_kind(v1::TRANSITION_KIND_REPORT);
@@ -1050,7 +1365,7 @@ StatusOr<Transition> Apply(const v1::Case& current, const CheckedCommand& checke
   const v1::Caller& caller = checked.caller();
   const Rule* rule = RuleFor(command.kind_case(), caller);
   if (rule == nullptr) return Status::InvalidArgument("command: no action set");  // CheckCommand
-  if (Status s = CheckWho(*rule, caller, current, ctx); !s.ok()) return s;
+  if (Status s = CheckWho(*rule, caller, current, ctx, &command); !s.ok()) return s;
   if (Status s = CheckFrom(*rule, current); !s.ok()) return s;
   const v1::Case& c = current;
   const int64_t now = now_ms;
@@ -1083,6 +1398,10 @@ StatusOr<Transition> Apply(const v1::Case& current, const CheckedCommand& checke
       return Supervise(c, command.supervise(), caller, now, ctx);
     case v1::Command::kOverdue:
       return Overdue(c, command.overdue(), caller, now, ctx);
+    case v1::Command::kTransfer:
+      return Transfer(c, command.transfer(), caller, now, ctx);
+    case v1::Command::kRefuse:
+      return Refuse(c, command.refuse(), caller, now, ctx);
     case v1::Command::kReport:
     case v1::Command::KIND_NOT_SET:
       break;  // CheckCommand refused these; RuleFor has no row for them
@@ -1098,7 +1417,7 @@ StatusOr<Transition> ApplyOverdue(const v1::Case& current, const v1::OverdueComm
   }
   const v1::Caller system = SystemCaller();
   const Rule* rule = RuleFor(v1::Command::kOverdue, system);
-  if (Status s = CheckWho(*rule, system, current, ctx); !s.ok()) return s;
+  if (Status s = CheckWho(*rule, system, current, ctx, nullptr); !s.ok()) return s;
   if (Status s = CheckFrom(*rule, current); !s.ok()) return s;
   return Overdue(current, overdue, system, now_ms, ctx);
 }

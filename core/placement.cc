@@ -59,6 +59,7 @@ std::vector<std::string> Placement::SyncPeers(const v1::Case& c, std::string_vie
   add(c.routed_to_id());
   for (const auto& s : c.summons()) add(JurisdictionOf(*topology_, s.department_id()));
   for (const auto& t : c.touched_ids()) add(t);
+  add(topology_->root().id());  // up: every ancestor node sees its subtree
   return peers;
 }
 

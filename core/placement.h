@@ -35,8 +35,10 @@ class Placement {
   // root, else the child root whose subtree holds it.
   std::string NextHop(std::string_view jurisdiction_id) const;
   // The links a case's copy must travel to from here: one per direction in
-  // which a jurisdiction that touched it lives, except `from` (where the
-  // copy came from; "" for none).
+  // which a jurisdiction that touched it lives, and always up (every
+  // ancestor node keeps a copy of each case below it, so its watch, Get and
+  // History cover its whole subtree), except `from` (where the copy came
+  // from; "" for none).
   std::vector<std::string> SyncPeers(const v1::Case& c, std::string_view from) const;
 
  private:

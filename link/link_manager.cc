@@ -259,6 +259,20 @@ void LinkManager::Forward(const std::string& peer, const std::string& owner,
   session->Forward(std::move(req), owner);
 }
 
+void LinkManager::Call(const std::string& peer, actors::LinkCall call) {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(mu_);
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) session = it->second->session;
+  }
+  if (!session) {
+    return call.reply(
+        Status::Unavailable("node link " + peer + " towards the node that holds it is down; retry"));
+  }
+  session->Call(std::move(call));
+}
+
 std::string LinkManager::PeerNodeId(const std::string& peer) const {
   std::lock_guard lock(mu_);
   auto it = peers_.find(peer);

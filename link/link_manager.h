@@ -63,6 +63,7 @@ class LinkManager final : public actors::LinkHub {
   void Stop();
 
   void Forward(const std::string& peer, const std::string& owner, actors::CaseRequest req) override;
+  void Call(const std::string& peer, actors::LinkCall call) override;
   std::string PeerNodeId(const std::string& peer) const override;
   // From the store's answer thread: outbox entry `seq` for `peer` is durable.
   void OutboxWritten(const std::string& peer, uint64_t seq);

@@ -231,7 +231,8 @@ void Session::OnEnvelope(v1::LinkEnvelope& envelope) {
     p.metrics.received->Increment();
   });
   std::weak_ptr<Session> weak = weak_from_this();
-  if (envelope.payload().has_directive_sync() || envelope.payload().has_counts_sync()) {
+  if (envelope.payload().has_directive_sync() || envelope.payload().has_counts_sync() ||
+      envelope.payload().has_assessment_sync()) {
     return manager_.node().directives().ApplyFromLink(peer_, std::move(envelope),
                                                       [weak, seq](const Status&) {
                                                         if (auto self = weak.lock())
@@ -266,6 +267,17 @@ void Session::OnAck(uint64_t seq) {
   cv_.notify_all();
 }
 
+bool Session::QueueForward(v1::LinkFrame frame, PendingForward pending) {
+  std::lock_guard lock(mu_);
+  if (closed_) return false;
+  frame.mutable_forward()->set_id(next_forward_++);
+  pending.deadline = std::chrono::steady_clock::now() + kForwardTimeout;
+  forwards_[frame.forward().id()] = std::move(pending);
+  frames_.push_back(std::move(frame));
+  cv_.notify_all();
+  return true;
+}
+
 void Session::Forward(actors::CaseRequest req, const std::string& owner) {
   v1::LinkFrame frame;
   auto* f = frame.mutable_forward();
@@ -274,21 +286,41 @@ void Session::Forward(actors::CaseRequest req, const std::string& owner) {
   *f->mutable_command() = req.command;
   f->set_owner_id(owner);
   f->set_hops(req.hops);
-  {
-    std::lock_guard lock(mu_);
-    if (!closed_) {
-      f->set_id(next_forward_++);
-      forwards_[f->id()] = {std::move(req.reply),
-                            std::chrono::steady_clock::now() + kForwardTimeout};
-      frames_.push_back(std::move(frame));
-      cv_.notify_all();
-      return;
-    }
-  }
+  PendingForward pending;
+  pending.reply = req.reply;
+  if (QueueForward(std::move(frame), std::move(pending))) return;
   req.reply(Status::Unavailable("node link " + peer_ + " is down; retry later"));
 }
 
+void Session::Call(actors::LinkCall call) {
+  v1::LinkFrame frame;
+  *frame.mutable_forward() = std::move(call.request);
+  PendingForward pending;
+  pending.call_reply = call.reply;
+  if (QueueForward(std::move(frame), std::move(pending))) return;
+  call.reply(Status::Unavailable("node link " + peer_ + " is down; retry later"));
+}
+
+void Session::OnCall(const v1::ForwardRequest& request) {
+  std::weak_ptr<Session> weak = weak_from_this();
+  const uint64_t id = request.id();
+  manager_.node().HandleCall(request, [weak, id](StatusOr<v1::ForwardAnswer> result) {
+    auto self = weak.lock();
+    if (!self) return;
+    v1::LinkFrame frame;
+    auto* a = frame.mutable_answer();
+    if (result.ok()) *a = std::move(result).value();
+    a->set_id(id);
+    a->set_code(static_cast<int>(result.status().code()));
+    a->set_message(result.status().message());
+    self->Queue(std::move(frame));
+  });
+}
+
 void Session::OnForward(const v1::ForwardRequest& request) {
+  if (request.has_receipt() || request.has_targets() || request.has_inbox()) {
+    return OnCall(request);
+  }
   std::weak_ptr<Session> weak = weak_from_this();
   const uint64_t id = request.id();
   manager_.node().HandleForward(request,
@@ -307,12 +339,12 @@ void Session::OnForward(const v1::ForwardRequest& request) {
 }
 
 void Session::OnAnswer(v1::ForwardAnswer& answer) {
-  actors::CaseReply reply;
+  PendingForward pending;
   {
     std::lock_guard lock(mu_);
     auto it = forwards_.find(answer.id());
     if (it == forwards_.end()) return;  // timed out already, or not ours
-    reply = std::move(it->second.reply);
+    pending = std::move(it->second);
     forwards_.erase(it);
   }
   if (answer.code() != 0) {
@@ -326,8 +358,10 @@ void Session::OnAnswer(v1::ForwardAnswer& answer) {
       message.resize(n);
       message += "…";
     }
-    return reply(Status(code, std::move(message)));
+    return pending.Fail(Status(code, std::move(message)));
   }
+  if (pending.call_reply) return pending.call_reply(std::move(answer));
+  actors::CaseReply reply = std::move(pending.reply);
   if (!answer.has_sync()) return reply(std::move(*answer.mutable_case_()));
   // Answer once this node's copy is current, so a read here sees the change.
   auto result = std::make_shared<v1::Case>(std::move(*answer.mutable_case_()));
@@ -337,20 +371,20 @@ void Session::OnAnswer(v1::ForwardAnswer& answer) {
 }
 
 void Session::FailForwards(const std::string& why, bool expired_only) {
-  std::vector<actors::CaseReply> failed;
+  std::vector<PendingForward> failed;
   {
     std::lock_guard lock(mu_);
     auto now = std::chrono::steady_clock::now();
     for (auto it = forwards_.begin(); it != forwards_.end();) {
       if (!expired_only || it->second.deadline <= now) {
-        failed.push_back(std::move(it->second.reply));
+        failed.push_back(std::move(it->second));
         it = forwards_.erase(it);
       } else {
         ++it;
       }
     }
   }
-  for (auto& reply : failed) reply(Status::Unavailable(why));
+  for (auto& pending : failed) pending.Fail(Status::Unavailable(why));
 }
 
 }  // namespace whistle::link

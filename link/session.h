@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "actors/link_hub.h"
 #include "actors/messages.h"
 #include "link/link_manager.h"
 
@@ -30,12 +31,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // Outbox entry `seq` is durable and may be sent.
   void Notify(uint64_t seq);
   void Forward(actors::CaseRequest req, const std::string& owner);
+  void Call(actors::LinkCall call);
 
  private:
   struct PendingForward {
-    actors::CaseReply reply;
+    actors::CaseReply reply;  // a case command's, or
+    std::function<void(StatusOr<v1::ForwardAnswer>)> call_reply;  // a LinkCall's
     std::chrono::steady_clock::time_point deadline;
+    void Fail(const Status& why) { reply ? reply(why) : call_reply(why); }
   };
+
+  // Queues a forward frame with the next id; false when the session is closed.
+  bool QueueForward(v1::LinkFrame frame, PendingForward pending);
 
   void Queue(v1::LinkFrame frame);
   void WriteLoop();
@@ -47,6 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnAck(uint64_t seq);
   void OnForward(const v1::ForwardRequest& request);
   void OnAnswer(v1::ForwardAnswer& answer);
+  void OnCall(const v1::ForwardRequest& request);
   void AckDurable(uint64_t seq);
   void FailForwards(const std::string& why, bool expired_only);
 

@@ -67,4 +67,38 @@ grpc::ServerUnaryReactor* AdminService::Backup(grpc::CallbackServerContext* cont
   return call.Finish(Status::Ok());
 }
 
+grpc::ServerUnaryReactor* AdminService::MoveClock(grpc::CallbackServerContext* context,
+                                                  const char* method,
+                                                  const std::function<StatusOr<int64_t>()>& move,
+                                                  v1::ClockResponse* response) {
+  Call call(context, &probe_, method);
+  auto caller = AdminFrom(auth_, *context);
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (test_clock_ == nullptr) {
+    return call.Finish(Status::FailedPrecondition("node not started with --test-clock-start-ms"));
+  }
+  auto now = move();
+  if (!now.ok()) return call.Finish(now.status());
+  response->set_now_ms(*now);
+  Log(LogLevel::kInfo, "test clock moved",
+      {{"caller", caller->user()}, {"method", method}, {"now_ms", std::to_string(*now)}});
+  return call.Finish(Status::Ok());
+}
+
+grpc::ServerUnaryReactor* AdminService::SetClock(grpc::CallbackServerContext* context,
+                                                 const v1::SetClockRequest* request,
+                                                 v1::ClockResponse* response) {
+  const int64_t ms = request->now_ms();
+  auto move = [this, ms] { return test_clock_->Set(ms, "now_ms"); };
+  return MoveClock(context, "/whistle.v1.AdminService/SetClock", move, response);
+}
+
+grpc::ServerUnaryReactor* AdminService::AdvanceClock(grpc::CallbackServerContext* context,
+                                                     const v1::AdvanceClockRequest* request,
+                                                     v1::ClockResponse* response) {
+  const int64_t delta = request->delta_ms();
+  auto move = [this, delta] { return test_clock_->Advance(delta, "delta_ms"); };
+  return MoveClock(context, "/whistle.v1.AdminService/AdvanceClock", move, response);
+}
+
 }  // namespace whistle::services

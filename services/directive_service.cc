@@ -15,11 +15,6 @@ namespace {
 
 constexpr size_t kMaxIdLength = 128;
 
-int64_t NowMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 Status ValidateDirectiveId(const std::string& id) {
   if (id.empty()) return Status::InvalidArgument("directive_id: required");
   return core::CheckId("directive_id", id, kMaxIdLength);
@@ -109,7 +104,7 @@ grpc::ServerUnaryReactor* DirectiveService::Issue(grpc::CallbackServerContext* c
       return call.Finish(s);
     }
   }
-  auto draft = core::CheckIssue(*caller, request->draft(), node_.context(), NowMs());
+  auto draft = core::CheckIssue(*caller, request->draft(), node_.context(), node_.clock().NowMs());
   if (!draft.ok()) return call.Finish(draft.status());
   node_.directives().Issue(std::move(draft).value(), request->request_id(),
                            Respond(call, response));
@@ -186,7 +181,7 @@ grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* con
   const std::string& at = node_.topology().IsWithin(d->issuer_jurisdiction_id(), mine)
                               ? d->issuer_jurisdiction_id()
                               : mine;
-  auto row = dirs.Row(*d, at, NowMs());
+  auto row = dirs.Row(*d, at, node_.clock().NowMs());
   if (!row.ok()) return call.Finish(row.status());
   *response->mutable_directive() = std::move(d).value();
   *response->mutable_progress() = std::move(row).value();
@@ -237,10 +232,11 @@ grpc::ServerUnaryReactor* DirectiveService::ListTargets(grpc::CallbackServerCont
   if (!d.ok()) return call.Finish(d.status());
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
-  auto page =
-      dirs.Targets(*d, *root, request->state(), request->page_size(), request->page_token());
-  if (page.ok()) *response = std::move(page).value();
-  return call.Finish(page.status());
+  // A subtree hosted by a child node is read there, over the node links.
+  v1::ListTargetsRequest resolved = *request;
+  resolved.set_jurisdiction_id(*root);
+  dirs.ListTargets(caller->get(), std::move(resolved), 0, Respond(call, response));
+  return call.reactor();
 }
 
 grpc::ServerUnaryReactor* DirectiveService::Inbox(grpc::CallbackServerContext* context,
@@ -260,9 +256,11 @@ grpc::ServerUnaryReactor* DirectiveService::Inbox(grpc::CallbackServerContext* c
   if (!supervises) {
     if (Status s = ActsFor(c, *unit, topology); !s.ok()) return call.Finish(s);
   }
-  auto page = node_.directives().Inbox(*unit, request->page_size(), request->page_token());
-  if (page.ok()) *response = std::move(page).value();
-  return call.Finish(page.status());
+  // A unit hosted by another node: its inbox is read there, over the links.
+  v1::InboxRequest resolved = *request;
+  resolved.set_unit_id(*unit);
+  node_.directives().InboxOf(c, std::move(resolved), 0, Respond(call, response));
+  return call.reactor();
 }
 
 }  // namespace whistle::services

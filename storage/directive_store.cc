@@ -133,11 +133,9 @@ void AddProgress(Batch& batch, const std::string& directive_id, const std::strin
     any = any || fields[i] != 0;
   }
   if (!any) return;
-  // Change log (the live watch): the row's counts moved by `delta`.
+  // Change log (the live watch): the row's counts moved by `delta`. No at_ms:
+  // the store stamps it with the node's clock when written.
   v1::Change change;
-  change.set_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count());
   change.add_jurisdiction_ids(jurisdiction);
   auto* dc = change.mutable_directive_change();
   dc->set_directive_id(directive_id);

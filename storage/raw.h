@@ -15,6 +15,7 @@ namespace whistle::storage::internal {
 
 enum class Family : uint8_t {
   kDirectives,  // column family "directives" (int64 merge operator: values add up)
+  kMeta,        // column family "meta" (int64 merge operator; assessment rows "a/", "b/", "g/")
 };
 
 struct Raw {

@@ -22,6 +22,7 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -43,6 +44,7 @@ enum class Cf : uint8_t { kCases, kHistory, kIndex, kTimers, kMeta, kLink, kDire
 constexpr std::array<const char*, 8> kCfNames = {"cases", "history", "index",      "timers",
                                                  "meta",  "link",    "directives", "changes"};
 constexpr char kChangesTrimmedKey[] = "changes/trimmed";
+constexpr char kStampChange[] = "stamp";
 
 constexpr size_t kBlockCacheBytes = 64 << 20;
 constexpr size_t kCaseSeqDigits = 12;
@@ -266,7 +268,8 @@ std::map<std::string, std::string> InboxKeys(const v1::Case& c) {
   const bool open = c.state() >= v1::CASE_STATE_REPORTED && c.state() <= v1::CASE_STATE_VERIFIED;
   std::map<std::string, std::string> out;
   for (const auto& [dept, s] : last) {
-    const bool pending = open && s->reported_in_at_ms() == 0;
+    // A refused dispatch (退单) is nothing the desk still owes.
+    const bool pending = open && s->reported_in_at_ms() == 0 && s->refused_at_ms() == 0;
     char due[32];
     std::snprintf(due, sizeof(due), "%016lld",
                   static_cast<long long>(pending ? s->report_in_by_ms() : 0));
@@ -315,6 +318,7 @@ struct Batch::Rep {
   };
   std::vector<Op> ops;
   size_t bytes = 0;
+  int64_t earliest_timer = 0;  // earliest timer put, 0 = none (for the timer listener)
 
   void Add(Cf cf, Kind kind, std::string key, std::string value = {}) {
     bytes += key.size() + value.size();
@@ -362,7 +366,10 @@ void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool ow
   if (old_due > 0 && old_due != new_due) {
     rep_->Add(Cf::kTimers, Kind::kDelete, keys::Timer(old_due, id));
   }
-  if (new_due > 0) rep_->Add(Cf::kTimers, Kind::kPut, keys::Timer(new_due, id));
+  if (new_due > 0) {
+    rep_->Add(Cf::kTimers, Kind::kPut, keys::Timer(new_due, id));
+    if (rep_->earliest_timer == 0 || new_due < rep_->earliest_timer) rep_->earliest_timer = new_due;
+  }
 
   // Department inbox rows (owned cases and copies alike: a department on
   // this node reads the copy it was summoned to).
@@ -404,7 +411,9 @@ void Batch::PutHistory(const v1::HistoryEntry& entry) {
 
 void Batch::RecordChange(const v1::Change& change) {
   if (!rep_) rep_ = std::make_unique<Rep>();
-  rep_->Add(Cf::kChanges, Rep::Kind::kChange, "", change.SerializeAsString());
+  // Key kStampChange: the commit thread sets at_ms from the store's clock.
+  rep_->Add(Cf::kChanges, Rep::Kind::kChange, change.at_ms() == 0 ? kStampChange : "",
+            change.SerializeAsString());
 }
 
 void Batch::Send(const std::string& peer, const std::string& case_id, int64_t now_ms) {
@@ -513,6 +522,7 @@ struct Store::Impl {
   // Set while the store runs (after the node started): read under listener_mu.
   std::mutex listener_mu;
   std::shared_ptr<const std::function<void(uint64_t)>> change_listener;  // guarded by listener_mu
+  std::shared_ptr<const std::function<void(int64_t)>> timer_listener;    // guarded by listener_mu
   std::chrono::steady_clock::time_point next_trim_check{};
 
   std::atomic<uint64_t> commits{0};
@@ -572,6 +582,23 @@ struct Store::Impl {
   }
 
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles[static_cast<size_t>(c)]; }
+  const core::Clock& clock() const {
+    return options.clock != nullptr ? *options.clock : core::DefaultClock();
+  }
+  std::string Stamped(const std::string& serialized) const {
+    v1::Change c;
+    if (!c.ParseFromString(serialized)) return serialized;
+    c.set_at_ms(clock().NowMs());
+    return c.SerializeAsString();
+  }
+  void NotifyTimer(int64_t due_ms) {
+    std::shared_ptr<const std::function<void(int64_t)>> listener;
+    {
+      std::lock_guard lock(listener_mu);
+      listener = timer_listener;
+    }
+    if (listener && *listener) (*listener)(due_ms);
+  }
 
   // The commit thread: takes everything queued (up to max_group_bytes), writes
   // it as one WriteBatch with one WAL sync, then answers each batch in order.
@@ -639,6 +666,7 @@ struct Store::Impl {
           if (written.status.ok() && outbox_listener) {
             for (const auto& [peer, seq] : p.sent) outbox_listener(peer, seq);
           }
+          if (written.status.ok() && p.rep->earliest_timer != 0) NotifyTimer(p.rep->earliest_timer);
           if (written.status.ok() && p.last_change != 0) {
             std::shared_ptr<const std::function<void(uint64_t)>> listener;
             {
@@ -745,7 +773,8 @@ struct Store::Impl {
         switch (op.kind) {
           case Batch::Rep::Kind::kChange:
             p.last_change = ++change_seq;
-            s = wb.Put(cf(op.cf), EncodeSeq(p.last_change), op.value);
+            s = wb.Put(cf(op.cf), EncodeSeq(p.last_change),
+                       op.key == kStampChange ? Stamped(op.value) : op.value);
             break;
           case Batch::Rep::Kind::kSend: {
             uint64_t seq = NextOutboxSeq(op.key);
@@ -821,10 +850,7 @@ struct Store::Impl {
     if (last > options.change_log_max_entries) {
       upto = std::max(upto, last - options.change_log_max_entries);
     }
-    const int64_t cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count() -
-                           options.change_log_max_age_ms;
+    const int64_t cutoff = clock().NowMs() - options.change_log_max_age_ms;
     // Age: walk the head while entries are older (bounded per check).
     size_t walked = 0;
     Status scanned = Scan(Cf::kChanges, EncodeSeq(upto + 1), "", "trim changes",
@@ -1759,22 +1785,38 @@ StatusOr<uint64_t> Store::LastCaseSeq(const std::string& prefix) const {
 
 StatusOr<std::vector<DueTimer>> Store::DueTimers(int64_t now_ms, size_t limit) const {
   std::vector<DueTimer> due;
-  bool malformed = false;
   if (limit == 0) return due;
   Status s =
       impl_->Scan(Cf::kTimers, "", "", "read timers", [&](std::string_view key, std::string_view) {
         auto t = keys::ParseTimer(key);
-        if (!t) {
-          malformed = true;
-          return false;
-        }
+        if (!t) return true;  // skipped: one bad key must not stop every deadline behind it
         if (t->due_ms > now_ms) return false;
         due.push_back({t->due_ms, std::string(t->case_id)});
         return due.size() < limit;
       });
   if (!s.ok()) return s;
-  if (malformed) return Status::Internal("malformed timer record");
   return due;
+}
+
+StatusOr<std::optional<int64_t>> Store::NextDueMs(int64_t after_ms) const {
+  std::optional<int64_t> next;
+  if (after_ms == std::numeric_limits<int64_t>::max()) return next;
+  // A malformed key is skipped here: it must not hide the good ones behind it.
+  const int64_t from = std::max<int64_t>(0, after_ms + 1);
+  Status s = impl_->Scan(Cf::kTimers, keys::Timer(from, ""), "", "read next timer",
+                         [&](std::string_view key, std::string_view) {
+                           auto t = keys::ParseTimer(key);
+                           if (t && t->due_ms > after_ms) next = t->due_ms;
+                           return !next.has_value();
+                         });
+  if (!s.ok()) return s;
+  return next;
+}
+
+void Store::SetTimerListener(std::function<void(int64_t)> listener) {
+  auto shared = std::make_shared<const std::function<void(int64_t)>>(std::move(listener));
+  std::lock_guard lock(impl_->listener_mu);
+  impl_->timer_listener = std::move(shared);
 }
 
 StoreStats Store::Stats() const {
@@ -1825,6 +1867,8 @@ Cf CfOf(Family f) {
   switch (f) {
     case Family::kDirectives:
       return Cf::kDirectives;
+    case Family::kMeta:
+      return Cf::kMeta;
   }
   return Cf::kDirectives;
 }

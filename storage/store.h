@@ -22,7 +22,8 @@
 //   meta     changes/trimmed                         -> int64: change log trimmed up to here
 //
 // A node keeps the cases it owns (indexed, counted, timed) and read-only
-// copies of cases owned on other nodes that it touched (cases + history only).
+// copies of cases owned on other nodes that it touched or that lie in its
+// subtree (cases + history only).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "whistle/v1/case.pb.h"
 #include "whistle/v1/watch.pb.h"
@@ -65,6 +67,9 @@ struct Options {
   // oldest entries go once the log holds more than this many, or once older.
   uint64_t change_log_max_entries = 1'000'000;
   int64_t change_log_max_age_ms = 7LL * 24 * 3600 * 1000;
+  // The node's business clock (change-log ages, stamps); null = the system
+  // clock. Not owned; must outlive the store.
+  const core::Clock* clock = nullptr;
 };
 
 // The writes of one transition. Build it, then hand it to Store::Commit.
@@ -92,6 +97,7 @@ class Batch {
   void RecordInbox(const std::string& peer, uint64_t seq);
   // Appends `change` to the change log; the store numbers it (1, 2, 3 ... in
   // commit order) when the batch is written. PutHistory calls it for cases.
+  // A change without at_ms gets the store clock's time when written.
   void RecordChange(const v1::Change& change);
   // Remembers reporter+request_id -> case_id and the fingerprint of the
   // report's content (report idempotency; value "<case_id>\0<fingerprint>").
@@ -240,6 +246,12 @@ class Store {
   StatusOr<uint64_t> LastCaseSeq(const std::string& prefix) const;
   // Timers due at or before `now_ms`, earliest first, at most `limit`.
   StatusOr<std::vector<DueTimer>> DueTimers(int64_t now_ms, size_t limit) const;
+  // The earliest timer due after `after_ms` (one seek), or nullopt if none.
+  StatusOr<std::optional<int64_t>> NextDueMs(int64_t after_ms) const;
+  // Called on the answer thread with the earliest timer each written batch
+  // puts, before that batch's `done` (the deadline timer wakes for it). May
+  // be set, replaced or cleared ({}) while the store runs.
+  void SetTimerListener(std::function<void(int64_t due_ms)> listener);
 
   // The case and its whole history, read from one snapshot.
   StatusOr<std::pair<v1::Case, std::vector<v1::HistoryEntry>>> GetCaseWithHistory(

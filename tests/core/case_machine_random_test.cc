@@ -4,6 +4,7 @@
 
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,11 +88,11 @@ class RandomWalk {
   int Likely(v1::CaseState state) {
     switch (state) {
       case v1::CASE_STATE_REPORTED:
-        return Pick(std::vector<int>{0, 0, 3, 4, 10, 11, 13});
+        return Pick(std::vector<int>{0, 0, 3, 4, 10, 11, 13, 15});
       case v1::CASE_STATE_ACCEPTED:
-        return Pick(std::vector<int>{1, 2, 3, 4, 12});
+        return Pick(std::vector<int>{1, 2, 3, 4, 12, 15});
       case v1::CASE_STATE_DISPATCHED:
-        return Pick(std::vector<int>{5, 5, 3, 13});
+        return Pick(std::vector<int>{5, 5, 3, 13, 16, 1});
       case v1::CASE_STATE_IN_PROGRESS:
         return Pick(std::vector<int>{5, 6, 6, 1, 4, 13});
       case v1::CASE_STATE_RESOLVED:
@@ -101,14 +102,14 @@ class RandomWalk {
       case v1::CASE_STATE_CLOSED:
         return 9;
       default:
-        return Uniform(0, 15);
+        return Uniform(0, 17);
     }
   }
 
   v1::Command RandomCommand(const v1::Case& c) {
     v1::Command cmd;
     std::string reason = Chance(95) ? "because" : "";
-    switch (Chance(50) ? Likely(c.state()) : Uniform(0, 15)) {
+    switch (Chance(50) ? Likely(c.state()) : Uniform(0, 17)) {
       case 0:
         cmd.mutable_accept()->set_note("ok");
         break;
@@ -141,6 +142,7 @@ class RandomWalk {
         break;
       case 9:
         cmd.mutable_evaluate()->set_score(Uniform(0, 6));
+        cmd.mutable_evaluate()->set_on_behalf(Chance(40));
         break;
       case 10:
         cmd.mutable_return_case()->set_reason(reason);
@@ -156,6 +158,16 @@ class RandomWalk {
         break;
       case 14:
         cmd.mutable_report();
+        break;
+      case 15: {
+        auto* t = cmd.mutable_transfer();
+        if (Chance(70)) t->set_to_jurisdiction_id(Pick(jurisdictions_));
+        if (Chance(40)) t->set_category(Chance(50) ? "dispute.family" : "environment");
+        t->set_reason(reason);
+        break;
+      }
+      case 16:
+        cmd.mutable_refuse()->set_reason(reason);
         break;
       default:
         break;  // no action set
@@ -182,15 +194,45 @@ class RandomWalk {
 
   static int64_t ExpectedNextDeadline(const v1::Case& c) {
     std::vector<int64_t> pending = {c.deadlines().accept_by_ms(), c.deadlines().dispatch_by_ms(),
-                                    c.deadlines().resolve_by_ms(), c.deadlines().verify_by_ms()};
+                                    c.deadlines().resolve_by_ms(), c.deadlines().verify_by_ms(),
+                                    c.deadlines().evaluate_by_ms()};
     for (const auto& s : c.summons()) {
-      if (s.reported_in_at_ms() == 0 && s.done_at_ms() == 0) pending.push_back(s.report_in_by_ms());
+      if (s.reported_in_at_ms() == 0 && s.done_at_ms() == 0 && s.refused_at_ms() == 0) {
+        pending.push_back(s.report_in_by_ms());
+      }
     }
     int64_t next = 0;
     for (int64_t d : pending) {
       if (d != 0 && (next == 0 || d < next)) next = d;
     }
     return next;
+  }
+
+  // Every step of the default policy has a limit: an open case always has a
+  // deadline for its next step, wherever it went (escalation, transfer, refusal).
+  static void CheckNextStepDeadline(const v1::Case& c) {
+    const auto& d = c.deadlines();
+    switch (c.state()) {
+      case v1::CASE_STATE_REPORTED:
+        ASSERT_NE(d.accept_by_ms(), 0) << c.DebugString();
+        break;
+      case v1::CASE_STATE_ACCEPTED:
+        ASSERT_NE(d.dispatch_by_ms(), 0) << c.DebugString();
+        ASSERT_NE(d.resolve_by_ms(), 0) << c.DebugString();
+        break;
+      case v1::CASE_STATE_DISPATCHED:
+      case v1::CASE_STATE_IN_PROGRESS:
+        ASSERT_NE(d.resolve_by_ms(), 0) << c.DebugString();
+        break;
+      case v1::CASE_STATE_RESOLVED:
+        ASSERT_NE(d.verify_by_ms(), 0) << c.DebugString();
+        break;
+      case v1::CASE_STATE_CLOSED:
+        ASSERT_TRUE(d.evaluate_by_ms() != 0 || c.evaluation_expired()) << c.DebugString();
+        break;
+      default:
+        break;
+    }
   }
 
   void CheckCase(const v1::Case& c, int64_t successes) {
@@ -202,10 +244,25 @@ class RandomWalk {
     if (c.state() != v1::CASE_STATE_REPORTED) {
       ASSERT_EQ(c.deadlines().accept_by_ms(), 0);
     }
+    // Settled: nothing left to time but a closed case's evaluation window and
+    // the report-in of a department that never came (it becomes a no-show).
     if (IsSettled(c.state())) {
-      ASSERT_EQ(c.next_deadline_ms(), 0) << c.DebugString();
+      const auto& d = c.deadlines();
+      ASSERT_EQ(d.accept_by_ms() + d.dispatch_by_ms() + d.resolve_by_ms() + d.verify_by_ms(), 0)
+          << c.DebugString();
+      if (c.state() != v1::CASE_STATE_CLOSED) ASSERT_EQ(d.evaluate_by_ms(), 0);
     }
-    ASSERT_TRUE(topology_->IsWithin(c.place().grid_id(), c.owner_id()));
+    // A transfer sideways hands a case to a unit outside its grid's line.
+    if (c.original_category().empty() && !transferred_.count(c.id())) {
+      ASSERT_TRUE(topology_->IsWithin(c.place().grid_id(), c.owner_id()));
+    }
+    ASSERT_NO_FATAL_FAILURE(CheckNextStepDeadline(c));
+    // A no-show stays one; a summons never is both refused and done.
+    for (const auto& s : c.summons()) {
+      ASSERT_FALSE(s.refused_at_ms() != 0 && s.done_at_ms() != 0) << c.DebugString();
+      ASSERT_FALSE(s.no_show() && s.reported_in_at_ms() == 0 && s.done_at_ms() != 0)
+          << "a department that never reported in was stamped done: " << c.DebugString();
+    }
   }
 
   void Run() {
@@ -250,6 +307,25 @@ class RandomWalk {
       ASSERT_EQ(t->entry.jurisdiction_id(), t->next.owner_id());
       ASSERT_EQ(t->next.updated_at_ms(), now);
       kinds_[t->entry.kind()]++;
+      // Anti-gaming: nobody who handled the case verifies or rates it.
+      if (t->entry.kind() == v1::TRANSITION_KIND_VERIFY ||
+          t->entry.kind() == v1::TRANSITION_KIND_EVALUATE) {
+        for (const auto& u : current.handler_users()) ASSERT_NE(u, caller.user());
+      }
+      if (t->entry.kind() == v1::TRANSITION_KIND_TRANSFER &&
+          t->next.owner_id() != current.owner_id()) {
+        transferred_.insert(current.id());
+      }
+      // The no-shows of the case before are no-shows after.
+      for (const auto& before_s : current.summons()) {
+        if (!before_s.no_show()) continue;
+        bool kept = false;
+        for (const auto& s : t->next.summons()) {
+          kept = kept || (s.department_id() == before_s.department_id() && s.no_show());
+        }
+        ASSERT_TRUE(kept) << "no-show " << before_s.department_id() << " lost by "
+                          << v1::TransitionKind_Name(t->entry.kind());
+      }
       cases[slot] = std::move(t->next);
       successes[slot]++;
       ASSERT_NO_FATAL_FAILURE(CheckCase(cases[slot], successes[slot]));
@@ -257,6 +333,7 @@ class RandomWalk {
   }
 
   std::map<v1::TransitionKind, int> kinds_;
+  std::set<std::string> transferred_;
   std::map<Code, int> failures_;
 
  private:
@@ -280,7 +357,7 @@ TEST(CaseMachineRandomTest, InvariantsHoldOverRandomCommands) {
     summary += std::string(ToString(code)) + "=" + std::to_string(n) + " ";
   }
   // The walk must reach every transition, or it proves little.
-  for (int k = v1::TRANSITION_KIND_ACCEPT; k <= v1::TRANSITION_KIND_OVERDUE; ++k) {
+  for (int k = v1::TRANSITION_KIND_ACCEPT; k <= v1::TRANSITION_KIND_REFUSE; ++k) {
     EXPECT_GT(walk.kinds_[static_cast<v1::TransitionKind>(k)], 0)
         << v1::TransitionKind_Name(static_cast<v1::TransitionKind>(k)) << "\n"
         << summary;

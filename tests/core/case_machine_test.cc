@@ -97,6 +97,27 @@ v1::Command Overdue() {
   c.mutable_overdue();
   return c;
 }
+std::vector<std::string> Missed(const v1::HistoryEntry& e) {
+  return {e.deadlines_missed().begin(), e.deadlines_missed().end()};
+}
+v1::Command OnBehalf(int score) {
+  v1::Command c = Evaluate(score);
+  c.mutable_evaluate()->set_on_behalf(true);
+  return c;
+}
+v1::Command Transfer(const std::string& to, const std::string& category = "",
+                     const std::string& reason = "misrouted") {
+  v1::Command c;
+  c.mutable_transfer()->set_to_jurisdiction_id(to);
+  c.mutable_transfer()->set_category(category);
+  c.mutable_transfer()->set_reason(reason);
+  return c;
+}
+v1::Command Refuse(const std::string& reason = "not ours") {
+  v1::Command c;
+  c.mutable_refuse()->set_reason(reason);
+  return c;
+}
 
 class CaseMachineTest : public ::testing::Test {
  protected:
@@ -243,7 +264,7 @@ TEST_F(CaseMachineTest, FullClosedLoop) {
   EXPECT_EQ(c.state(), v1::CASE_STATE_CLOSED);
   EXPECT_EQ(c.closed_at_ms(), kT0 + 6 * kHour);
   EXPECT_EQ(c.deadlines().evaluate_by_ms(), kT0 + 78 * kHour);
-  EXPECT_EQ(c.next_deadline_ms(), 0);
+  EXPECT_EQ(c.next_deadline_ms(), kT0 + 78 * kHour);  // the evaluate limit fires too
   c = Do(c, Evaluate(5), grid_worker_, kT0 + 7 * kHour);
   EXPECT_EQ(c.state(), v1::CASE_STATE_EVALUATED);
   EXPECT_EQ(c.satisfaction(), 5);
@@ -412,14 +433,15 @@ TEST_F(CaseMachineTest, FailedPreconditionsNameTheState) {
       {"accept", Accept(), {v1::CASE_STATE_REPORTED}},
       {"dispatch",
        Dispatch("dwk-public_security"),
-       {v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_IN_PROGRESS}},
+       {v1::CASE_STATE_ACCEPTED, v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS}},
       {"keep", Keep(), {v1::CASE_STATE_ACCEPTED}},
       {"escalate", Escalate(), active},
       {"whistle", Whistle({"dwk-public_security"}), active},
       {"resolve", Resolve(), {v1::CASE_STATE_IN_PROGRESS}},
       {"verify", Verify(true), {v1::CASE_STATE_RESOLVED}},
       {"close", Close(), {v1::CASE_STATE_VERIFIED}},
-      {"evaluate", Evaluate(3), {v1::CASE_STATE_CLOSED}},
+      {"evaluate", OnBehalf(3), {v1::CASE_STATE_CLOSED}},
+      {"transfer", Transfer("", "dispute.family"), active},
       {"return", Return(), {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}},
       {"reject", Reject(), {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}},
       {"supervise",
@@ -562,7 +584,14 @@ TEST_F(CaseMachineTest, VerifyAndEvaluatePermissions) {
   c = Do(c, Close(), street_staff_, kT0 + kHour);
   EXPECT_EQ(Fail(c, Evaluate(5), other_grid_worker_, kT0).code(), Code::kPermissionDenied);
   EXPECT_EQ(Fail(c, Evaluate(5), hn_leader_, kT0).code(), Code::kPermissionDenied);
-  EXPECT_TRUE(Act(c, Evaluate(2), street_staff_, kT0).ok());
+  EXPECT_EQ(Fail(c, OnBehalf(5), hn_leader_, kT0).code(), Code::kPermissionDenied);
+  // Staff who did not handle it rate on the resident's behalf only, marked so.
+  v1::Caller other_street_staff = MakeCaller("ss-other", v1::ROLE_STAFF, kStreet);
+  EXPECT_EQ(Fail(c, Evaluate(2), other_street_staff, kT0).code(), Code::kPermissionDenied);
+  auto rated = Act(c, OnBehalf(2), other_street_staff, kT0);
+  ASSERT_TRUE(rated.ok()) << rated.status().ToString();
+  EXPECT_TRUE(rated->next.evaluated_on_behalf());
+  EXPECT_TRUE(rated->entry.on_behalf());
 }
 
 // The reporter evaluates as the reporter only in the role it reported in: the
@@ -641,9 +670,34 @@ TEST_F(CaseMachineTest, MissedAcceptEscalates) {
   EXPECT_EQ(history_.back().jurisdiction_id(), kStreet);
   EXPECT_EQ(history_.back().actor().user(), "system");
 
+  EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"accept"}));
+  EXPECT_TRUE(history_.back().notice_to_id().empty());
+
   // Accepted late at the street.
-  c = Do(c, Accept(), street_staff_, accept_by + 1 + 31 * kMinute);
-  EXPECT_FALSE(c.accepted_in_time());
+  v1::Case accepted = Do(c, Accept(), street_staff_, accept_by + 1 + 31 * kMinute);
+  EXPECT_FALSE(accepted.accepted_in_time());
+  // Even inside the street's own window: the case was not accepted in time.
+  accepted = Do(c, Accept(), street_staff_, accept_by + 1 + kMinute);
+  EXPECT_FALSE(accepted.accepted_in_time());
+
+  // "小事不出社区": the street is the limit. Missed again, the case stays at
+  // the street; the county gets a supervision notice each time, and the
+  // street a new window so the next miss is noticed again.
+  int64_t now = c.deadlines().accept_by_ms();
+  for (int round = 1; round <= 3; ++round) {
+    SCOPED_TRACE(round);
+    c = Do(c, Overdue(), SystemCaller(), now + 1);
+    EXPECT_EQ(c.owner_id(), kStreet);
+    EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+    EXPECT_EQ(c.escalations(), 1);
+    EXPECT_EQ(c.supervisions(), round);
+    EXPECT_EQ(c.overdue_count(), round + 1);
+    EXPECT_TRUE(last_effects_.handover_to.empty());
+    EXPECT_EQ(history_.back().notice_to_id(), "dwk");
+    EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"accept"}));
+    EXPECT_EQ(c.deadlines().accept_by_ms(), now + 1 + 30 * kMinute);
+    now = c.deadlines().accept_by_ms();
+  }
 }
 
 TEST_F(CaseMachineTest, AcceptedButNotDispatchedInAnHourEscalates) {
@@ -684,18 +738,26 @@ TEST_F(CaseMachineTest, NoShowsAreMarked) {
   EXPECT_TRUE(c.summons(1).no_show());
 }
 
-TEST_F(CaseMachineTest, MissedResolveEscalatesAndCountsLate) {
+// The street owns a general matter: the policy escalates it no higher than
+// the township, so a missed resolve there notifies the county (督办) and the
+// street keeps the case with a new resolve deadline; resolving later is late.
+TEST_F(CaseMachineTest, MissedResolveAtTheLimitNotifiesTheLevelAbove) {
   v1::Case c = Whistled();
   const int64_t resolve_by = c.deadlines().resolve_by_ms();
   c = Do(c, ReportIn(), police_, kT0 + kHour);
   c = Do(c, ReportIn(), judicial_, kT0 + kHour);
   c = Do(c, Overdue(), SystemCaller(), resolve_by + 1);
   EXPECT_EQ(c.state(), v1::CASE_STATE_IN_PROGRESS);
-  EXPECT_EQ(c.owner_id(), "dwk");
+  EXPECT_EQ(c.owner_id(), kStreet);
+  EXPECT_TRUE(last_effects_.handover_to.empty());
   EXPECT_EQ(c.overdue_count(), 1);
-  EXPECT_EQ(c.deadlines().resolve_by_ms(), 0);
-  EXPECT_EQ(c.next_deadline_ms(), 0);
-  c = Do(c, Resolve(), county_leader_, resolve_by + kHour);
+  EXPECT_EQ(c.supervisions(), 1);
+  EXPECT_EQ(history_.back().notice_to_id(), "dwk");
+  EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"resolve"}));
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), resolve_by + 1 + 72 * kHour);
+  EXPECT_EQ(c.next_deadline_ms(), c.deadlines().resolve_by_ms());
+  EXPECT_TRUE(c.resolve_missed());
+  c = Do(c, Resolve(), street_staff_, resolve_by + kHour);
   EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
   EXPECT_FALSE(c.resolved_in_time());
   EXPECT_EQ(c.summons(0).done_at_ms(), resolve_by + kHour);
@@ -704,8 +766,41 @@ TEST_F(CaseMachineTest, MissedResolveEscalatesAndCountsLate) {
   c = Do(c, Overdue(), SystemCaller(), verify_by + 1);
   EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
   EXPECT_EQ(c.overdue_count(), 2);
-  EXPECT_EQ(c.deadlines().verify_by_ms(), 0);
-  EXPECT_EQ(c.next_deadline_ms(), 0);
+  EXPECT_EQ(c.supervisions(), 2);
+  EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"verify"}));
+  EXPECT_EQ(c.deadlines().verify_by_ms(), verify_by + 1 + 24 * kHour);
+  EXPECT_EQ(c.next_deadline_ms(), c.deadlines().verify_by_ms());
+}
+
+// Below the limit a missed resolve escalates, and the new owner holds the
+// case with deadlines for its next step (the hole: "deadlines": {}).
+TEST_F(CaseMachineTest, MissedResolveBelowTheLimitEscalatesWithDeadlines) {
+  v1::Case c = Do(NewCase(), Accept(), community_staff_, kT0 + kMinute);
+  c = Do(c, Keep(), community_staff_, kT0 + 2 * kMinute);
+  const int64_t resolve_by = c.deadlines().resolve_by_ms();
+  const int64_t at = resolve_by + 1;
+  c = Do(c, Overdue(), SystemCaller(), at);
+  EXPECT_EQ(c.owner_id(), kStreet);
+  EXPECT_EQ(last_effects_.handover_to, kStreet);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_ACCEPTED);
+  EXPECT_EQ(c.escalations(), 1);
+  EXPECT_EQ(c.supervisions(), 0);
+  EXPECT_TRUE(history_.back().notice_to_id().empty());
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), at + kHour);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), at + 72 * kHour);
+  EXPECT_EQ(c.next_deadline_ms(), at + kHour);
+  // Manual escalation too: the county gets deadlines.
+  v1::Caller street_leader = MakeCaller("ld-s01", v1::ROLE_LEADER, kStreet);
+  c = Do(c, Escalate(), street_leader, at + kMinute);
+  EXPECT_EQ(c.owner_id(), "dwk");
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), at + kMinute + kHour);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), at + kMinute + 72 * kHour);
+  // The county is above the limit: a missed dispatch notifies the city and
+  // keeps the case at the county with a new hour.
+  c = Do(c, Overdue(), SystemCaller(), at + kMinute + kHour + 1);
+  EXPECT_EQ(c.owner_id(), "dwk");
+  EXPECT_EQ(history_.back().notice_to_id(), "szs");
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), at + kMinute + 2 * kHour + 1);
 }
 
 // ---- Field validation ----
@@ -863,7 +958,8 @@ TEST_F(CaseMachineTest, EveryCommandHasARule) {
   v1::Case c = NewCase();
   for (const v1::Command& command :
        {Accept(), Dispatch(kPolice), Keep(), Escalate(), Whistle({kPolice}), ReportIn(), Resolve(),
-        Verify(true), Close(), Evaluate(3), Return(), Reject(), Supervise(), Overdue()}) {
+        Verify(true), Close(), Evaluate(3), Return(), Reject(), Supervise(), Overdue(),
+        Transfer("dwk-s01-c04"), Refuse()}) {
     SCOPED_TRACE(command.ShortDebugString());
     for (const v1::Caller& caller : {city_leader_, police_}) {
       auto t = Act(c, command, caller, kT0);
@@ -872,7 +968,7 @@ TEST_F(CaseMachineTest, EveryCommandHasARule) {
       }
     }
   }
-  EXPECT_EQ(v1::Command::descriptor()->oneof_decl(0)->field_count(), 15)
+  EXPECT_EQ(v1::Command::descriptor()->oneof_decl(0)->field_count(), 17)
       << "a new command needs a row in kRules (core/case_machine.cc)";
 }
 
@@ -947,6 +1043,275 @@ TEST_F(CaseMachineTest, OnlyLeadersSupervise) {
   EXPECT_TRUE(Act(c, Supervise(), city_leader_, kT0 + kMinute).ok());
   // Staff keep the daily work: accepting is theirs.
   EXPECT_TRUE(Act(c, Accept(), community_staff_, kT0 + kMinute).ok());
+}
+
+}  // namespace
+}  // namespace whistle::core
+
+// ---- The closed loop's holes (issue 8) ----
+
+namespace whistle::core {
+namespace {
+
+// The owner's resolve does not stamp a department that never reported in:
+// a no-show stays one; a pending summons stays pending and becomes a no-show
+// when its deadline passes, even on a resolved case.
+TEST_F(CaseMachineTest, OwnersResolveKeepsNoShowsAndPendingSummons) {
+  v1::Case c = Whistled();  // police and judicial summoned at kT0 + 15 min
+  const int64_t report_in_by = c.summons(0).report_in_by_ms();
+  c = Do(c, ReportIn(), police_, kT0 + 20 * kMinute);
+  c = Do(c, Resolve(), street_staff_, kT0 + kHour);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
+  EXPECT_EQ(c.summons(0).done_at_ms(), kT0 + kHour);  // police came: done
+  EXPECT_EQ(c.summons(1).done_at_ms(), 0);            // judicial never came
+  EXPECT_EQ(c.summons(1).report_in_by_ms(), report_in_by);
+  EXPECT_EQ(c.next_deadline_ms(), report_in_by);
+  c = Do(c, Overdue(), SystemCaller(), report_in_by + 1);
+  EXPECT_TRUE(c.summons(1).no_show());
+  EXPECT_EQ(c.summons(1).done_at_ms(), 0);
+  EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"report_in"}));
+  EXPECT_EQ(history_.back().department_ids(0), kJudicial);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
+
+  // A no-show before the resolve stays one after it.
+  v1::Case d = Whistled();
+  d = Do(d, Overdue(), SystemCaller(), report_in_by + 1);
+  ASSERT_TRUE(d.summons(0).no_show());
+  d = Do(d, Resolve(), street_staff_, report_in_by + kHour);
+  EXPECT_TRUE(d.summons(0).no_show());
+  EXPECT_TRUE(d.summons(1).no_show());
+  EXPECT_EQ(d.summons(0).done_at_ms(), 0);
+  EXPECT_EQ(d.summons(1).done_at_ms(), 0);
+}
+
+// Escalate keeps no-shows (and what reported in) and drops only the pending
+// summons, naming them in the entry.
+TEST_F(CaseMachineTest, EscalateKeepsNoShowsAndDropsPendingSummons) {
+  v1::Case c = Whistled();
+  const int64_t report_in_by = c.summons(0).report_in_by_ms();
+  c = Do(c, Overdue(), SystemCaller(), report_in_by + 1);  // both no-shows
+  v1::Caller county_staff = MakeCaller("cs-dwk", v1::ROLE_STAFF, "dwk");
+  // One more summons, still pending, from the county's bureau.
+  c = Do(c, Whistle({"dwk-public_security"}), street_staff_, report_in_by + 2);
+  ASSERT_EQ(c.summons_size(), 3);
+  v1::Caller street_leader = MakeCaller("ld-s01", v1::ROLE_LEADER, kStreet);
+  c = Do(c, Escalate("beyond the street"), street_leader, report_in_by + 3);
+  EXPECT_EQ(c.owner_id(), "dwk");
+  ASSERT_EQ(c.summons_size(), 2);
+  EXPECT_TRUE(c.summons(0).no_show());
+  EXPECT_TRUE(c.summons(1).no_show());
+  EXPECT_EQ(std::vector<std::string>(history_.back().department_ids().begin(),
+                                     history_.back().department_ids().end()),
+            std::vector<std::string>{"dwk-public_security"});
+  EXPECT_NE(c.deadlines().dispatch_by_ms(), 0);
+  EXPECT_NE(c.deadlines().resolve_by_ms(), 0);
+  // The county may summon the bureau again.
+  EXPECT_TRUE(Act(c, Dispatch("dwk-public_security"), county_staff, report_in_by + 4).ok());
+}
+
+// The evaluate limit fires: the window closes, the case counts as not
+// evaluated, and a late evaluation is refused.
+TEST_F(CaseMachineTest, EvaluateLimitFires) {
+  v1::Case c = Whistled();
+  c = Do(c, ReportIn(), police_, kT0 + 20 * kMinute);
+  c = Do(c, ReportIn(), judicial_, kT0 + 20 * kMinute);
+  c = Do(c, Resolve(), street_staff_, kT0 + kHour);
+  c = Do(c, Verify(true), grid_worker_, kT0 + 2 * kHour);
+  c = Do(c, Close(), street_staff_, kT0 + 3 * kHour);
+  const int64_t evaluate_by = c.deadlines().evaluate_by_ms();
+  EXPECT_EQ(evaluate_by, kT0 + 3 * kHour + 72 * kHour);
+  EXPECT_EQ(c.next_deadline_ms(), evaluate_by);
+  EXPECT_EQ(Fail(c, Overdue(), SystemCaller(), evaluate_by).code(), Code::kFailedPrecondition);
+  c = Do(c, Overdue(), SystemCaller(), evaluate_by + 1);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_CLOSED);
+  EXPECT_TRUE(c.evaluation_expired());
+  EXPECT_EQ(c.deadlines().evaluate_by_ms(), 0);
+  EXPECT_EQ(c.next_deadline_ms(), 0);
+  EXPECT_EQ(c.overdue_count(), 0);  // the resident's silence is not the unit's miss
+  EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"evaluate"}));
+  Status late = Fail(c, Evaluate(5), grid_worker_, evaluate_by + 2);
+  EXPECT_EQ(late.code(), Code::kFailedPrecondition);
+  EXPECT_NE(late.message().find("evaluation_expired"), std::string::npos) << late.message();
+}
+
+// ---- Triage: transfer (分流/下派) and refusal (退单) ----
+
+TEST_F(CaseMachineTest, TransferDownSidewaysAndRecategorise) {
+  // A serious case at the street, handed down to a community of its own.
+  v1::Case c = NewCase(v1::SEVERITY_SERIOUS);
+  ASSERT_EQ(c.owner_id(), kStreet);
+  c = Do(c, Accept(), street_staff_, kT0 + kMinute);
+  c = Do(c, Transfer(kCommunity, "", "a community matter"), street_staff_, kT0 + 2 * kMinute);
+  EXPECT_EQ(c.owner_id(), kCommunity);
+  EXPECT_EQ(last_effects_.handover_to, kCommunity);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(c.deadlines().accept_by_ms(), kT0 + 2 * kMinute + 10 * kMinute);
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), 0);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), 0);
+  EXPECT_EQ(history_.back().kind(), v1::TRANSITION_KIND_TRANSFER);
+  EXPECT_EQ(history_.back().note(), "a community matter");
+  EXPECT_EQ(history_.back().from_jurisdiction_id(), kStreet);
+  EXPECT_EQ(history_.back().jurisdiction_id(), kCommunity);
+  // Sideways to the sibling community (inside the parent's subtree), with a
+  // corrected category: recorded with the old value, the original kept once.
+  c = Do(c, Transfer("dwk-s01-c04", "dispute.family"), community_staff_, kT0 + 3 * kMinute);
+  EXPECT_EQ(c.owner_id(), "dwk-s01-c04");
+  EXPECT_EQ(c.category(), "dispute.family");
+  EXPECT_EQ(c.original_category(), "dispute.neighbour");
+  EXPECT_EQ(history_.back().from_category(), "dispute.neighbour");
+  EXPECT_EQ(history_.back().category(), "dispute.family");
+  v1::Caller c04_staff = MakeCaller("cs-c04", v1::ROLE_STAFF, "dwk-s01-c04");
+  c = Do(c, Transfer("", "environment"), c04_staff, kT0 + 4 * kMinute);
+  EXPECT_EQ(c.owner_id(), "dwk-s01-c04");
+  EXPECT_EQ(c.state(), v1::CASE_STATE_REPORTED);
+  EXPECT_EQ(c.category(), "environment");
+  EXPECT_EQ(c.original_category(), "dispute.neighbour");
+  EXPECT_EQ(history_.back().from_category(), "dispute.family");
+  // The transferring staff are handlers.
+  EXPECT_EQ(std::vector<std::string>(c.handler_users().begin(), c.handler_users().end()),
+            (std::vector<std::string>{"ss-liu", "cs-zhang", "cs-c04"}));
+}
+
+TEST_F(CaseMachineTest, TransferRefusalsNameTheRule) {
+  v1::Case c = NewCase();  // the community dwk-s01-c03
+  const std::string before = c.SerializeAsString();
+  auto message = [&](const v1::Command& cmd, const v1::Caller& who) {
+    Status s = Fail(c, cmd, who, kT0 + kMinute);
+    return std::string(ToString(s.code())) + ": " + s.message();
+  };
+  EXPECT_EQ(message(Transfer("dwk-s02-c01"), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.to_jurisdiction_id: \"dwk-s02-c01\" is outside "
+            "the subtree of \"dwk-s01\" (the owner's parent); a transfer goes down into the "
+            "owner's subtree or sideways");
+  EXPECT_EQ(message(Transfer(kStreet), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.to_jurisdiction_id: \"dwk-s01\" is above owner "
+            "\"dwk-s01-c03\"; a transfer goes down or sideways (escalate or return goes up)");
+  EXPECT_EQ(message(Transfer(kCommunity), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.to_jurisdiction_id: \"dwk-s01-c03\" already owns "
+            "case szs-000000000001");
+  EXPECT_EQ(message(Transfer("", "dispute.neighbour"), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.category: case szs-000000000001 is already "
+            "\"dispute.neighbour\"");
+  EXPECT_EQ(message(Transfer("", "", ""), community_staff_),
+            "INVALID_ARGUMENT: command.transfer: set to_jurisdiction_id (hand the case down or "
+            "sideways) and/or category (correct it)");
+  EXPECT_EQ(message(Transfer("dwk-s01-c04", "", ""), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.reason: required");
+  EXPECT_EQ(message(Transfer("ghost"), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.to_jurisdiction_id: unknown jurisdiction "
+            "\"ghost\"");
+  EXPECT_EQ(message(Transfer(kGrid), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.to_jurisdiction_id: \"dwk-s01-c03-g002\" is a "
+            "grid; a case is owned by a community or above");
+  EXPECT_EQ(message(Transfer("", "ufo"), community_staff_),
+            "INVALID_ARGUMENT: command.transfer.category: unknown category \"ufo\"");
+  EXPECT_EQ(message(Transfer("dwk-s01-c04"), grid_worker_),
+            "PERMISSION_DENIED: role ROLE_GRID_WORKER may not transfer case szs-000000000001");
+  EXPECT_EQ(c.SerializeAsString(), before);
+  v1::Case resolved = Whistled();
+  resolved = Do(resolved, Resolve(), street_staff_, kT0 + kHour);
+  EXPECT_EQ(Fail(resolved, Transfer("dwk-s01-c04"), street_staff_, kT0 + kHour).code(),
+            Code::kFailedPrecondition);
+}
+
+TEST_F(CaseMachineTest, DepartmentRefusesADispatchAndTheOwnerRedispatches) {
+  v1::Case c = NewCase(v1::SEVERITY_SERIOUS);
+  c = Do(c, Accept(), street_staff_, kT0);
+  c = Do(c, Dispatch(kPolice), street_staff_, kT0 + kMinute);
+  const int64_t resolve_by = c.deadlines().resolve_by_ms();
+  // A department that was not dispatched cannot refuse; nor can staff.
+  EXPECT_EQ(Fail(c, Refuse(), judicial_, kT0 + 2 * kMinute).code(), Code::kPermissionDenied);
+  EXPECT_EQ(Fail(c, Refuse(), street_staff_, kT0 + 2 * kMinute).code(), Code::kPermissionDenied);
+  v1::Command no_reason = Refuse("");
+  EXPECT_EQ(Fail(c, no_reason, police_, kT0 + 2 * kMinute).message(),
+            "command.refuse.reason: required");
+  c = Do(c, Refuse("对应职能在司法所"), police_, kT0 + 2 * kMinute);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_ACCEPTED);
+  EXPECT_EQ(c.returns(), 1);
+  EXPECT_TRUE(c.handler_department_id().empty());
+  EXPECT_EQ(c.summons(0).refused_at_ms(), kT0 + 2 * kMinute);
+  EXPECT_EQ(c.summons(0).refuse_reason(), "对应职能在司法所");
+  EXPECT_EQ(c.deadlines().dispatch_by_ms(), kT0 + 2 * kMinute + kHour);
+  EXPECT_EQ(c.deadlines().resolve_by_ms(), resolve_by);  // the clock keeps running
+  EXPECT_EQ(history_.back().kind(), v1::TRANSITION_KIND_REFUSE);
+  // Refused twice? It has nothing open any more.
+  EXPECT_EQ(Fail(c, Refuse(), police_, kT0 + 3 * kMinute).code(), Code::kFailedPrecondition);
+  // The owner re-dispatches, then replaces the handler while DISPATCHED.
+  c = Do(c, Dispatch(kJudicial), street_staff_, kT0 + 3 * kMinute);
+  EXPECT_EQ(c.handler_department_id(), kJudicial);
+  c = Do(c, Dispatch("dwk-public_security"), street_staff_, kT0 + 4 * kMinute);
+  EXPECT_EQ(c.state(), v1::CASE_STATE_DISPATCHED);
+  EXPECT_EQ(c.handler_department_id(), "dwk-public_security");
+  ASSERT_EQ(c.summons_size(), 2);  // the refused police, the new bureau
+  EXPECT_EQ(c.summons(0).department_id(), kPolice);
+  EXPECT_EQ(c.summons(1).department_id(), "dwk-public_security");
+  // A whistled department cannot refuse (吹哨报到 is not optional).
+  v1::Case w = Whistled();
+  Status whistled = Fail(w, Refuse(), police_, kT0 + kHour);
+  EXPECT_EQ(whistled.code(), Code::kFailedPrecondition);
+  EXPECT_NE(whistled.message().find("not its dispatched handler"), std::string::npos);
+  // Return counts as a return too.
+  v1::Case r = Do(NewCase(), Return(), community_staff_, kT0 + kMinute);
+  EXPECT_EQ(r.returns(), 1);
+}
+
+// Re-dispatching replaces a handler that never came; a no-show handler stays
+// on record as one.
+TEST_F(CaseMachineTest, RedispatchKeepsANoShowHandlerOnRecord) {
+  v1::Case c = NewCase(v1::SEVERITY_SERIOUS);
+  c = Do(c, Accept(), street_staff_, kT0);
+  c = Do(c, Dispatch(kPolice), street_staff_, kT0 + kMinute);
+  c = Do(c, Overdue(), SystemCaller(), c.summons(0).report_in_by_ms() + 1);
+  ASSERT_TRUE(c.summons(0).no_show());
+  EXPECT_EQ(c.state(), v1::CASE_STATE_DISPATCHED);
+  c = Do(c, Dispatch(kJudicial), street_staff_, kT0 + 3 * kHour);
+  ASSERT_EQ(c.summons_size(), 2);
+  EXPECT_TRUE(c.summons(0).no_show());
+  EXPECT_EQ(c.summons(0).department_id(), kPolice);
+  EXPECT_EQ(c.handler_department_id(), kJudicial);
+}
+
+// ---- Anti-gaming: refused with PERMISSION_DENIED naming the rule ----
+
+TEST_F(CaseMachineTest, HandlersMayNotVerifyOrRateTheirOwnCase) {
+  v1::Case c = Whistled();  // cs-zhang accepted, ss-liu whistled
+  c = Do(c, ReportIn(), police_, kT0 + 20 * kMinute);
+  c = Do(c, ReportIn(), judicial_, kT0 + 20 * kMinute);
+  c = Do(c, Resolve(), street_staff_, kT0 + kHour);
+  EXPECT_EQ(std::vector<std::string>(c.handler_users().begin(), c.handler_users().end()),
+            (std::vector<std::string>{"cs-zhang", "ss-liu"}));
+  auto refused = [&](const v1::Case& at, const v1::Command& cmd, const v1::Caller& who) {
+    auto t = Act(at, cmd, who, kT0 + 2 * kHour);
+    EXPECT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), Code::kPermissionDenied);
+    return t.status().message();
+  };
+  // The owner's own staff, even one who did not handle it, may not verify.
+  EXPECT_EQ(refused(c, Verify(true), street_staff_),
+            "anti-gaming: user \"ss-liu\" handled case szs-000000000001 (accepted, dispatched, "
+            "kept, whistled, transferred or resolved it) and may not verify it");
+  v1::Caller street_other = MakeCaller("ss-other", v1::ROLE_STAFF, kStreet);
+  EXPECT_EQ(refused(c, Verify(true), street_other),
+            "anti-gaming: case szs-000000000001 is verified by the grid worker of grid "
+            "\"dwk-s01-c03-g002\" or by staff/leader of a level above owner \"dwk-s01\", not by "
+            "ROLE_STAFF of \"dwk-s01\"");
+  // A handler who sits higher up is still a handler.
+  v1::Caller zhang_at_county = MakeCaller("cs-zhang", v1::ROLE_LEADER, "dwk");
+  EXPECT_NE(refused(c, Verify(true), zhang_at_county).find("handled case"), std::string::npos);
+  // A higher level verifies.
+  EXPECT_TRUE(Act(c, Verify(true), county_leader_, kT0 + 2 * kHour).ok());
+  c = Do(c, Verify(true), grid_worker_, kT0 + 2 * kHour);
+  c = Do(c, Close(), street_staff_, kT0 + 3 * kHour);
+  // Rating: handlers never, other staff only on_behalf, the reporter as reported.
+  EXPECT_NE(refused(c, OnBehalf(5), street_staff_).find("handled case"), std::string::npos);
+  EXPECT_EQ(refused(c, Evaluate(5), street_other),
+            "anti-gaming: only the reporter rates case szs-000000000001; staff rating for a "
+            "resident who cannot must set on_behalf (whistlectl evaluate --on-behalf), which is "
+            "recorded and reported apart");
+  auto self_rated = Act(c, Evaluate(4), grid_worker_, kT0 + 4 * kHour);
+  ASSERT_TRUE(self_rated.ok());
+  EXPECT_FALSE(self_rated->next.evaluated_on_behalf());
+  EXPECT_FALSE(self_rated->entry.on_behalf());
 }
 
 }  // namespace

@@ -164,6 +164,12 @@ v1::Command GoodCommand(const std::string& kind) {
   if (kind == "return_case") c.mutable_return_case()->set_reason("misrouted");
   if (kind == "reject") c.mutable_reject()->set_reason("not ours");
   if (kind == "evaluate") c.mutable_evaluate()->set_score(4);
+  if (kind == "transfer") {
+    c.mutable_transfer()->set_to_jurisdiction_id("dwk-s01-c04");
+    c.mutable_transfer()->set_category("dispute.family");
+    c.mutable_transfer()->set_reason("misrouted");
+  }
+  if (kind == "refuse") c.mutable_refuse()->set_reason("not ours");
   return c;
 }
 

@@ -319,16 +319,15 @@ TEST_F(PlacementTest, SyncPeersNeverNameTheLocalNode) {
   c.set_routed_to_id("nowhere");
   EXPECT_TRUE(p.SyncPeers(c, "").empty());
 
-  // On a county node: its own jurisdictions are local, the rest is the parent.
+  // On a county node: its own jurisdictions are local; the copy still goes
+  // up once, so the city node sees every case of its subtree.
   Placement dwk = CountySplitDwk();
   v1::Case local = CaseAt("dwk-s01-c03-g002", "dwk-s01");
   Summon(local, {"dwk-s01-police_station", "dwk-public_security"});
   Touch(local, {"dwk-s01-c03", "dwk"});
-  EXPECT_TRUE(dwk.SyncPeers(local, "").empty());
-  for (const auto& peer : dwk.SyncPeers(local, "")) {
-    EXPECT_NE(peer, "");
-    EXPECT_NE(peer, "dwk");
-  }
+  EXPECT_EQ(dwk.SyncPeers(local, ""), (std::vector<std::string>{kParent}));
+  // ... but never back up when it came from there.
+  EXPECT_TRUE(dwk.SyncPeers(local, kParentPeer).empty());
 }
 
 TEST_F(PlacementTest, SyncPeersOnACountyNode) {

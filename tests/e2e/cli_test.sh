@@ -78,7 +78,8 @@ err=$(mint --user "a b" --role leader 2>&1)
 [ $? = 2 ] && grep -q "^whistlectl: --user" <<<"$err" || fail "mint with a bad user: $err"
 err=$(mint --user l --role mayor 2>&1)
 [ $? = 2 ] && grep -q "unknown role" <<<"$err" || fail "mint with an unknown role: $err"
-err=$(as_grid report --request-id bad --category dispute.neighbour --grid nowhere --text x 2>&1 >/dev/null)
+err=$(as_grid report --request-id bad --category dispute.neighbour --severity general --grid nowhere \
+  --text x 2>&1 >/dev/null)
 code=$?
 set -e
 [ $code = 1 ] || fail "bad report exit code $code"

@@ -1,7 +1,7 @@
 // Directives across processes: a city, one county and two of its townships
 // as real whistled processes on 127.0.0.1. The city issues to every grid of
 // the city; grid workers sign and complete at the node hosting their grid
-// while the county is SIGKILLed and restarted mid-fan-out and a township's
+// (every fifth at the city, which forwards it down the links) while the county is SIGKILLed and restarted mid-fan-out and a township's
 // link is cut for a while. At the end every unit is signed and done exactly
 // once, every level's counts equal a hand count, and the count updates the
 // city received for the directive are far fewer than the units below it.
@@ -20,6 +20,7 @@
 #include "core/topology.h"
 #include "tests/e2e/federation.h"
 #include "whistle/v1/directive_service.grpc.pb.h"
+#include "whistle/v1/watch.grpc.pb.h"
 
 namespace whistle::testing {
 namespace {
@@ -81,16 +82,18 @@ std::vector<v1::Receipt> Targets(WhistledProcess& p, const std::string& id, cons
   }
 }
 
-// One unit's answer (sign, then complete) at the node hosting it, retried
-// while that node is down or has not expanded the directive yet. A retry
-// after a lost answer may find it applied: "has already" then counts as
-// applied, never as a second application.
+// One unit's answer (sign, then complete) at the node hosting it, or at
+// `via` (which forwards it over the node links), retried while a node on the
+// way is down or has not expanded the directive yet. A retry after a lost
+// answer may find it applied: "has already" then counts as applied, never as
+// a second application.
 enum class Step { kSign, kComplete };
 bool Answer(LocalFederation& fed, const std::string& id, const std::string& grid, Step step,
-            std::atomic<int>* retries) {
-  WhistledProcess& node = fed.NodeHosting(grid);
+            std::atomic<int>* retries, WhistledProcess* via = nullptr) {
+  WhistledProcess& node = via != nullptr ? *via : fed.NodeHosting(grid);
   const auto give_up = Clock::now() + std::chrono::seconds(45);
   bool tried = false;
+  std::string last;
   while (Clock::now() < give_up) {
     grpc::ClientContext ctx;
     Prepare(ctx, Worker(grid));
@@ -118,6 +121,7 @@ bool Answer(LocalFederation& fed, const std::string& id, const std::string& grid
         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       tried = tried || s.error_code() != grpc::StatusCode::NOT_FOUND;
+      last = s.error_message();
       retries->fetch_add(1);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
@@ -125,8 +129,32 @@ bool Answer(LocalFederation& fed, const std::string& id, const std::string& grid
     ADD_FAILURE() << grid << ": " << s.error_code() << " " << s.error_message();
     return false;
   }
-  ADD_FAILURE() << grid << ": no answer in time";
+  ADD_FAILURE() << grid << ": no answer in time; last: " << last;
   return false;
+}
+
+// The done count of `id`'s row for `at` as a watch of `at` on node `p` adds
+// it up from the start of the log (each progress change carries a delta),
+// read until it reaches `want` or 5 s pass.
+int64_t WatchedDone(WhistledProcess& p, const std::string& id, const std::string& at,
+                    int64_t want) {
+  auto stub = v1::WatchService::NewStub(p.channel());
+  grpc::ClientContext ctx;
+  Leader(Shizuishan().root().id()).Apply(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::WatchRequest req;
+  req.set_jurisdiction_id(at);
+  req.set_from_token("0");
+  auto stream = stub->Watch(&ctx, req);
+  int64_t done = 0;
+  v1::Change change;
+  while (done < want && stream->Read(&change)) {
+    const auto& dc = change.directive_change();
+    if (dc.directive_id() == id && dc.jurisdiction_id() == at) done += dc.delta().done();
+  }
+  ctx.TryCancel();
+  stream->Finish();
+  return done;
 }
 
 // Progress at `at` on node `p`: the row and each child row equal the hand
@@ -207,8 +235,11 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
   std::atomic<int> retries{0};
   std::atomic<int> answered{0};
   const auto give_up = Clock::now() + std::chrono::seconds(60);
-  auto when = [&](int n) {  // (a signer that failed has reported it already)
-    while (answered.load() < n && Clock::now() < give_up) {
+  // Until `n` units have answered (or `cap` has passed: answers forwarded
+  // across a cut link wait for it to mend).
+  auto when = [&](int n, std::chrono::seconds cap = std::chrono::seconds(60)) {
+    const auto until = std::min(give_up, Clock::now() + cap);
+    while (answered.load() < n && Clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   };
@@ -218,11 +249,11 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
   std::thread cutter([&] {
     when(200);
     fed.proxy(towns[0])->Pause();
-    when(500);
+    when(500, std::chrono::seconds(5));
     EXPECT_EQ(fed.Kill(county), -SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     EXPECT_TRUE(fed.Restart(county)) << fed.Describe();
-    when(900);
+    when(900, std::chrono::seconds(5));
     fed.proxy(towns[0])->Resume();
     EXPECT_EQ(fed.Kill(towns[1]), -SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -233,8 +264,10 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
   for (int k = 0; k < kThreads; ++k) {
     signers.emplace_back([&, k] {
       for (size_t i = k; i < grids.size(); i += kThreads) {
-        if (Answer(fed, id, grids[i], Step::kSign, &retries) &&
-            Answer(fed, id, grids[i], Step::kComplete, &retries)) {
+        // Every fifth grid answers at the city, which forwards down the links.
+        WhistledProcess* via = i % 5 == 0 ? &fed.node(city) : nullptr;
+        if (Answer(fed, id, grids[i], Step::kSign, &retries, via) &&
+            Answer(fed, id, grids[i], Step::kComplete, &retries, via)) {
           answered.fetch_add(1);
         }
       }
@@ -267,17 +300,40 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
     ExpectAllDone(fed.node(town), id, town);
   }
 
-  // Exactly once: each grid has one receipt, done, on the node hosting it.
+  // Exactly once: listed at the city (its own units, then each child node's,
+  // read there), each grid has one receipt, done. A receipt expanded on two
+  // nodes would be listed twice.
   std::map<std::string, int> receipts;
+  for (const auto& r : Targets(fed.node(city), id, city, v1::RECEIPT_STATE_UNSPECIFIED)) {
+    EXPECT_EQ(r.state(), v1::RECEIPT_STATE_DONE) << r.unit_id();
+    ++receipts[r.unit_id()];
+  }
   for (const auto& n : plan) {
-    for (const auto& r : Targets(fed.node(n.name), id, n.hosted, v1::RECEIPT_STATE_UNSPECIFIED)) {
-      EXPECT_EQ(r.state(), v1::RECEIPT_STATE_DONE) << r.unit_id();
-      EXPECT_EQ(fed.NodeFor(r.unit_id()), n.name) << r.unit_id();
-      ++receipts[r.unit_id()];
-    }
+    // On each node, its own root lists every unit of its subtree.
+    EXPECT_EQ(static_cast<int64_t>(
+                  Targets(fed.node(n.name), id, n.hosted, v1::RECEIPT_STATE_DONE).size()),
+              t.GridsBelow(n.hosted))
+        << n.name;
   }
   EXPECT_EQ(receipts.size(), 1903u);
   for (const auto& [unit, n] : receipts) EXPECT_EQ(n, 1) << unit;
+
+  // The city's live watch adds up to the same: every grid done, once.
+  EXPECT_EQ(WatchedDone(fed.node(city), id, city, 1903), 1903);
+  EXPECT_EQ(WatchedDone(fed.node(city), id, county, t.GridsBelow(county)), t.GridsBelow(county));
+
+  // A leader at the city drills down to a township two links away: its
+  // receipts are read on the township node, the same list as asked there.
+  for (const auto& town : towns) {
+    auto at_city = Targets(fed.node(city), id, town, v1::RECEIPT_STATE_DONE);
+    auto at_town = Targets(fed.node(town), id, town, v1::RECEIPT_STATE_DONE);
+    EXPECT_EQ(static_cast<int64_t>(at_city.size()), t.GridsBelow(town)) << town;
+    ASSERT_EQ(at_city.size(), at_town.size()) << town;
+    for (size_t i = 0; i < at_city.size(); ++i) {
+      EXPECT_EQ(at_city[i].unit_id(), at_town[i].unit_id()) << town;
+    }
+    EXPECT_TRUE(Targets(fed.node(city), id, town, v1::RECEIPT_STATE_PENDING).empty()) << town;
+  }
 
   // Coalesced: the city merged far fewer updates than there are units below
   // its child node (one per flush window per child, not one per answer).
@@ -310,6 +366,8 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
     }
   }
   {
+    // At the city, for a grid hosted two links down: forwarded, and answered
+    // by the township node that holds its receipt.
     grpc::ClientContext ctx;
     Prepare(ctx, Worker(town_grid));
     v1::SignDirectiveRequest req;
@@ -317,9 +375,37 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
     req.set_unit_id(town_grid);
     v1::ReceiptView view;
     grpc::Status s = Stub(fed.node(city))->Sign(&ctx, req, &view);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-    EXPECT_NE(s.error_message().find("does not host it"), std::string::npos) << s.error_message();
-    EXPECT_NE(s.error_message().find("node \"pl\""), std::string::npos) << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+    EXPECT_NE(s.error_message().find("has already"), std::string::npos) << s.error_message();
+  }
+  {
+    // The grid worker's inbox, asked at the city: read on the township node.
+    auto inbox = [&](WhistledProcess& node) {
+      grpc::ClientContext ctx;
+      Prepare(ctx, Worker(town_grid));
+      v1::InboxRequest req;
+      v1::InboxResponse out;
+      grpc::Status s = Stub(node)->Inbox(&ctx, req, &out);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      return out;
+    };
+    v1::InboxResponse at_city = inbox(fed.node(city));
+    v1::InboxResponse at_town = inbox(fed.NodeHosting(town_grid));
+    ASSERT_EQ(at_city.items_size(), 1) << at_city.ShortDebugString();
+    EXPECT_EQ(at_city.items(0).directive().id(), id);
+    EXPECT_EQ(at_city.items(0).receipt().state(), v1::RECEIPT_STATE_DONE);
+    EXPECT_EQ(at_city.SerializeAsString(), at_town.SerializeAsString());
+  }
+  {
+    // Signing for another unit is refused at the entry node, before any link.
+    grpc::ClientContext ctx;
+    Prepare(ctx, Worker(grids[0] == town_grid ? grids[1] : grids[0]));
+    v1::SignDirectiveRequest req;
+    req.set_directive_id(id);
+    req.set_unit_id(town_grid);
+    v1::ReceiptView view;
+    grpc::Status s = Stub(fed.node(city))->Sign(&ctx, req, &view);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
   }
 
   // Amend travels down as a new version; only the issuing node may amend.

@@ -10,6 +10,7 @@
 
 #include "tests/e2e/scenario.h"
 #include "whistle/v1/link.grpc.pb.h"
+#include "whistle/v1/watch.grpc.pb.h"
 
 namespace whistle::testing {
 namespace {
@@ -44,6 +45,28 @@ v1::GetHistoryResponse HistoryOn(WhistledProcess& node, const std::string& case_
   v1::GetHistoryResponse h;
   EXPECT_TRUE(History(*node.cases(), kCityLeader, case_id, &h).ok()) << node.address();
   return h;
+}
+
+// The seqs of `case_id`'s changes a watch of `subtree` on `node` streams from
+// the start of its log, in stream order, once `want` have come (or 10 s).
+std::vector<int64_t> WatchedSeqs(WhistledProcess& node, const std::string& subtree,
+                                 const std::string& case_id, size_t want) {
+  auto stub = v1::WatchService::NewStub(node.channel());
+  grpc::ClientContext ctx;
+  kCityLeader.Apply(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::WatchRequest req;
+  req.set_jurisdiction_id(subtree);
+  req.set_from_token("0");
+  auto stream = stub->Watch(&ctx, req);
+  std::vector<int64_t> seqs;
+  v1::Change change;
+  while (seqs.size() < want && stream->Read(&change)) {
+    if (change.case_change().case_id() == case_id) seqs.push_back(change.case_change().seq());
+  }
+  ctx.TryCancel();
+  stream->Finish();
+  return seqs;
 }
 
 v1::GetLinksResponse LinksOf(WhistledProcess& node) {
@@ -206,9 +229,18 @@ TEST_F(FederationTest, TownshipWhistlesACountyBureauThatReportsInOnItsOwnNode) {
   auto reference = HistoryOn(township, id);
   EXPECT_EQ(reference.entries_size(), 11);
   ASSERT_TRUE(WaitFor([&] { return Lines(HistoryOn(county, id)) == Lines(reference); }));
-  // The city never touched it: nothing there.
-  v1::Case none;
-  EXPECT_EQ(Get(*city.cases(), kCityLeader, id, &none).error_code(), grpc::StatusCode::NOT_FOUND);
+  // The city never touched it, yet holds a read-only copy with the whole
+  // history: every ancestor node sees the cases of its subtree.
+  ASSERT_TRUE(WaitFor([&] { return Lines(HistoryOn(city, id)) == Lines(reference); }));
+  v1::Case at_city;
+  ASSERT_TRUE(Get(*city.cases(), kCityLeader, id, &at_city).ok());
+  EXPECT_TRUE(at_city.read_only());
+  EXPECT_EQ(at_city.state(), v1::CASE_STATE_EVALUATED);
+  // A leader watching the county at the city node sees every transition of
+  // it once, in order, though the case never left the township node.
+  std::vector<int64_t> expected;
+  for (const auto& e : reference.entries()) expected.push_back(e.seq());
+  EXPECT_EQ(WatchedSeqs(city, ids_.county, id, expected.size()), expected);
   // Counts: the township node owns it, the county node counts nothing for it.
   grpc::ClientContext ctx;
   kCityLeader.Apply(ctx);

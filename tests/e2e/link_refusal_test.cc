@@ -528,7 +528,8 @@ TEST_F(LinkRefusalTest, GarbageEnvelopesAfterAValidHelloAreNotStored) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
-// A forwarded command with garbage in it gets an error answer, not a crash.
+// A forwarded command or directive receipt with garbage in it gets an error
+// answer naming what is wrong, not a crash, and changes nothing.
 TEST_F(LinkRefusalTest, GarbageForwardsGetErrorAnswers) {
   auto parent = StartParent("dwk");
   ASSERT_TRUE(parent->running()) << parent->LogTail();
@@ -563,12 +564,64 @@ TEST_F(LinkRefusalTest, GarbageForwardsGetErrorAnswers) {
   for (const auto* f : {&no_caller, &report, &unknown_owner, &unknown_case}) {
     ASSERT_TRUE(link.Write(*f));
   }
+  // Directive receipts for units the parent hosts, each wrong in one way.
+  const v1::Topology config = core::ShizuishanTopology();
+  const auto topology = *core::Topology::Build(config);
+  std::string own_grid;  // a grid the parent hosts (outside dwk)
+  for (const auto& j : config.jurisdictions()) {
+    if (j.level() == v1::LEVEL_GRID && !topology->IsWithin(j.id(), "dwk")) {
+      own_grid = j.id();
+      break;
+    }
+  }
+  ASSERT_FALSE(own_grid.empty());
+  auto receipt_frame = [&](uint64_t id, const std::string& unit, const std::string& directive) {
+    v1::LinkFrame f;
+    auto* fwd = f.mutable_forward();
+    fwd->set_id(id);
+    fwd->mutable_caller()->set_user("gw.x");
+    fwd->mutable_caller()->set_role(v1::ROLE_GRID_WORKER);
+    fwd->mutable_caller()->set_jurisdiction_id(own_grid);
+    fwd->mutable_receipt()->set_directive_id(directive);
+    fwd->mutable_receipt()->set_unit_id(unit);
+    fwd->mutable_receipt()->mutable_sign()->set_note("ok");
+    return f;
+  };
+  const std::map<uint64_t, std::pair<v1::LinkFrame, int>> receipts = {
+      {5, {receipt_frame(5, DawukouIds().grid, "szs-d-000000000001"), 7}},  // not its unit
+      {6, {receipt_frame(6, "nowhere", "szs-d-000000000001"), 3}},          // unknown unit
+      {7, {[&] {
+             auto f = receipt_frame(7, own_grid, "szs-d-000000000001");
+             f.mutable_forward()->mutable_receipt()->clear_kind();
+             return f;
+           }(),
+           3}},                                                            // no sign/complete
+      {8, {receipt_frame(8, own_grid, "szs d\x01"), 3}},                   // bad directive id
+      {9, {receipt_frame(9, own_grid, "szs-d-000000000099"), 5}},          // no such directive
+      {10, {[&] {  // a grid worker reading the receipts of the whole city
+              auto f = receipt_frame(10, own_grid, "szs-d-000000000001");
+              f.mutable_forward()->clear_receipt();
+              f.mutable_forward()->mutable_targets()->set_directive_id("szs-d-000000000001");
+              f.mutable_forward()->mutable_targets()->set_jurisdiction_id("szs");
+              return f;
+            }(),
+            7}},
+      {11, {[&] {  // an inbox of a unit that does not exist
+              auto f = receipt_frame(11, own_grid, "szs-d-000000000001");
+              f.mutable_forward()->clear_receipt();
+              f.mutable_forward()->mutable_inbox()->set_unit_id("nowhere");
+              return f;
+            }(),
+            3}},
+  };
+  for (const auto& [id, f] : receipts) ASSERT_TRUE(link.Write(f.first));
   std::map<uint64_t, int> codes;
-  while (codes.size() < 4 && link.ReadSkippingPings(&frame)) {
+  while (codes.size() < 4 + receipts.size() && link.ReadSkippingPings(&frame)) {
     if (frame.has_answer()) codes[frame.answer().id()] = frame.answer().code();
   }
-  ASSERT_EQ(codes.size(), 4u);
+  ASSERT_EQ(codes.size(), 4 + receipts.size());
   for (const auto& [id, code] : codes) EXPECT_NE(code, 0) << "forward " << id;
+  for (const auto& [id, f] : receipts) EXPECT_EQ(codes[id], f.second) << "receipt forward " << id;
   link.Finish();
   EXPECT_TRUE(Alive(parent->pid())) << parent->LogTail();
   v1::GetLinksResponse serving;

@@ -223,6 +223,12 @@ TEST_F(ScenarioTest, MissedAcceptDeadlineEscalatesAcrossRestart) {
   EXPECT_EQ(history.entries(1).from_jurisdiction_id(), ids.community);
   EXPECT_EQ(history.entries(1).jurisdiction_id(), ids.township);
   EXPECT_EQ(history.entries(1).actor().user(), "system");
+  // The older policy form escalates a community's case no higher than the
+  // township: a later miss there notifies the county and the case stays.
+  for (int i = 2; i < history.entries_size(); ++i) {
+    EXPECT_EQ(history.entries(i).jurisdiction_id(), ids.township);
+    EXPECT_EQ(history.entries(i).notice_to_id(), ids.county);
+  }
 }
 
 }  // namespace

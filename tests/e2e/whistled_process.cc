@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include <thread>
 
 #include "services/token.h"
+#include "whistle/v1/admin.grpc.pb.h"
 
 #ifndef WHISTLED_PATH
 #error "WHISTLED_PATH must name the whistled binary"
@@ -242,6 +244,43 @@ std::unique_ptr<v1::CaseService::Stub> WhistledProcess::cases() {
 
 std::unique_ptr<v1::TopologyService::Stub> WhistledProcess::topology() {
   return v1::TopologyService::NewStub(channel());
+}
+
+std::vector<std::string> WhistledProcess::TestClockFlags(int64_t start_ms) {
+  return {"--test-clock-start-ms=" + std::to_string(start_ms)};
+}
+
+void WhistledProcess::SetTestClockStart(int64_t start_ms) {
+  const std::string flag = "--test-clock-start-ms";
+  extra_flags_.erase(std::remove_if(extra_flags_.begin(), extra_flags_.end(),
+                                    [&](const std::string& f) { return f.rfind(flag, 0) == 0; }),
+                     extra_flags_.end());
+  extra_flags_.push_back(flag + "=" + std::to_string(start_ms));
+}
+
+int64_t WhistledProcess::AdvanceClock(int64_t delta_ms) {
+  v1::AdvanceClockRequest req;
+  req.set_delta_ms(delta_ms);
+  v1::ClockResponse resp;
+  grpc::ClientContext ctx;
+  Identity::Admin().Apply(ctx);
+  grpc::Status s = v1::AdminService::NewStub(channel())->AdvanceClock(&ctx, req, &resp);
+  if (s.ok()) return resp.now_ms();
+  ADD_FAILURE() << "AdvanceClock(" << delta_ms << "): " << s.error_code() << " "
+                << s.error_message();
+  return -1;
+}
+
+int64_t WhistledProcess::SetClock(int64_t now_ms) {
+  v1::SetClockRequest req;
+  req.set_now_ms(now_ms);
+  v1::ClockResponse resp;
+  grpc::ClientContext ctx;
+  Identity::Admin().Apply(ctx);
+  grpc::Status s = v1::AdminService::NewStub(channel())->SetClock(&ctx, req, &resp);
+  if (s.ok()) return resp.now_ms();
+  ADD_FAILURE() << "SetClock(" << now_ms << "): " << s.error_code() << " " << s.error_message();
+  return -1;
 }
 
 std::string TestJwksFile() { return std::string(WHISTLE_TEST_KEYS_DIR) + "/jwks.json"; }

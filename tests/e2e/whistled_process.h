@@ -66,6 +66,16 @@ class WhistledProcess {
   // Exit code if it has exited on its own (-1 if still running).
   int ExitCode(int timeout_ms);
 
+  // Test clock (whistled --test-clock-start-ms): flags that start the node on a
+  // manual clock at `start_ms`; moving it as an admin (AdminService) returns
+  // the clock after the move, or -1 after ADD_FAILURE naming the status.
+  static std::vector<std::string> TestClockFlags(int64_t start_ms);
+  int64_t AdvanceClock(int64_t delta_ms);
+  int64_t SetClock(int64_t now_ms);
+  // Sets --test-clock-start-ms for the next Restart (a restart "later": the
+  // time the node was down is what the clock jumps by).
+  void SetTestClockStart(int64_t start_ms);
+
   std::shared_ptr<grpc::Channel> channel();
   std::unique_ptr<v1::CaseService::Stub> cases();
   std::unique_ptr<v1::TopologyService::Stub> topology();
@@ -93,6 +103,8 @@ struct Identity {
   void Apply(grpc::ClientContext& ctx) const;
   // The plain x-whistle-* headers, for nodes run with --dev-header-identity.
   void ApplyHeaders(grpc::ClientContext& ctx) const;
+  // An operator with the admin role (backups, the test clock).
+  static Identity Admin() { return {"ops", "admin", "", ""}; }
 };
 
 // The test issuer (tests/e2e/testdata): its JWKS, its private key and kid.

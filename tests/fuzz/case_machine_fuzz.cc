@@ -134,8 +134,8 @@ const Env& GetEnv() {
 }
 
 // Mirrors NextDeadline in core/case_machine.cc: the earliest positive
-// accept/dispatch/resolve/verify deadline, or report-in deadline of a summons neither
-// reported in nor done (a no-show has its report_in_by cleared).
+// accept/dispatch/resolve/verify/evaluate deadline, or report-in deadline of a summons
+// neither reported in, done nor refused (a no-show has its report_in_by cleared).
 int64_t ExpectedNextDeadline(const v1::Case& c) {
   int64_t next = 0;
   auto consider = [&next](int64_t d) {
@@ -145,8 +145,11 @@ int64_t ExpectedNextDeadline(const v1::Case& c) {
   consider(c.deadlines().dispatch_by_ms());
   consider(c.deadlines().resolve_by_ms());
   consider(c.deadlines().verify_by_ms());
+  consider(c.deadlines().evaluate_by_ms());
   for (const auto& s : c.summons()) {
-    if (s.reported_in_at_ms() == 0 && s.done_at_ms() == 0) consider(s.report_in_by_ms());
+    if (s.reported_in_at_ms() == 0 && s.done_at_ms() == 0 && s.refused_at_ms() == 0) {
+      consider(s.report_in_by_ms());
+    }
   }
   return next;
 }
@@ -156,11 +159,20 @@ void CheckCase(const v1::Case& c, const Env& env) {
   FUZZ_CHECK(v1::CaseState_IsValid(c.state()), c);
   FUZZ_CHECK(c.state() != v1::CASE_STATE_UNSPECIFIED, c);
   FUZZ_CHECK(env.topology->Find(c.owner_id()) != nullptr, c);
-  FUZZ_CHECK(env.topology->IsWithin(c.place().grid_id(), c.owner_id()), c);
+  // A transfer sideways takes a case out of its grid's line; nothing else does.
+  FUZZ_CHECK(env.topology->IsWithin(c.place().grid_id(), c.owner_id()) || c.history_length() > 1,
+             c);
   FUZZ_CHECK(c.next_deadline_ms() == ExpectedNextDeadline(c), c);
   FUZZ_CHECK(c.state() == v1::CASE_STATE_REPORTED || c.deadlines().accept_by_ms() == 0, c);
   FUZZ_CHECK(c.state() == v1::CASE_STATE_ACCEPTED || c.deadlines().dispatch_by_ms() == 0, c);
-  FUZZ_CHECK(!IsSettled(c.state()) || c.next_deadline_ms() == 0, c);
+  // Settled: only a closed case's evaluation window and a report-in of a
+  // department that never came are still timed.
+  FUZZ_CHECK(!IsSettled(c.state()) ||
+                 c.deadlines().accept_by_ms() + c.deadlines().dispatch_by_ms() +
+                         c.deadlines().resolve_by_ms() + c.deadlines().verify_by_ms() ==
+                     0,
+             c);
+  FUZZ_CHECK(c.state() == v1::CASE_STATE_CLOSED || c.deadlines().evaluate_by_ms() == 0, c);
   FUZZ_CHECK(IsOpen(c.state()) != IsSettled(c.state()), c);
   // Storable: what the machine hands out reads back once serialised (a proto3
   // string that is not UTF-8 would serialise and never parse again).
@@ -297,11 +309,18 @@ bool ApplyAndCheck(const v1::Command& command, const v1::Caller& caller, int64_t
   FUZZ_CHECK(next.place().grid_id() == current.place().grid_id(), next);
   CheckCase(next, env);
   CheckEntry(entry, next);
-  // Settled is for good: only CLOSED -> EVALUATED may follow, never reopening.
+  // Settled is for good: only CLOSED -> EVALUATED may follow, or the node's
+  // own OVERDUE (the evaluation window closing, a late no-show), never reopening.
   if (tracked.settled) {
     FUZZ_CHECK(!IsOpen(next.state()), next);
-    FUZZ_CHECK(current.state() == v1::CASE_STATE_CLOSED, next);
-    FUZZ_CHECK(next.state() == v1::CASE_STATE_EVALUATED, next);
+    FUZZ_CHECK(
+        current.state() == v1::CASE_STATE_CLOSED || entry.kind() == v1::TRANSITION_KIND_OVERDUE,
+        next);
+    FUZZ_CHECK(
+        next.state() == v1::CASE_STATE_EVALUATED || entry.kind() == v1::TRANSITION_KIND_OVERDUE,
+        next);
+    FUZZ_CHECK(next.state() == v1::CASE_STATE_EVALUATED || next.state() == current.state(), next);
+    FUZZ_CHECK(!current.evaluation_expired() || next.state() != v1::CASE_STATE_EVALUATED, next);
   }
 #ifdef WHISTLE_FUZZ_STATS
   Stats()[entry.kind()]++;
@@ -476,9 +495,9 @@ bool NewCase(ByteReader& in, int64_t now, int& next_id, const Env& env, Tracked&
 // Command kinds (numbered as in MakeCommand) that fit `state`, so that
 // sequences get deep into the loop; half the time the fuzzer uses these.
 int LikelyKind(v1::CaseState state, uint8_t b) {
-  static const std::vector<int> kReported = {0, 0, 3, 4, 10, 11, 13};
+  static const std::vector<int> kReported = {0, 0, 3, 4, 10, 11, 13, 15};
   static const std::vector<int> kAccepted = {1, 2, 3, 4, 11, 12};
-  static const std::vector<int> kDispatched = {5, 5, 6, 3, 13};
+  static const std::vector<int> kDispatched = {5, 5, 6, 3, 13, 16, 1};
   static const std::vector<int> kInProgress = {5, 6, 6, 1, 4, 13};
   static const std::vector<int> kResolved = {7, 7, 13};
   switch (state) {
@@ -497,14 +516,14 @@ int LikelyKind(v1::CaseState state, uint8_t b) {
     case v1::CASE_STATE_CLOSED:
       return 9;
     default:
-      return b % 16;
+      return b % 18;
   }
 }
 
 v1::Command MakeCommand(ByteReader& in, const Env& env, const v1::Case& c) {
   v1::Command cmd;
   const uint8_t kind = in.Byte();
-  switch (kind & 0x80 ? LikelyKind(c.state(), kind & 0x7f) : kind % 16) {
+  switch (kind & 0x80 ? LikelyKind(c.state(), kind & 0x7f) : kind % 18) {
     case 0:
       cmd.mutable_accept()->set_note(Text(in));
       break;
@@ -549,6 +568,7 @@ v1::Command MakeCommand(ByteReader& in, const Env& env, const v1::Case& c) {
     case 9:
       cmd.mutable_evaluate()->set_score(static_cast<int8_t>(in.Byte()) % 8);
       cmd.mutable_evaluate()->set_comment(Text(in));
+      cmd.mutable_evaluate()->set_on_behalf(in.Byte() % 2 == 0);
       break;
     case 10:
       cmd.mutable_return_case()->set_reason(Text(in));
@@ -564,6 +584,17 @@ v1::Command MakeCommand(ByteReader& in, const Env& env, const v1::Case& c) {
       break;
     case 14:
       cmd.mutable_report()->set_text("not here");
+      break;
+    case 15: {
+      const uint8_t b = in.Byte();
+      auto* t = cmd.mutable_transfer();
+      if (b & 1) t->set_to_jurisdiction_id(in.Pick(env.callers).jurisdiction_id());
+      if (b & 2) t->set_category(b & 4 ? "dispute.family" : "environment");
+      t->set_reason(Text(in));
+      break;
+    }
+    case 16:
+      cmd.mutable_refuse()->set_reason(Text(in));
       break;
     default:
       break;  // no action set

@@ -38,8 +38,8 @@ CASE=$(as w grid_worker $GRID --json report --request-id m1 \
   --category dispute.neighbour --severity general --grid $GRID --text "漏水" |
   sed -n 's/^ "id": "\(.*\)",$/\1/p')
 sleep 1.5  # accept deadline passes: escalated to the street
-# As the county leader with a county bureau: valid whether the case sits at the street or,
-# under load, has been escalated once more to the county.
+# As the county leader with a county bureau. The policy's rule (older form) escalates a
+# community-owned case no higher than the street: later misses notify the county instead.
 as z leader dwk whistle "$CASE" dwk-public_security >/dev/null
 sleep 1.5  # report-in deadline passes: a no-show
 as z leader dwk get "$CASE" | grep -q NO-SHOW ||

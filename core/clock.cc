@@ -1,0 +1,76 @@
+#include "core/clock.h"
+
+#include <chrono>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace whistle::core {
+
+int64_t SystemClock::NowMs() const {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+const Clock& DefaultClock() {
+  static const SystemClock clock;
+  return clock;
+}
+
+int64_t ManualClock::NowMs() const {
+  std::lock_guard lock(mu_);
+  return now_ms_;
+}
+
+StatusOr<int64_t> ManualClock::Set(int64_t ms, const char* field) {
+  {
+    std::lock_guard lock(mu_);
+    if (ms < now_ms_) {
+      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(ms) +
+                                     " is before the clock's " + std::to_string(now_ms_) +
+                                     "; the clock never moves backwards");
+    }
+    now_ms_ = ms;
+  }
+  Notify(ms);
+  return ms;
+}
+
+StatusOr<int64_t> ManualClock::Advance(int64_t delta_ms, const char* field) {
+  int64_t now = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (delta_ms < 0) {
+      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(delta_ms) +
+                                     " is negative; the clock never moves backwards");
+    }
+    if (delta_ms > std::numeric_limits<int64_t>::max() - now_ms_) {
+      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(delta_ms) +
+                                     " moves the clock past the largest time");
+    }
+    now_ms_ += delta_ms;
+    now = now_ms_;
+  }
+  Notify(now);
+  return now;
+}
+
+int ManualClock::AddListener(std::function<void(int64_t)> listener) {
+  std::lock_guard lock(listeners_mu_);
+  const int handle = next_handle_++;
+  listeners_.emplace(handle, std::move(listener));
+  return handle;
+}
+
+void ManualClock::RemoveListener(int handle) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(handle);
+}
+
+void ManualClock::Notify(int64_t now_ms) {
+  // Under listeners_mu_: a listener removed by RemoveListener never runs after it returns.
+  std::lock_guard lock(listeners_mu_);
+  for (const auto& [handle, listener] : listeners_) listener(now_ms);
+}
+
+}  // namespace whistle::core

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <optional>
 
-#include "actors/node.h"
 #include "actors/directives.h"
+#include "actors/node.h"
 #include "actors/node_context.h"
 #include "core/directive.h"
 #include "core/log.h"
@@ -376,8 +376,8 @@ void HandleTargets(Directives& dirs, const core::Topology& topology, const v1::C
       !s.ok()) {
     return done(std::move(s));
   }
-  if (Status s = core::CheckId("forward.targets.jurisdiction_id", t.jurisdiction_id(),
-                               kMaxIdLength);
+  if (Status s =
+          core::CheckId("forward.targets.jurisdiction_id", t.jurisdiction_id(), kMaxIdLength);
       !s.ok()) {
     return done(std::move(s));
   }
@@ -414,9 +414,8 @@ void HandleInbox(Directives& dirs, const core::Topology& topology, const v1::Cal
                                         core::Quote(in.unit_id())));
   }
   // The unit itself, or a leader or staff member above it (as the service).
-  const bool supervises =
-      (caller.role() == v1::ROLE_LEADER || caller.role() == v1::ROLE_STAFF) &&
-      topology.IsWithin(j, caller.jurisdiction_id());
+  const bool supervises = (caller.role() == v1::ROLE_LEADER || caller.role() == v1::ROLE_STAFF) &&
+                          topology.IsWithin(j, caller.jurisdiction_id());
   if (!supervises && !core::ActsFor(caller, in.unit_id(), topology)) {
     return done(Status::PermissionDenied("unit_id: the caller may not read the inbox of " +
                                          core::Quote(in.unit_id())));

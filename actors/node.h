@@ -28,8 +28,8 @@ class Registry;
 namespace whistle::actors {
 
 struct NodeOptions {
-  std::string node_id = "szs";           // prefix of case ids
-  std::string hosted_jurisdiction;       // subtree root this node runs actors for; "" = all
+  std::string node_id = "szs";      // prefix of case ids
+  std::string hosted_jurisdiction;  // subtree root this node runs actors for; "" = all
   // Longest the deadline timer sleeps (it wakes at the next due deadline; this
   // bounds how late one fires after a wall-clock jump); 0 disables the timer.
   int timer_interval_ms = 60000;

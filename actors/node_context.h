@@ -50,9 +50,7 @@ class NodeContext {
   // Before any actor starts; null = the system clock.
   void set_clock(std::shared_ptr<core::Clock> clock) { clock_ = std::move(clock); }
   // The test clock when the node runs on one (--test-clock-start-ms), else null.
-  core::ManualClock* manual_clock() const {
-    return dynamic_cast<core::ManualClock*>(clock_.get());
-  }
+  core::ManualClock* manual_clock() const { return dynamic_cast<core::ManualClock*>(clock_.get()); }
 
   // Loads the case sequence and the per-owner counts from the store.
   Status Load();

@@ -76,6 +76,18 @@ bool TakePeriod(Args& args, v1::PeriodSpec* spec, std::string* why) {
   return true;
 }
 
+// `text` padded with spaces to `width` terminal columns (CJK characters take two).
+std::string Pad(const std::string& text, size_t width) {
+  size_t cols = 0;
+  for (size_t i = 0; i < text.size();) {
+    unsigned char ch = static_cast<unsigned char>(text[i]);
+    size_t len = ch < 0x80 ? 1 : ch < 0xE0 ? 2 : ch < 0xF0 ? 3 : 4;
+    cols += len >= 3 ? 2 : 1;
+    i += len;
+  }
+  return cols >= width ? text : text + std::string(width - cols, ' ');
+}
+
 std::string RateText(const v1::Rate& r) {
   if (!r.defined()) return "-";
   char buf[64];
@@ -150,11 +162,11 @@ void PrintRank(const v1::RankResponse& r) {
       char of[64];
       std::snprintf(of, sizeof of, "%lld/%lld", static_cast<long long>(e.rate().numerator()),
                     static_cast<long long>(e.rate().denominator()));
-      std::printf("%-5s %-28s %-20s %10s %12s\n", rank.c_str(), e.jurisdiction_id().c_str(),
-                  e.name().c_str(), RateText(e.rate()).c_str(), of);
+      std::printf("%-5s %-28s %s %10s %12s\n", rank.c_str(), e.jurisdiction_id().c_str(),
+                  Pad(e.name(), 20).c_str(), RateText(e.rate()).c_str(), of);
     } else {
-      std::printf("%-5s %-28s %-20s %10lld\n", rank.c_str(), e.jurisdiction_id().c_str(),
-                  e.name().c_str(), static_cast<long long>(e.count()));
+      std::printf("%-5s %-28s %s %10lld\n", rank.c_str(), e.jurisdiction_id().c_str(),
+                  Pad(e.name(), 20).c_str(), static_cast<long long>(e.count()));
     }
   }
 }

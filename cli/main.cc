@@ -25,8 +25,8 @@
 
 #include "app/build_info.h"
 #include "cli/args.h"
-#include "cli/clock_verbs.h"
 #include "cli/assess_verbs.h"
+#include "cli/clock_verbs.h"
 #include "cli/directive_verbs.h"
 #include "cli/watch_verbs.h"
 #include "core/text.h"

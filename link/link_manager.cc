@@ -267,8 +267,8 @@ void LinkManager::Call(const std::string& peer, actors::LinkCall call) {
     if (it != peers_.end()) session = it->second->session;
   }
   if (!session) {
-    return call.reply(
-        Status::Unavailable("node link " + peer + " towards the node that holds it is down; retry"));
+    return call.reply(Status::Unavailable("node link " + peer +
+                                          " towards the node that holds it is down; retry"));
   }
   session->Call(std::move(call));
 }

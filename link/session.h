@@ -35,7 +35,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   struct PendingForward {
-    actors::CaseReply reply;  // a case command's, or
+    actors::CaseReply reply;                                      // a case command's, or
     std::function<void(StatusOr<v1::ForwardAnswer>)> call_reply;  // a LinkCall's
     std::chrono::steady_clock::time_point deadline;
     void Fail(const Status& why) { reply ? reply(why) : call_reply(why); }

@@ -507,7 +507,7 @@ std::map<std::pair<char, std::string>, HandFigures> AssessmentScenario::CountByH
           } else {
             add_j(to, "evaluated", 1, at, false);
             add_j(to, "score_sum", e.score(), at, false);
-            if (e.score() >= 3) add_j(to, "satisfied", 1, at, false);
+            if (e.score() >= 4) add_j(to, "satisfied", 1, at, false);
           }
           break;
         case v1::TRANSITION_KIND_RETURN:

@@ -80,6 +80,24 @@ TEST(AssessmentRollupTest, ChildNodeRowsRollUpExactlyOnce) {
   ASSERT_NO_FATAL_FAILURE(scenario.CompareAll(fed.node("szs"), "after the child restarted"));
 }
 
+// Three levels (city node <- county node <- township node): the township's
+// rows reach the city through the county node, which adds its own.
+TEST(AssessmentRollupTest, RowsRelayThroughAMiddleNode) {
+  FederationOptions options;
+  options.extra_flags = WhistledProcess::TestClockFlags(AssessmentScenario::kStartMs);
+  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  AssessmentScenario scenario(
+      [&fed](const std::string& j) { return &fed.NodeHosting(j.empty() ? "szs" : j); },
+      [&fed]() {
+        return std::vector<WhistledProcess*>{&fed.node("szs"), &fed.node("dwk"),
+                                             &fed.node("dwk-s01")};
+      });
+  ASSERT_NO_FATAL_FAILURE(scenario.Run(30));
+  ASSERT_NO_FATAL_FAILURE(scenario.CompareAll(fed.node("szs"), "asked at the city node"));
+  ASSERT_NO_FATAL_FAILURE(scenario.CompareAll(fed.node("dwk"), "asked at the county node"));
+}
+
 TEST_F(AssessmentE2eTest, BadInputAndCallersWhoMayNotAskChangeNothing) {
   AssessmentClient client(node_->channel());
   const Identity city = {"leader.szs", "leader", "szs", ""};

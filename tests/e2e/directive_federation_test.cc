@@ -1,10 +1,10 @@
 // Directives across processes: a city, one county and two of its townships
 // as real whistled processes on 127.0.0.1. The city issues to every grid of
 // the city; grid workers sign and complete at the node hosting their grid
-// (every fifth at the city, which forwards it down the links) while the county is SIGKILLed and restarted mid-fan-out and a township's
-// link is cut for a while. At the end every unit is signed and done exactly
-// once, every level's counts equal a hand count, and the count updates the
-// city received for the directive are far fewer than the units below it.
+// (every fifth at the city, which forwards it down the links) while the county is SIGKILLed and
+// restarted mid-fan-out and a township's link is cut for a while. At the end every unit is signed
+// and done exactly once, every level's counts equal a hand count, and the count updates the city
+// received for the directive are far fewer than the units below it.
 #include <gtest/gtest.h>
 
 #include <algorithm>

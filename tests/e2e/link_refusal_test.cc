@@ -590,29 +590,32 @@ TEST_F(LinkRefusalTest, GarbageForwardsGetErrorAnswers) {
   const std::map<uint64_t, std::pair<v1::LinkFrame, int>> receipts = {
       {5, {receipt_frame(5, DawukouIds().grid, "szs-d-000000000001"), 7}},  // not its unit
       {6, {receipt_frame(6, "nowhere", "szs-d-000000000001"), 3}},          // unknown unit
-      {7, {[&] {
-             auto f = receipt_frame(7, own_grid, "szs-d-000000000001");
-             f.mutable_forward()->mutable_receipt()->clear_kind();
-             return f;
-           }(),
-           3}},                                                            // no sign/complete
-      {8, {receipt_frame(8, own_grid, "szs d\x01"), 3}},                   // bad directive id
-      {9, {receipt_frame(9, own_grid, "szs-d-000000000099"), 5}},          // no such directive
-      {10, {[&] {  // a grid worker reading the receipts of the whole city
-              auto f = receipt_frame(10, own_grid, "szs-d-000000000001");
-              f.mutable_forward()->clear_receipt();
-              f.mutable_forward()->mutable_targets()->set_directive_id("szs-d-000000000001");
-              f.mutable_forward()->mutable_targets()->set_jurisdiction_id("szs");
-              return f;
-            }(),
-            7}},
-      {11, {[&] {  // an inbox of a unit that does not exist
-              auto f = receipt_frame(11, own_grid, "szs-d-000000000001");
-              f.mutable_forward()->clear_receipt();
-              f.mutable_forward()->mutable_inbox()->set_unit_id("nowhere");
-              return f;
-            }(),
-            3}},
+      {7,
+       {[&] {
+          auto f = receipt_frame(7, own_grid, "szs-d-000000000001");
+          f.mutable_forward()->mutable_receipt()->clear_kind();
+          return f;
+        }(),
+        3}},                                                       // no sign/complete
+      {8, {receipt_frame(8, own_grid, "szs d\x01"), 3}},           // bad directive id
+      {9, {receipt_frame(9, own_grid, "szs-d-000000000099"), 5}},  // no such directive
+      {10,
+       {[&] {  // a grid worker reading the receipts of the whole city
+          auto f = receipt_frame(10, own_grid, "szs-d-000000000001");
+          f.mutable_forward()->clear_receipt();
+          f.mutable_forward()->mutable_targets()->set_directive_id("szs-d-000000000001");
+          f.mutable_forward()->mutable_targets()->set_jurisdiction_id("szs");
+          return f;
+        }(),
+        7}},
+      {11,
+       {[&] {  // an inbox of a unit that does not exist
+          auto f = receipt_frame(11, own_grid, "szs-d-000000000001");
+          f.mutable_forward()->clear_receipt();
+          f.mutable_forward()->mutable_inbox()->set_unit_id("nowhere");
+          return f;
+        }(),
+        3}},
   };
   for (const auto& [id, f] : receipts) ASSERT_TRUE(link.Write(f.first));
   std::map<uint64_t, int> codes;

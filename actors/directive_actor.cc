@@ -682,8 +682,8 @@ Status Directives::Impl::RouteUnit(const std::string& unit, std::string* hop) co
     *hop = next;
     return Status::Ok();
   }
-  const std::string where =
-      next == core::kParentPeer ? "lies outside this node's root " + placement.hosted_root()
+  const std::string where = next == core::kParentPeer
+                                ? "lies outside this node's root " + placement.hosted_root()
                                 : "lies in the subtree of " + next + ", hosted by a child node";
   return Status::FailedPrecondition("unit_id: " + core::Quote(unit) + " " + where +
                                     "; this node (" + ctx->node_id() +
@@ -916,21 +916,36 @@ void Directives::Complete(const std::string& id, const std::string& unit, const 
   ApplyReceipt(caller, std::move(receipt), 0, std::move(done));
 }
 
+namespace {
+
+// Asks the node over link `hop` (see LinkCall): `fill` sets the request's
+// kind, `take` picks the answer's part for `done`.
+template <class T, class Fill, class Take>
+void CallOver(const Directives::Impl& impl, const std::string& hop, const v1::Caller& caller,
+              int hops, Fill fill, Take take, Reply<T> done) {
+  LinkCall call;
+  call.request.set_hops(hops);
+  *call.request.mutable_caller() = caller;
+  fill(call.request);
+  call.reply = [done = std::move(done), take](StatusOr<v1::ForwardAnswer> answer) {
+    if (!answer.ok()) return done(answer.status());
+    done(take(*answer));
+  };
+  impl.Call(hop, std::move(call));
+}
+
+}  // namespace
+
 void Directives::ApplyReceipt(const v1::Caller& caller, v1::ReceiptForward receipt, int hops,
                               Reply<v1::ReceiptView> done) {
   std::string hop;
   if (Status s = impl_->RouteUnit(receipt.unit_id(), &hop); !s.ok()) return done(s);
   if (!hop.empty()) {
     // The unit's receipt lives on the node hosting it: one hop closer.
-    LinkCall call;
-    call.request.set_hops(hops);
-    *call.request.mutable_caller() = caller;
-    *call.request.mutable_receipt() = std::move(receipt);
-    call.reply = [done = std::move(done)](StatusOr<v1::ForwardAnswer> answer) {
-      if (!answer.ok()) return done(answer.status());
-      done(std::move(*answer->mutable_receipt()));
-    };
-    return impl_->Call(hop, std::move(call));
+    return CallOver(
+        *impl_, hop, caller, hops,
+        [&](v1::ForwardRequest& r) { *r.mutable_receipt() = std::move(receipt); },
+        [](v1::ForwardAnswer& a) { return std::move(*a.mutable_receipt()); }, std::move(done));
   }
   if (!impl_->Admit(done)) return;
   DirectiveOp op;
@@ -959,9 +974,9 @@ StatusOr<SegmentToken> ParseSegmentToken(const std::string& token, size_t segmen
   if (token.size() > 4096) return Status::InvalidArgument("page_token: too long");
   const size_t bar = token.find('|');
   size_t segment = 0;
-  const bool digits = bar != std::string::npos && bar > 0 && bar <= 3 &&
-                      std::all_of(token.begin(), token.begin() + bar,
-                                  [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      bar != std::string::npos && bar > 0 && bar <= 3 &&
+      std::all_of(token.begin(), token.begin() + bar, [](char c) { return c >= '0' && c <= '9'; });
   if (digits) segment = std::stoul(token.substr(0, bar));
   if (!digits || segment >= segments) {
     return Status::InvalidArgument("page_token: not a token this server issued");
@@ -977,15 +992,10 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
   if (Status s = impl_->RouteUnit(request.jurisdiction_id(), &hop); !s.ok()) return done(s);
   if (!hop.empty()) {
     // The subtree's receipts are held by the node hosting it.
-    LinkCall call;
-    call.request.set_hops(hops);
-    *call.request.mutable_caller() = caller;
-    *call.request.mutable_targets() = std::move(request);
-    call.reply = [done = std::move(done)](StatusOr<v1::ForwardAnswer> answer) {
-      if (!answer.ok()) return done(answer.status());
-      done(std::move(*answer->mutable_targets()));
-    };
-    return impl_->Call(hop, std::move(call));
+    return CallOver(
+        *impl_, hop, caller, hops,
+        [&](v1::ForwardRequest& r) { *r.mutable_targets() = std::move(request); },
+        [](v1::ForwardAnswer& a) { return std::move(*a.mutable_targets()); }, std::move(done));
   }
   // Hosted here: its own units first, then those of each child node below it.
   std::vector<std::string> below;
@@ -1009,8 +1019,8 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
   if (segment == 0) {
     auto d = Get(request.directive_id());
     if (!d.ok()) return done(d.status());
-    auto page = Targets(*d, request.jurisdiction_id(), request.state(), request.page_size(),
-                        at->inner);
+    auto page =
+        Targets(*d, request.jurisdiction_id(), request.state(), request.page_size(), at->inner);
     if (!page.ok()) return done(page.status());
     return done(wrap(std::move(page).value()));
   }
@@ -1028,15 +1038,10 @@ void Directives::InboxOf(const v1::Caller& caller, v1::InboxRequest request, int
   std::string hop;
   if (Status s = impl_->RouteUnit(request.unit_id(), &hop); !s.ok()) return done(s);
   if (!hop.empty()) {
-    LinkCall call;
-    call.request.set_hops(hops);
-    *call.request.mutable_caller() = caller;
-    *call.request.mutable_inbox() = std::move(request);
-    call.reply = [done = std::move(done)](StatusOr<v1::ForwardAnswer> answer) {
-      if (!answer.ok()) return done(answer.status());
-      done(std::move(*answer->mutable_inbox()));
-    };
-    return impl_->Call(hop, std::move(call));
+    return CallOver(
+        *impl_, hop, caller, hops,
+        [&](v1::ForwardRequest& r) { *r.mutable_inbox() = std::move(request); },
+        [](v1::ForwardAnswer& a) { return std::move(*a.mutable_inbox()); }, std::move(done));
   }
   done(Inbox(request.unit_id(), request.page_size(), request.page_token()));
 }

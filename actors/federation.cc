@@ -333,6 +333,17 @@ namespace {
 
 using AnswerReply = std::function<void(StatusOr<v1::ForwardAnswer>)>;
 
+// A reply that puts a T into the ForwardAnswer field `field` for `done`.
+template <class T>
+std::function<void(StatusOr<T>)> Answering(AnswerReply done, T* (v1::ForwardAnswer::*field)()) {
+  return [done = std::move(done), field](StatusOr<T> result) {
+    if (!result.ok()) return done(result.status());
+    v1::ForwardAnswer answer;
+    *(answer.*field)() = std::move(result).value();
+    done(std::move(answer));
+  };
+}
+
 // The caller of a call from a peer node: well formed and not a department
 // reading a subtree (bytes from the network, checked as the service checks).
 StatusOr<core::CheckedCaller> CallerOf(const v1::ForwardRequest& request, const core::Context& c) {
@@ -360,13 +371,9 @@ void HandleReceipt(Directives& dirs, const core::Topology& topology, const v1::C
   if (r.kind_case() == v1::ReceiptForward::KIND_NOT_SET) {
     return done(Status::InvalidArgument("forward.receipt: neither sign nor complete"));
   }
-  dirs.ApplyReceipt(caller, r, request.hops() + 1,
-                    [done = std::move(done)](StatusOr<v1::ReceiptView> view) {
-                      if (!view.ok()) return done(view.status());
-                      v1::ForwardAnswer answer;
-                      *answer.mutable_receipt() = std::move(view).value();
-                      done(std::move(answer));
-                    });
+  dirs.ApplyReceipt(
+      caller, r, request.hops() + 1,
+      Answering<v1::ReceiptView>(std::move(done), &v1::ForwardAnswer::mutable_receipt));
 }
 
 void HandleTargets(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
@@ -393,13 +400,9 @@ void HandleTargets(Directives& dirs, const core::Topology& topology, const v1::C
   if (!v1::ReceiptState_IsValid(t.state())) {
     return done(Status::InvalidArgument("forward.targets.state: unknown value"));
   }
-  dirs.ListTargets(caller, t, request.hops() + 1,
-                   [done = std::move(done)](StatusOr<v1::ListTargetsResponse> page) {
-                     if (!page.ok()) return done(page.status());
-                     v1::ForwardAnswer answer;
-                     *answer.mutable_targets() = std::move(page).value();
-                     done(std::move(answer));
-                   });
+  dirs.ListTargets(
+      caller, t, request.hops() + 1,
+      Answering<v1::ListTargetsResponse>(std::move(done), &v1::ForwardAnswer::mutable_targets));
 }
 
 void HandleInbox(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
@@ -421,12 +424,7 @@ void HandleInbox(Directives& dirs, const core::Topology& topology, const v1::Cal
                                          core::Quote(in.unit_id())));
   }
   dirs.InboxOf(caller, in, request.hops() + 1,
-               [done = std::move(done)](StatusOr<v1::InboxResponse> page) {
-                 if (!page.ok()) return done(page.status());
-                 v1::ForwardAnswer answer;
-                 *answer.mutable_inbox() = std::move(page).value();
-                 done(std::move(answer));
-               });
+               Answering<v1::InboxResponse>(std::move(done), &v1::ForwardAnswer::mutable_inbox));
 }
 
 }  // namespace

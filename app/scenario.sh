@@ -124,3 +124,13 @@ as_city keep "$CASE" --note "市级指挥部处置"
 step "   read on the street's node: owned by the city, a read-only copy here"
 as_grid get "$CASE"
 as_grid history "$CASE"
+
+step "9. the city leader's assessment (考核) of the street this month, asked at the city's node"
+# The street's node sends its figures up the links every 200 ms: wait until they are there.
+for _ in $(seq 50); do
+  as_city --json assess $STREET | grep -q '"closed": "1"' && break
+  sleep 0.1
+done
+as_city assess $STREET
+step "   $COUNTY's streets and towns ranked by response rate (accepted in time)"
+as_city rank $COUNTY --by response_rate

@@ -116,7 +116,11 @@ int64_t NextWake(const TimerState& st, int64_t now) {
   auto due = st.ctx->store().NextDueMs(now - 1);
   if (due.ok() && due->has_value()) next = std::min(next, **due + 1);
   if (!due.ok()) next = std::min(next, now + kFirstBackoffMs);
-  for (const auto& [id, b] : st.backoff) next = std::min(next, b.retry_at_ms);
+  // A retry already due was just sent (or its deadline moved away): waking
+  // for it again would spin until its answer comes.
+  for (const auto& [id, b] : st.backoff) {
+    if (b.retry_at_ms > now && st.inflight.count(id) == 0) next = std::min(next, b.retry_at_ms);
+  }
   return next;
 }
 
@@ -156,7 +160,7 @@ void Fired(Self* self, const std::string& case_id, bool ok) {
       Schedule(self, b.retry_at_ms, st.ctx->NowMs());
     }
   }
-  // Half the batches answered: the next batch goes out while the rest commit.
+  // Half of those in flight answered: the next batch goes out while the rest commit.
   if (st.draining && st.inflight.size() == kBatch) Tick(self);
   if (st.draining && st.inflight.empty()) Tick(self);
 }

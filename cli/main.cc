@@ -1053,6 +1053,14 @@ const std::vector<Verb>& Verbs() {
       {"inbox reported", "List the cases you reported",
        "inbox reported [--page-size N] [--page-token T] [--all]", kPageFlags + kAllFlag,
        InGroup("reported", InboxVerb)},
+      {"notices",
+       "List the supervision notices (督办) to a level: cases whose owner missed a deadline",
+       "notices [JURISDICTION] [--page-size N] [--page-token T] [--all]",
+       "  JURISDICTION         the level notified (default: your jurisdiction); staff and\n"
+       "                       leaders of it or above. Newest notice first; a case leaves the\n"
+       "                       list once resolved, closed, rejected or handed elsewhere\n" +
+           kPageFlags + kAllFlag,
+       [](Client& client, Args args) { return NoticesVerb(IoOf(client), std::move(args)); }},
       {"directive issue", "Issue a directive to units below you, with a deadline (leaders)",
        "directive issue --title T --deadline D [--text T] [--attachment URI]...\n"
        "                  [--request-id R] (--level LEVEL --subtree ID | --jurisdictions ID,..\n"

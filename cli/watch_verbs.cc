@@ -65,7 +65,55 @@ void PrintInbox(const v1::CaseInboxResponse& r, bool summoned) {
   }
 }
 
+void PrintNotices(const v1::NoticeInboxResponse& r) {
+  std::printf("%-18s %-19s %-7s %-16s %-12s %-26s %-10s %s\n", "CASE", "NOTICED", "NOTICES",
+              "MISSED", "STATE", "OWNER", "SEVERITY", "CATEGORY");
+  for (const auto& item : r.items()) {
+    const v1::Case& c = item.case_();
+    std::string missed;
+    for (const auto& m : item.deadlines_missed()) missed += (missed.empty() ? "" : ",") + m;
+    std::printf("%-18s %-19s %-7d %-16s %-12s %-26s %-10s %s\n", c.id().c_str(),
+                Time(item.noticed_at_ms()).c_str(), item.notices(), missed.c_str(),
+                Short(v1::CaseState_Name(c.state()), "CASE_STATE_").c_str(), c.owner_id().c_str(),
+                Short(v1::Severity_Name(c.severity()), "SEVERITY_").c_str(), c.category().c_str());
+  }
+  if (r.items().empty()) std::printf("(no supervision notices)\n");
+  if (!r.next_page_token().empty()) {
+    std::printf("next page: --page-token %s\n", r.next_page_token().c_str());
+  }
+}
+
 }  // namespace
+
+int NoticesVerb(const VerbIo& io, Args args) {
+  v1::NoticeInboxRequest req;
+  int64_t page_size = 0;
+  std::string why;
+  if (!TakeNumber(args, "--page-size", 50, 1, kMaxPageSize, &page_size, &why)) {
+    return io.usage(why);
+  }
+  req.set_page_size(static_cast<int32_t>(page_size));
+  req.set_page_token(Take(args, "--page-token"));
+  const bool all = TakeFlag(args, "--all");
+  if (!args.empty() && !args[0].empty() && args[0][0] != '-') {
+    req.set_jurisdiction_id(args[0]);
+    args.erase(args.begin());
+  }
+  if (why = Leftover("notices", args); !why.empty()) return io.usage(why);
+  auto stub = v1::InboxService::NewStub(io.channel);
+  v1::NoticeInboxResponse total;
+  for (;;) {
+    grpc::ClientContext ctx;
+    io.prepare(ctx);
+    v1::NoticeInboxResponse page;
+    grpc::Status status = stub->SupervisionNotices(&ctx, req, &page);
+    if (!status.ok() || !all) return io.print(status, page, [&] { PrintNotices(page); });
+    for (auto& item : *page.mutable_items()) *total.add_items() = std::move(item);
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  return io.print(grpc::Status::OK, total, [&] { PrintNotices(total); });
+}
 
 int WatchVerb(const VerbIo& io, bool json, Args args) {
   v1::WatchRequest req;

@@ -16,5 +16,8 @@ namespace whistle::cli {
 int WatchVerb(const VerbIo& io, bool json, std::vector<std::string> args);
 // `args` follow "inbox": "summoned" (a department's cases) or "reported".
 int InboxVerb(const VerbIo& io, std::vector<std::string> args);
+// `args` follow "notices": [JURISDICTION] and the page flags. The
+// supervision notices (督办) to a level (default: the caller's), newest first.
+int NoticesVerb(const VerbIo& io, std::vector<std::string> args);
 
 }  // namespace whistle::cli

@@ -295,6 +295,21 @@ Transition Begin(const v1::Case& current, v1::TransitionKind kind, const v1::Cal
 Transition Finish(Transition t, std::string_view note, int64_t now_ms) {
   // The dispatch window exists only while the case waits, accepted, for a decision.
   if (t.next.state() != v1::CASE_STATE_ACCEPTED) t.next.mutable_deadlines()->set_dispatch_by_ms(0);
+  // A standing supervision notice (督办) ends when the case changes owner, is
+  // resolved, verified, closed or rejected, or leaves RESOLVED (verified or
+  // found not fixed); an overdue transition raising a new one keeps it.
+  const v1::CaseState from = t.entry.from_state();
+  const v1::CaseState to = t.next.state();
+  const bool raised =
+      t.entry.kind() == v1::TRANSITION_KIND_OVERDUE && !t.entry.notice_to_id().empty();
+  if (!raised && !t.next.notice_to_id().empty() &&
+      (t.next.owner_id() != t.entry.from_jurisdiction_id() ||
+       (to != from && (to >= v1::CASE_STATE_RESOLVED || from == v1::CASE_STATE_RESOLVED)))) {
+    t.next.clear_notice_to_id();
+    t.next.clear_noticed_at_ms();
+    t.next.clear_notice_missed();
+    t.next.clear_notices();
+  }
   t.next.set_history_length(t.next.history_length() + 1);
   t.next.set_updated_at_ms(now_ms);
   t.next.set_next_deadline_ms(NextDeadline(t.next));
@@ -1108,6 +1123,12 @@ Result Overdue(const v1::Case& c, const v1::OverdueCommand& cmd, const v1::Calle
     if (parent != nullptr) {
       t.entry.set_notice_to_id(parent->id());
       t.next.set_supervisions(c.supervisions() + 1);
+      // The standing notice the parent lists (InboxService.SupervisionNotices).
+      const bool again = c.notice_to_id() == parent->id();
+      t.next.set_notices(again ? c.notices() + 1 : 1);
+      t.next.set_notice_to_id(parent->id());
+      t.next.set_noticed_at_ms(now);
+      *t.next.mutable_notice_missed() = t.entry.deadlines_missed();
     }
   }
   if (!cmd.deadline().empty()) what = cmd.deadline() + ": " + what;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/text.h"
 #include "services/call.h"
 #include "services/identity.h"
 
@@ -92,6 +93,56 @@ grpc::ServerUnaryReactor* InboxService::ReportedCases(grpc::CallbackServerContex
   auto page = node_.store().ReportedBy(caller->get().user(), *after, *limit);
   if (!page.ok()) return call.Finish(page.status());
   for (auto& c : page->cases) *response->add_items()->mutable_case_() = std::move(c);
+  response->set_next_page_token(Hex(page->next_key));
+  return call.Finish(Status::Ok());
+}
+
+// Staff and leaders of the notified level or above read its notices.
+grpc::ServerUnaryReactor* InboxService::SupervisionNotices(grpc::CallbackServerContext* context,
+                                                           const v1::NoticeInboxRequest* request,
+                                                           v1::NoticeInboxResponse* response) {
+  Call call(context, &probe_, "/whistle.v1.InboxService/SupervisionNotices");
+  auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
+  if (!caller.ok()) return call.Finish(caller.status());
+  const v1::Caller& who = caller->get();
+  const core::Topology& topology = node_.topology();
+  const std::string& jid =
+      request->jurisdiction_id().empty() ? who.jurisdiction_id() : request->jurisdiction_id();
+  if (topology.Find(jid) == nullptr) {
+    return call.Finish(
+        Status::InvalidArgument("jurisdiction_id: unknown jurisdiction " + core::Quote(jid)));
+  }
+  if (who.role() != v1::ROLE_LEADER && who.role() != v1::ROLE_STAFF) {
+    return call.Finish(Status::PermissionDenied(
+        "supervision notices are read by staff and leaders of the notified level or above; "
+        "the caller's role is " +
+        v1::Role_Name(who.role())));
+  }
+  if (!topology.IsWithin(jid, who.jurisdiction_id())) {
+    return call.Finish(Status::PermissionDenied("jurisdiction " + core::Quote(jid) +
+                                                " lies outside the caller's jurisdiction " +
+                                                core::Quote(who.jurisdiction_id())));
+  }
+  int n = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  if (n < 0 || n > kMaxPageSize) {
+    return call.Finish(Status::InvalidArgument("page_size: must be 1.." +
+                                               std::to_string(kMaxPageSize) + ", got " +
+                                               std::to_string(request->page_size())));
+  }
+  v1::CaseInboxRequest token;
+  token.set_page_token(request->page_token());
+  auto after = AfterKey(token);
+  if (!after.ok()) return call.Finish(after.status());
+  auto page = node_.store().SupervisionNotices(jid, *after, static_cast<size_t>(n));
+  if (!page.ok()) return call.Finish(page.status());
+  for (auto& c : page->cases) {
+    v1::NoticeItem* item = response->add_items();
+    item->set_notice_to_id(c.notice_to_id());
+    item->set_noticed_at_ms(c.noticed_at_ms());
+    *item->mutable_deadlines_missed() = c.notice_missed();
+    item->set_notices(c.notices());
+    *item->mutable_case_() = std::move(c);
+  }
   response->set_next_page_token(Hex(page->next_key));
   return call.Finish(Status::Ok());
 }

@@ -1,7 +1,8 @@
 // InboxService: the cases addressed to the caller, read from this node's
 // store. A department: the cases it is summoned or dispatched to, pending
-// first by report-in deadline. Anyone: the cases it reported. Thin like
-// CaseService; runs on gRPC threads.
+// first by report-in deadline. Anyone: the cases it reported. Staff and
+// leaders: the supervision notices (督办) to their jurisdiction or one below
+// it. Thin like CaseService; runs on gRPC threads.
 #pragma once
 
 #include "actors/node.h"
@@ -25,6 +26,9 @@ class InboxService final : public v1::InboxService::CallbackService {
   grpc::ServerUnaryReactor* ReportedCases(grpc::CallbackServerContext* context,
                                           const v1::CaseInboxRequest* request,
                                           v1::CaseInboxResponse* response) override;
+  grpc::ServerUnaryReactor* SupervisionNotices(grpc::CallbackServerContext* context,
+                                               const v1::NoticeInboxRequest* request,
+                                               v1::NoticeInboxResponse* response) override;
 
  private:
   actors::Node& node_;

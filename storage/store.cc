@@ -13,6 +13,7 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -259,6 +260,12 @@ class HealthListener final : public rocksdb::EventListener {
  private:
   std::shared_ptr<Health> health_;
 };
+std::string NoticePrefix(std::string_view to) {
+  std::string k = "n/" + std::string(to);
+  k.push_back(keys::kSep);
+  return k;
+}
+
 // Department inbox rows of a case: d/<dept>\0 <0|1> <due 16 digits> / <case_id>.
 // The last summons of a department decides its row (a department summoned
 // again after a return has one row).
@@ -282,6 +289,25 @@ std::map<std::string, std::string> InboxKeys(const v1::Case& c) {
     out.emplace(dept, std::move(k));
   }
   return out;
+}
+
+// Supervision notice row of a case (at most one): n/<notice_to>\0 <inverted
+// noticed_at 16 digits> / <case_id>, newest notice first. Only while a
+// notice stands (the case machine clears it on handover and resolution).
+std::optional<std::string> NoticeKey(const v1::Case& c) {
+  if (c.notice_to_id().empty() || c.state() == v1::CASE_STATE_CLOSED ||
+      c.state() == v1::CASE_STATE_EVALUATED || c.state() == v1::CASE_STATE_REJECTED) {
+    return std::nullopt;
+  }
+  constexpr long long kTop = 9999999999999999LL;
+  const long long at = std::clamp<long long>(c.noticed_at_ms(), 0, kTop);
+  char inverted[32];
+  std::snprintf(inverted, sizeof(inverted), "%016lld", kTop - at);
+  std::string k = NoticePrefix(c.notice_to_id());
+  k.append(inverted);
+  k.push_back('/');
+  k.append(c.id());
+  return k;
 }
 
 std::string InboxPrefix(std::string_view dept) {
@@ -384,6 +410,15 @@ void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool ow
     auto it = old_rows.find(dept);
     if (it == old_rows.end() || it->second != key) rep_->Add(Cf::kIndex, Kind::kPut, key);
   }
+
+  // Supervision notice row (owned cases and copies alike: the level notified
+  // may live on an ancestor node, which holds a copy). A copy's old row is
+  // not known here; reads check rows against the case.
+  std::optional<std::string> old_notice;
+  if (owned_before != nullptr) old_notice = NoticeKey(*owned_before);
+  std::optional<std::string> new_notice = NoticeKey(after);
+  if (old_notice && old_notice != new_notice) rep_->Add(Cf::kIndex, Kind::kDelete, *old_notice);
+  if (new_notice && old_notice != new_notice) rep_->Add(Cf::kIndex, Kind::kPut, *new_notice);
 }
 
 void Batch::PutHistory(const v1::HistoryEntry& entry) {
@@ -1445,6 +1480,44 @@ StatusOr<InboxPage> Store::DepartmentInbox(const std::string& department,
                              }
                            }
                            row.c = std::move(c).value();
+                           return true;
+                         });
+  if (!s.ok()) return s;
+  if (!inner.ok()) return inner;
+  if (more) page.next_key = last_key;
+  return page;
+}
+
+StatusOr<NoticePage> Store::SupervisionNotices(const std::string& jurisdiction,
+                                               const std::string& after_key, size_t limit) const {
+  if (limit == 0) return Status::InvalidArgument("limit: must be positive");
+  const std::string prefix = NoticePrefix(jurisdiction);
+  const std::string start = after_key > prefix ? after_key : prefix;
+  NoticePage page;
+  std::string last_key;
+  bool more = false;
+  Status inner = Status::Ok();
+  Status s = impl_->Scan(Cf::kIndex, start, keys::PrefixEnd(prefix), "notices of " + jurisdiction,
+                         [&](std::string_view key, std::string_view) {
+                           if (key == after_key) return true;
+                           if (page.cases.size() == limit) {
+                             more = true;
+                             return false;
+                           }
+                           last_key.assign(key);
+                           auto slash = key.rfind('/');
+                           if (slash == std::string_view::npos) return true;
+                           auto c = GetCase(std::string(key.substr(slash + 1)));
+                           if (!c.ok()) {
+                             if (c.status().code() == Code::kNotFound) return true;
+                             inner = c.status();
+                             return false;
+                           }
+                           // A hint: keep the row only if the case still stands there
+                           // (a copy's old rows are never deleted).
+                           auto now_key = NoticeKey(*c);
+                           if (!now_key || *now_key != key) return true;
+                           page.cases.push_back(std::move(c).value());
                            return true;
                          });
   if (!s.ok()) return s;

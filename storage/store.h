@@ -19,6 +19,8 @@
 //            by the commit thread; the live watch reads it)
 //   index    d/<department> \0 <0|1> <due 16 digits> / <case_id> -> "" (department inbox:
 //            0 = pending report-in; a hint, checked against the case on read)
+//   index    n/<notice_to> \0 <inverted noticed_at 16 digits> / <case_id> -> "" (supervision
+//            notices (督办) to a level, newest first; a hint, checked against the case on read)
 //   meta     changes/trimmed                         -> int64: change log trimmed up to here
 //
 // A node keeps the cases it owns (indexed, counted, timed) and read-only
@@ -142,6 +144,12 @@ struct InboxRow {
 };
 struct InboxPage {
   std::vector<InboxRow> rows;
+  std::string next_key;  // raw key bytes; "" = nothing follows
+};
+
+// Cases whose standing supervision notice is addressed to one level.
+struct NoticePage {
+  std::vector<v1::Case> cases;
   std::string next_key;  // raw key bytes; "" = nothing follows
 };
 
@@ -282,6 +290,10 @@ class Store {
   // deadline), after `after_key`, at most `limit`. Stale index rows are skipped.
   StatusOr<InboxPage> DepartmentInbox(const std::string& department, const std::string& after_key,
                                       size_t limit) const;
+  // Cases with a standing supervision notice (督办) to `jurisdiction`, newest
+  // notice first, after `after_key`, at most `limit`. Stale rows are skipped.
+  StatusOr<NoticePage> SupervisionNotices(const std::string& jurisdiction,
+                                          const std::string& after_key, size_t limit) const;
   // Cases reported by `reporter` (by request id), after `after_key`, at most `limit`.
   StatusOr<ListResult> ReportedBy(const std::string& reporter, const std::string& after_key,
                                   size_t limit) const;

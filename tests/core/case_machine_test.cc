@@ -696,8 +696,25 @@ TEST_F(CaseMachineTest, MissedAcceptEscalates) {
     EXPECT_EQ(history_.back().notice_to_id(), "dwk");
     EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"accept"}));
     EXPECT_EQ(c.deadlines().accept_by_ms(), now + 1 + 30 * kMinute);
+    // The standing notice the county lists (InboxService.SupervisionNotices).
+    EXPECT_EQ(c.notice_to_id(), "dwk");
+    EXPECT_EQ(c.noticed_at_ms(), now + 1);
+    EXPECT_EQ(c.notices(), round);
+    EXPECT_EQ(std::vector<std::string>(c.notice_missed().begin(), c.notice_missed().end()),
+              (std::vector<std::string>{"accept"}));
     now = c.deadlines().accept_by_ms();
   }
+  // Accepted: the case is still open at the street, the notice stands.
+  c = Do(c, Accept(), street_staff_, now);
+  EXPECT_EQ(c.notice_to_id(), "dwk");
+  EXPECT_EQ(c.notices(), 3);
+  // Handed to the county: the street's notice ends.
+  c = Do(c, Escalate(), street_staff_, now + kMinute);
+  EXPECT_EQ(c.owner_id(), "dwk");
+  EXPECT_TRUE(c.notice_to_id().empty());
+  EXPECT_EQ(c.notices(), 0);
+  EXPECT_EQ(c.noticed_at_ms(), 0);
+  EXPECT_EQ(c.notice_missed_size(), 0);
 }
 
 TEST_F(CaseMachineTest, AcceptedButNotDispatchedInAnHourEscalates) {
@@ -757,9 +774,12 @@ TEST_F(CaseMachineTest, MissedResolveAtTheLimitNotifiesTheLevelAbove) {
   EXPECT_EQ(c.deadlines().resolve_by_ms(), resolve_by + 1 + 72 * kHour);
   EXPECT_EQ(c.next_deadline_ms(), c.deadlines().resolve_by_ms());
   EXPECT_TRUE(c.resolve_missed());
+  EXPECT_EQ(c.notice_to_id(), "dwk");
+  EXPECT_EQ(c.notices(), 1);
   c = Do(c, Resolve(), street_staff_, resolve_by + kHour);
   EXPECT_EQ(c.state(), v1::CASE_STATE_RESOLVED);
   EXPECT_FALSE(c.resolved_in_time());
+  EXPECT_TRUE(c.notice_to_id().empty()) << "resolved: the notice is answered";
   EXPECT_EQ(c.summons(0).done_at_ms(), resolve_by + kHour);
 
   const int64_t verify_by = c.deadlines().verify_by_ms();
@@ -768,6 +788,8 @@ TEST_F(CaseMachineTest, MissedResolveAtTheLimitNotifiesTheLevelAbove) {
   EXPECT_EQ(c.overdue_count(), 2);
   EXPECT_EQ(c.supervisions(), 2);
   EXPECT_EQ(Missed(history_.back()), (std::vector<std::string>{"verify"}));
+  EXPECT_EQ(c.notice_to_id(), "dwk");
+  EXPECT_EQ(c.notices(), 1) << "a fresh notice after resolution counts from one";
   EXPECT_EQ(c.deadlines().verify_by_ms(), verify_by + 1 + 24 * kHour);
   EXPECT_EQ(c.next_deadline_ms(), c.deadlines().verify_by_ms());
 }

@@ -90,6 +90,7 @@ expect 2 '--page-size: want a whole number from 1 to 500, got "abc"' inbox summo
 expect 2 '--page-size: want a whole number from 1 to 500, got "10x"' inbox reported --page-size 10x
 expect 2 '--page-size: want a whole number from 1 to 500, got "abc"' directive list --page-size abc
 expect 2 '--page-size: want a whole number from 1 to 500, got "0"' directive inbox --page-size 0
+expect 2 '--page-size: want a whole number from 1 to 500, got "501"' notices dwk --page-size 501
 expect 2 "--page-size: want a whole number from 1 to 500, got \"$BIG\"" \
   directive targets D-1 --page-size "$BIG"
 for bad in "+${BIG}d" "$BIG" "+10x" "+-5m" 12abc; do
@@ -184,7 +185,8 @@ v=$("$CTL" version) || fail "whistlectl version: exit $?"
   fail "whistlectl version: $v"
 [ "$("$CTL" --version)" = "$v" ] || fail "--version differs from version"
 d=$("$BUILD/app/whistled" --version) || fail "whistled --version: exit $?"
-[ "${d#whistled }" = "${v#whistlectl }" ] || fail "whistled says '$d', whistlectl says '$v'"
+[ "${d#whistled }" = "${v#whistlectl }" ] ||
+  fail "whistled says '$d', whistlectl says '$v' (one of them not rebuilt since a commit?)"
 
 # Against a real node: a report without --severity is refused before anything is
 # stored; the same report with it is stored (so the count can tell).

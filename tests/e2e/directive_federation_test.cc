@@ -322,6 +322,20 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
   EXPECT_EQ(WatchedDone(fed.node(city), id, city, 1903), 1903);
   EXPECT_EQ(WatchedDone(fed.node(city), id, county, t.GridsBelow(county)), t.GridsBelow(county));
 
+  // Page tokens this server did not issue are refused, naming the field.
+  for (const char* token : {"9|", "x|abc", "|", "123456|"}) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::ListTargetsRequest req;
+    req.set_directive_id(id);
+    req.set_jurisdiction_id(city);
+    req.set_page_token(token);
+    v1::ListTargetsResponse page;
+    grpc::Status s = Stub(fed.node(city))->ListTargets(&ctx, req, &page);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << token;
+    EXPECT_NE(s.error_message().find("page_token"), std::string::npos) << s.error_message();
+  }
+
   // A leader at the city drills down to a township two links away: its
   // receipts are read on the township node, the same list as asked there.
   for (const auto& town : towns) {

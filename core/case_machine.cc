@@ -39,9 +39,10 @@
 //                                      ancestor of the owner;
 //                                      never a handler
 // close      VERIFIED                  authority over owner         CLOSED
-// evaluate   CLOSED                    the reporter, or authority   EVALUATED; not after the
-//                                      with on_behalf; never a      evaluate deadline
-//                                      handler
+// evaluate   CLOSED                    the reporter, or             EVALUATED; not after the
+//                                      (staff-reported cases)       evaluate deadline
+//                                      authority with on_behalf;
+//                                      never a handler
 // return     REPORTED, ACCEPTED        authority over owner         REPORTED at the parent
 // reject     REPORTED, ACCEPTED        authority over owner         REJECTED
 // supervise  any open state            a leader of a strict         unchanged
@@ -544,7 +545,8 @@ std::string_view Describe(Who who) {
       return "the grid worker of the case's grid, or staff/leader of a strict ancestor of the "
              "owner; never a handler";
     case Who::kEvaluator:
-      return "the reporter, or authority with on_behalf; never a handler";
+      return "the reporter, or (staff-reported cases) authority with on_behalf; never a "
+             "handler";
     case Who::kHigherLevel:
       return "a leader of a strict ancestor of the owner";
     case Who::kSystem:
@@ -627,6 +629,15 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
       // The reporter as it reported: the same user in another role (a staff
       // token of the grid worker who reported) acts by that role's rights only.
       if (caller.user() == c.reporter() && caller.role() == c.reporter_role()) return Status::Ok();
+      if (c.reporter_role() == v1::ROLE_GRID_WORKER) {
+        // The grid worker asks the resident; a rating by anyone else would
+        // take the resident's place (and end the window before they answer).
+        return Status::PermissionDenied(
+            "anti-gaming: case " + c.id() + " was reported by grid worker " +
+            Quote(c.reporter()) +
+            ", who rates it for the resident; a rating on the resident's behalf is for cases "
+            "staff took in (hotline or desk)");
+      }
       if (Status s = RequireAuthority(rule.name, caller, c, ctx); !s.ok()) return s;
       bool on_behalf =
           command != nullptr && command->has_evaluate() && command->evaluate().on_behalf();
@@ -896,7 +907,9 @@ Result Evaluate(const v1::Case& c, const v1::EvaluateCommand& cmd, const v1::Cal
                 int64_t now, const Context& ctx) {
   int64_t by = c.deadlines().evaluate_by_ms();
   if (c.evaluation_expired() || (by != 0 && now > by)) {
-    return WrongState(c, "its evaluation window closed at " + std::to_string(by) +
+    // Once it fired, evaluate_by_ms is cleared: say when only while it is known.
+    return WrongState(c, std::string("its evaluation window closed") +
+                             (by == 0 ? "" : " at " + std::to_string(by)) +
                              " (evaluation_expired); it counts as not evaluated");
   }
   Transition t = Begin(c, v1::TRANSITION_KIND_EVALUATE, caller, now);
@@ -904,11 +917,14 @@ Result Evaluate(const v1::Case& c, const v1::EvaluateCommand& cmd, const v1::Cal
   t.next.set_satisfaction(cmd.score());
   t.next.mutable_deadlines()->set_evaluate_by_ms(0);
   t.entry.set_score(cmd.score());
-  // The reporter rates for itself, on_behalf or not; anyone else CheckWho let
-  // through rates on the resident's behalf.
-  bool reporter = caller.user() == c.reporter() && caller.role() == c.reporter_role();
-  t.next.set_evaluated_on_behalf(!reporter);
-  t.entry.set_on_behalf(!reporter);
+  // Only a grid worker reporting rates as the resident's own voice (it asks
+  // them); staff who took a case in, and anyone else CheckWho let through,
+  // rate on the resident's behalf: recorded and reported apart.
+  const bool grid_reporter = caller.user() == c.reporter() &&
+                             caller.role() == c.reporter_role() &&
+                             c.reporter_role() == v1::ROLE_GRID_WORKER;
+  t.next.set_evaluated_on_behalf(!grid_reporter);
+  t.entry.set_on_behalf(!grid_reporter);
   return Finish(std::move(t), cmd.comment(), now);
 }
 

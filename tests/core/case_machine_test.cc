@@ -426,6 +426,7 @@ TEST_F(CaseMachineTest, FailedPreconditionsNameTheState) {
     const char* name;
     v1::Command command;
     std::vector<v1::CaseState> allowed;
+    const v1::Caller* who = nullptr;  // default: the city leader
   };
   const std::vector<v1::CaseState> active = {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED,
                                              v1::CASE_STATE_DISPATCHED, v1::CASE_STATE_IN_PROGRESS};
@@ -440,7 +441,7 @@ TEST_F(CaseMachineTest, FailedPreconditionsNameTheState) {
       {"resolve", Resolve(), {v1::CASE_STATE_IN_PROGRESS}},
       {"verify", Verify(true), {v1::CASE_STATE_RESOLVED}},
       {"close", Close(), {v1::CASE_STATE_VERIFIED}},
-      {"evaluate", OnBehalf(3), {v1::CASE_STATE_CLOSED}},
+      {"evaluate", Evaluate(3), {v1::CASE_STATE_CLOSED}, &grid_worker_},
       {"transfer", Transfer("", "dispute.family"), active},
       {"return", Return(), {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}},
       {"reject", Reject(), {v1::CASE_STATE_REPORTED, v1::CASE_STATE_ACCEPTED}},
@@ -456,7 +457,7 @@ TEST_F(CaseMachineTest, FailedPreconditionsNameTheState) {
       for (auto s : rule.allowed) allowed |= snap.c.state() == s;
       if (allowed) continue;
       SCOPED_TRACE(std::string(rule.name) + " on " + snap.label);
-      Status s = Fail(snap.c, rule.command, city_leader_, kT0 + kHour);
+      Status s = Fail(snap.c, rule.command, rule.who ? *rule.who : city_leader_, kT0 + kHour);
       EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
       EXPECT_NE(
           s.message().find("case szs-000000000001 is " + v1::CaseState_Name(snap.c.state()) + "; "),
@@ -585,13 +586,28 @@ TEST_F(CaseMachineTest, VerifyAndEvaluatePermissions) {
   EXPECT_EQ(Fail(c, Evaluate(5), other_grid_worker_, kT0).code(), Code::kPermissionDenied);
   EXPECT_EQ(Fail(c, Evaluate(5), hn_leader_, kT0).code(), Code::kPermissionDenied);
   EXPECT_EQ(Fail(c, OnBehalf(5), hn_leader_, kT0).code(), Code::kPermissionDenied);
-  // Staff who did not handle it rate on the resident's behalf only, marked so.
+  // A grid worker's report is rated by that grid worker (it asks the
+  // resident): nobody rates in its place, not even on the resident's behalf.
   v1::Caller other_street_staff = MakeCaller("ss-other", v1::ROLE_STAFF, kStreet);
   EXPECT_EQ(Fail(c, Evaluate(2), other_street_staff, kT0).code(), Code::kPermissionDenied);
-  auto rated = Act(c, OnBehalf(2), other_street_staff, kT0);
+  Status blocked = Fail(c, OnBehalf(2), other_street_staff, kT0);
+  EXPECT_EQ(blocked.code(), Code::kPermissionDenied);
+  EXPECT_NE(blocked.message().find("who rates it for the resident"), std::string::npos)
+      << blocked.message();
+  // A case staff took in (a hotline call): staff who did not handle it rate
+  // on the resident's behalf only, marked so; the staff reporter's own
+  // rating is marked on behalf too (it is not the resident's voice).
+  v1::Case desk = c;
+  desk.set_reporter("desk-li");
+  desk.set_reporter_role(v1::ROLE_STAFF);
+  EXPECT_EQ(Fail(desk, Evaluate(2), other_street_staff, kT0).code(), Code::kPermissionDenied);
+  auto rated = Act(desk, OnBehalf(2), other_street_staff, kT0);
   ASSERT_TRUE(rated.ok()) << rated.status().ToString();
   EXPECT_TRUE(rated->next.evaluated_on_behalf());
   EXPECT_TRUE(rated->entry.on_behalf());
+  auto by_reporter = Act(desk, Evaluate(4), MakeCaller("desk-li", v1::ROLE_STAFF, kStreet), kT0);
+  ASSERT_TRUE(by_reporter.ok()) << by_reporter.status().ToString();
+  EXPECT_TRUE(by_reporter->next.evaluated_on_behalf());
 }
 
 // The reporter evaluates as the reporter only in the role it reported in: the
@@ -1326,10 +1342,10 @@ TEST_F(CaseMachineTest, HandlersMayNotVerifyOrRateTheirOwnCase) {
   c = Do(c, Close(), street_staff_, kT0 + 3 * kHour);
   // Rating: handlers never, other staff only on_behalf, the reporter as reported.
   EXPECT_NE(refused(c, OnBehalf(5), street_staff_).find("handled case"), std::string::npos);
-  EXPECT_EQ(refused(c, Evaluate(5), street_other),
-            "anti-gaming: only the reporter rates case szs-000000000001; staff rating for a "
-            "resident who cannot must set on_behalf (whistlectl evaluate --on-behalf), which is "
-            "recorded and reported apart");
+  EXPECT_EQ(refused(c, OnBehalf(5), street_other),
+            "anti-gaming: case szs-000000000001 was reported by grid worker \"gw-wang\", who "
+            "rates it for the resident; a rating on the resident's behalf is for cases staff "
+            "took in (hotline or desk)");
   auto self_rated = Act(c, Evaluate(4), grid_worker_, kT0 + 4 * kHour);
   ASSERT_TRUE(self_rated.ok());
   EXPECT_FALSE(self_rated->next.evaluated_on_behalf());

@@ -85,11 +85,12 @@ class ClosedLoopTest : public ::testing::Test {
 
   void SetUp() override { ASSERT_TRUE(node_.running()) << node_.log_path(); }
 
-  std::string NewCase(const std::string& request_id, v1::Severity severity = v1::SEVERITY_GENERAL) {
+  std::string NewCase(const std::string& request_id, v1::Severity severity = v1::SEVERITY_GENERAL,
+                      const Identity* reporter = nullptr) {
     v1::ReportCommand r = NeighbourDispute(ids_, request_id);
     r.set_severity(severity);
     v1::Case c;
-    auto s = Report(*stub_, GridWorker(ids_), r, &c);
+    auto s = Report(*stub_, reporter != nullptr ? *reporter : GridWorker(ids_), r, &c);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return c.id();
   }
@@ -151,16 +152,31 @@ TEST_F(ClosedLoopTest, EachAntiGamingRuleRefusesAndChangesNothing) {
   });
   // The staff who handled it may not rate it, even on the resident's behalf.
   ExpectDenied(community_, id, on_behalf, "anti-gaming: user \"li.community\" handled case");
-  // Other staff rate only on the resident's behalf, and are told so.
-  ExpectDenied(community_other_, id, rate, "must set on_behalf");
-  v1::Case rated = Do(community_other_, id, on_behalf);
+  // A grid worker's report is rated by that grid worker (it asks the
+  // resident): other staff may not rate in its place, on behalf or not.
+  ExpectDenied(community_other_, id, rate, "who rates it for the resident");
+  ExpectDenied(community_other_, id, on_behalf, "who rates it for the resident");
+  v1::Case rated = Do(GridWorker(ids_), id, rate);
   EXPECT_EQ(rated.state(), v1::CASE_STATE_EVALUATED);
-  EXPECT_TRUE(rated.evaluated_on_behalf());
-  v1::GetHistoryResponse h;
-  ASSERT_TRUE(History(*stub_, GridWorker(ids_), id, &h).ok());
-  EXPECT_TRUE(h.entries(h.entries_size() - 1).on_behalf());
+  EXPECT_FALSE(rated.evaluated_on_behalf());
   EXPECT_EQ(std::vector<std::string>(rated.handler_users().begin(), rated.handler_users().end()),
             std::vector<std::string>{"li.community"});
+
+  // A case staff took in (a hotline call): other staff rate on the
+  // resident's behalf only, and are told so; it is marked and reported apart.
+  const Identity desk{"xu.desk", "staff", ids_.community, ""};
+  const std::string call = NewCase("ag-desk", v1::SEVERITY_GENERAL, &desk);
+  Do(community_, call, Cmd([](auto& c) { c.mutable_accept(); }));
+  Do(community_, call, Cmd([](auto& c) { c.mutable_keep(); }));
+  Do(community_, call, Cmd([](auto& c) { c.mutable_resolve(); }));
+  Do(GridWorker(ids_), call, verify);
+  Do(community_, call, Cmd([](auto& c) { c.mutable_close(); }));
+  ExpectDenied(community_other_, call, rate, "must set on_behalf");
+  v1::Case by_staff = Do(community_other_, call, on_behalf);
+  EXPECT_TRUE(by_staff.evaluated_on_behalf());
+  v1::GetHistoryResponse h;
+  ASSERT_TRUE(History(*stub_, desk, call, &h).ok());
+  EXPECT_TRUE(h.entries(h.entries_size() - 1).on_behalf());
 }
 
 TEST_F(ClosedLoopTest, TransferRefuseAndRedispatch) {

@@ -65,10 +65,26 @@ set -e
   fail "handler verified: $code $err"
 grid verify "$C" >/dev/null
 street close "$C" >/dev/null
+# A grid worker's report is rated by that grid worker, nobody in its place.
 set +e
-err=$(street2 evaluate "$C" 5 2>&1); code=$?
+err=$(street2 evaluate "$C" 5 --on-behalf 2>&1); code=$?
+set -e
+[ $code -ne 0 ] && grep -q "who rates it for the resident" <<<"$err" || fail "staff rated: $err"
+grid evaluate "$C" 4 | grep -q "^satisfaction 4/5$" || fail "the reporter's rating"
+
+# A call the street's desk took in: other staff rate on the resident's behalf only.
+D=$(ctlas --user xu --role staff --jurisdiction dwk-s01 report --request-id t4 \
+  --category dispute.neighbour --severity serious --grid $G --text "来电" |
+  sed -n 's/^case        //p')
+street accept "$D" >/dev/null
+street keep "$D" >/dev/null
+street resolve "$D" >/dev/null
+grid verify "$D" >/dev/null
+street close "$D" >/dev/null
+set +e
+err=$(street2 evaluate "$D" 5 2>&1); code=$?
 set -e
 [ $code -ne 0 ] && grep -q "must set on_behalf" <<<"$err" || fail "staff rated: $err"
-street2 evaluate "$C" 3 --on-behalf | grep -q "^satisfaction 3/5 (rated by staff on the resident's behalf)$" ||
+street2 evaluate "$D" 3 --on-behalf | grep -q "^satisfaction 3/5 (rated by staff on the resident's behalf)$" ||
   fail "on-behalf rating"
 echo "$NAME: ok"

@@ -125,6 +125,11 @@ Status ValidateRule(const std::string& entry, const v1::PolicyRule& r, const v1:
     return Status::InvalidArgument(entry + ".owner_level: unknown level " +
                                    std::to_string(r.owner_level()));
   }
+  if (r.owner_level() == v1::LEVEL_GRID) {
+    return Status::InvalidArgument(entry + ".owner_level: a grid does not own cases " +
+                                   "(its grid worker reports and verifies); the lowest owner is " +
+                                   "LEVEL_COMMUNITY");
+  }
   if (r.escalate_up_to() != v1::LEVEL_UNSPECIFIED) {
     if (!KnownLevel(r.escalate_up_to())) {
       return Status::InvalidArgument(entry + ".escalate_up_to: unknown level " +
@@ -172,6 +177,10 @@ Status CheckShadowing(const std::string& list, const std::vector<v1::PolicyRule>
 }  // namespace
 
 StatusOr<std::shared_ptr<const Policy>> Policy::Build(v1::Policy config) {
+  if (config.categories().empty()) {
+    // A node without a catalogue would start and refuse every report.
+    return Status::InvalidArgument("categories: at least one category required");
+  }
   std::unordered_set<std::string> ids;
   for (int i = 0; i < config.categories_size(); ++i) {
     const auto& c = config.categories(i);
@@ -199,6 +208,10 @@ StatusOr<std::shared_ptr<const Policy>> Policy::Build(v1::Policy config) {
     if (!KnownLevel(r.owner_level())) {
       return Status::InvalidArgument(entry + ".owner_level: unknown level " +
                                      std::to_string(r.owner_level()));
+    }
+    if (r.owner_level() == v1::LEVEL_GRID) {
+      return Status::InvalidArgument(entry + ".owner_level: a grid does not own cases; the " +
+                                     "lowest owner is LEVEL_COMMUNITY");
     }
     if (r.severity() < v1::SEVERITY_UNSPECIFIED || r.severity() > v1::SEVERITY_EXTRAORDINARY) {
       return Status::InvalidArgument(entry + ".severity: unknown value " +

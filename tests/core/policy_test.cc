@@ -39,8 +39,19 @@ TEST(PolicyTest, GradedResponse) {
   EXPECT_EQ(p->OwnerLevel("petition", v1::SEVERITY_EXTRAORDINARY), v1::LEVEL_CITY);
 }
 
-TEST(PolicyTest, FirstMatchByPrefixAndDefault) {
+// A catalogue is required; these tests look at the rules only.
+v1::Policy WithCatalogue() {
   v1::Policy config;
+  for (const char* id : {"safety.gas", "environment", "x"}) {
+    auto* c = config.add_categories();
+    c->set_id(id);
+    c->set_name(id);
+  }
+  return config;
+}
+
+TEST(PolicyTest, FirstMatchByPrefixAndDefault) {
+  v1::Policy config = WithCatalogue();
   auto* r = config.add_ownership();
   r->set_category_prefix("safety.");
   r->set_severity(v1::SEVERITY_GENERAL);
@@ -118,7 +129,7 @@ TEST(PolicyTest, RuleLimitsOverrideTheDefaults) {
 }
 
 TEST(PolicyTest, ZeroMeansNoLimitAndUrgentFallsBack) {
-  v1::Policy config;
+  v1::Policy config = WithCatalogue();
   config.mutable_limits()->set_accept_seconds(60);
   auto p = *Policy::Build(config);
   EXPECT_EQ(p->AcceptBy("x", v1::SEVERITY_MAJOR, kNow), kNow + 60'000);
@@ -218,6 +229,14 @@ TEST(PolicyTest, BuildNamesTheBadRule) {
             "ownership: set `rules` or the older `ownership`, not both (ownership has 1 entries)");
   EXPECT_EQ(message([](v1::Policy& c) { c.set_recurrence_window_seconds(-1); }),
             "recurrence_window_seconds: must be >= 0, got -1");
+  // A grid does not own cases; a catalogue-less node would refuse every report.
+  EXPECT_EQ(message([](v1::Policy& c) { c.mutable_rules(2)->set_owner_level(v1::LEVEL_GRID); }),
+            "rules[2].owner_level: a grid does not own cases (its grid worker reports and "
+            "verifies); the lowest owner is LEVEL_COMMUNITY");
+  EXPECT_EQ(message([](v1::Policy& c) { c.clear_categories(); }),
+            "categories: at least one category required");
+  EXPECT_EQ(message([](v1::Policy& c) { c = v1::Policy(); }),
+            "categories: at least one category required");
 }
 
 TEST(PolicyTest, Parse) {

@@ -20,7 +20,12 @@ NodeContext::NodeContext(std::string node_id, std::shared_ptr<const core::Topolo
       policy_(std::move(policy)),
       store_(std::move(store)),
       probe_(registry),
-      assessment_(registry) {}
+      assessment_(registry) {
+  // Every bounded case-flow series exists from start-up (docs/metrics.md).
+  std::vector<std::string> categories;
+  for (const auto& c : policy_->config().categories()) categories.push_back(c.id());
+  probe_.CreateSeries(categories);
+}
 
 Status NodeContext::Load() {
   auto last = store_->LastCaseSeq(node_id_);

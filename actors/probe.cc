@@ -5,11 +5,14 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
 #include <mutex>
 #include <unordered_map>
+
+#include "core/case_machine.h"
 
 namespace whistle::actors {
 
@@ -96,13 +99,61 @@ CaseProbe::CaseProbe(prometheus::Registry* registry) {
 
 CaseProbe::~CaseProbe() = default;
 
+namespace {
+
+// The deadlines RecordDurable counts a miss of (whistle_case_overdue_total).
+constexpr const char* kDeadlines[] = {"accept", "dispatch", "report_in", "resolve", "verify"};
+
+// Key of a transition series in Impl::transition_series.
+void TransitionKey(v1::TransitionKind kind, v1::Level level, std::string_view top,
+                   std::string* key) {
+  key->assign(1, static_cast<char>(kind));
+  key->push_back(static_cast<char>(level));
+  key->append(top);
+}
+
+}  // namespace
+
+void CaseProbe::CreateSeries(const std::vector<std::string>& categories) {
+  if (!impl_) return;
+  std::vector<std::string> tops;
+  for (const auto& c : categories) {
+    std::string top = CategoryLabel(c);
+    if (std::find(tops.begin(), tops.end(), top) == tops.end()) tops.push_back(top);
+  }
+  std::string key;
+  for (int l = v1::LEVEL_CITY; l <= v1::LEVEL_GRID; ++l) {
+    const auto level = static_cast<v1::Level>(l);
+    const std::string level_label = LevelLabel(level);
+    for (const char* deadline : kDeadlines) {
+      impl_->overdue->Add({{"level", level_label}, {"deadline", deadline}});
+    }
+    impl_->no_shows->Add({{"level", level_label}});
+    for (int st = 0; st < v1::CaseState_ARRAYSIZE; ++st) {
+      const auto state = static_cast<v1::CaseState>(st);
+      if (v1::CaseState_IsValid(st) && core::IsOpen(state)) OpenDelta(level, state, 0);
+    }
+    std::lock_guard lock(impl_->mu);
+    for (int k = v1::TransitionKind_MIN; k <= v1::TransitionKind_MAX; ++k) {
+      const auto kind = static_cast<v1::TransitionKind>(k);
+      if (kind == v1::TRANSITION_KIND_UNSPECIFIED || !v1::TransitionKind_IsValid(k)) continue;
+      for (const auto& top : tops) {
+        TransitionKey(kind, level, top, &key);
+        auto& slot = impl_->transition_series[key];
+        if (slot == nullptr) {
+          slot = &impl_->transitions->Add(
+              {{"kind", KindLabel(kind)}, {"level", level_label}, {"category", top}});
+        }
+      }
+    }
+  }
+}
+
 void CaseProbe::Transition(v1::TransitionKind kind, v1::Level level, std::string_view category) {
   if (!impl_) return;
   std::string_view top = category.substr(0, category.find('.'));
   thread_local std::string key;
-  key.assign(1, static_cast<char>(kind));
-  key.push_back(static_cast<char>(level));
-  key.append(top);
+  TransitionKey(kind, level, top, &key);
   prometheus::Counter* counter = nullptr;
   {
     std::lock_guard lock(impl_->mu);

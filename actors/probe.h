@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "whistle/v1/case.pb.h"
 #include "whistle/v1/common.pb.h"
@@ -28,6 +29,13 @@ class CaseProbe {
   // `registry` may be null: the probe then records nothing.
   explicit CaseProbe(prometheus::Registry* registry);
   ~CaseProbe();
+
+  // Creates every series of the bounded case-flow counters (and the open-case
+  // gauge) at 0, so rate() sees a series' first event: transitions by kind x
+  // level (city..grid) x the top-level parts of `categories`; overdue by level
+  // x deadline (accept, dispatch, report_in, resolve, verify); no-shows by
+  // level; open cases by level x open state. Call once at start-up.
+  void CreateSeries(const std::vector<std::string>& categories);
 
   void Transition(v1::TransitionKind kind, v1::Level level, std::string_view category);
   void Overdue(v1::Level level, std::string_view deadline);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/clock.h"
+
 namespace whistle::app {
 
 namespace {
@@ -91,7 +93,7 @@ constexpr FlagDoc kDocs[] = {
     {"test_clock_start_ms",
      "TESTS ONLY: run business time (deadlines, history stamps) on a manual clock starting at "
      "this many ms since the epoch, moved only by AdminService.SetClock/AdvanceClock (whistlectl "
-     "clock); 0 = the system clock"},
+     "clock), within 2000-01-01..2200-01-01 UTC; 0 = the system clock"},
 };
 
 std::string FlagName(const std::string& field) {
@@ -267,9 +269,14 @@ Status ValidateConfig(const v1::NodeConfig& c) {
   if (c.timer_interval_ms() < 0 || c.timer_interval_ms() > 60000) {
     return Status::InvalidArgument(Named("timer_interval_ms") + ": want 0..60000");
   }
-  if (c.test_clock_start_ms() < 0) {
+  if (c.test_clock_start_ms() != 0 && (c.test_clock_start_ms() < core::kTestClockMinMs ||
+                                       c.test_clock_start_ms() > core::kTestClockMaxMs)) {
     return Status::InvalidArgument(Named("test_clock_start_ms") +
-                                   ": want ms since the epoch, or 0 for the system clock");
+                                   ": want ms since the epoch from " +
+                                   std::to_string(core::kTestClockMinMs) + " (2000-01-01 UTC) to " +
+                                   std::to_string(core::kTestClockMaxMs) +
+                                   " (2200-01-01 UTC), or 0 for the system clock, got " +
+                                   std::to_string(c.test_clock_start_ms()));
   }
   if (c.shutdown_grace_ms() < 0 || c.shutdown_grace_ms() > 600000) {
     return Status::InvalidArgument(Named("shutdown_grace_ms") + ": want 0..600000");

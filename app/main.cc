@@ -133,7 +133,7 @@ std::shared_ptr<core::ManualClock> StartTestClock(const v1::NodeConfig& config) 
       "clock that moves only by AdminService.SetClock/AdvanceClock; never run a real node so",
       {{"start_ms", std::to_string(config.test_clock_start_ms())},
        {"hint", "remove --test-clock-start-ms"}});
-  return std::make_shared<core::ManualClock>(config.test_clock_start_ms());
+  return std::make_shared<core::ManualClock>(config.test_clock_start_ms(), core::kTestClockMaxMs);
 }
 
 int Fail(const Status& status) {

@@ -16,6 +16,13 @@ std::set<std::string>& Asked() {
   return asked;
 }
 
+// Every single-valued flag found in this run: a second one left in args is
+// "given twice", not a flag missing its value.
+std::set<std::string>& Found() {
+  static std::set<std::string> found;
+  return found;
+}
+
 }  // namespace
 
 std::string Take(Args& args, const std::string& name, const std::string& fallback) {
@@ -24,6 +31,7 @@ std::string Take(Args& args, const std::string& name, const std::string& fallbac
     if (args[i] == name) {
       std::string v = args[i + 1];
       args.erase(args.begin() + i, args.begin() + i + 2);
+      Found().insert(name);
       return v;
     }
   }
@@ -33,6 +41,7 @@ std::string Take(Args& args, const std::string& name, const std::string& fallbac
 std::vector<std::string> TakeAll(Args& args, const std::string& name) {
   std::vector<std::string> out;
   for (std::string v = Take(args, name); !v.empty(); v = Take(args, name)) out.push_back(v);
+  Found().erase(name);  // repeatable: a leftover one lacks its value
   return out;
 }
 
@@ -41,6 +50,7 @@ bool TakeFlag(Args& args, const std::string& name) {
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == name) {
       args.erase(args.begin() + i);
+      Found().insert(name);
       return true;
     }
   }
@@ -79,6 +89,7 @@ bool TakeNumber(Args& args, const std::string& name, int64_t fallback, int64_t m
     if (args[i] == name) {
       std::string text = args[i + 1];
       args.erase(args.begin() + i, args.begin() + i + 2);
+      Found().insert(name);
       return ParseNumber(name, text, min, max, out, why);
     }
   }
@@ -86,10 +97,13 @@ bool TakeNumber(Args& args, const std::string& name, int64_t fallback, int64_t m
   return true;
 }
 
+bool GivenTwice(const std::string& name) { return Found().count(name) != 0; }
+
 std::string Leftover(const std::string& verb, const Args& args) {
   if (args.empty()) return "";
   const std::string& first = args[0];
   if (first.size() > 1 && first[0] == '-') {
+    if (GivenTwice(first)) return verb + ": " + first + " given twice";
     if (Asked().count(first) != 0) return verb + ": " + first + " needs a value";
     return verb + ": unknown flag " + first;
   }

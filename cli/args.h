@@ -29,10 +29,15 @@ bool ParseNumber(const std::string& what, const std::string& text, int64_t min, 
 bool TakeNumber(Args& args, const std::string& name, int64_t fallback, int64_t min, int64_t max,
                 int64_t* out, std::string* why);
 
+// True when Take, TakeFlag or TakeNumber already took flag `name` in this run:
+// one still in args was given twice (every flag but TakeAll's is single).
+bool GivenTwice(const std::string& name);
+
 // What a verb left in args after taking its flags and arguments, as an error
-// naming the first leftover: "VERB: unknown flag --x", "VERB: --x needs a value"
-// (a flag the verb took, given last without its value) or "VERB: unexpected
-// argument x". Empty when nothing is left.
+// naming the first leftover: "VERB: --x given twice" (a single flag repeated;
+// the first is never silently preferred), "VERB: unknown flag --x", "VERB: --x
+// needs a value" (a flag the verb took, given last without its value) or
+// "VERB: unexpected argument x". Empty when nothing is left.
 std::string Leftover(const std::string& verb, const Args& args);
 
 // "CASE_STATE_IN_PROGRESS" with prefix "CASE_STATE_" -> "in_progress".

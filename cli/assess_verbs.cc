@@ -19,7 +19,10 @@ const char* const kPeriodHelp =
 
 namespace {
 
-// "2026-11-27" (a UTC+08:00 day) or unix ms -> ms inside that day.
+// "2026-11-27" (a UTC+08:00 day) or unix ms -> ms inside that day. Anything
+// else (a day that does not exist, a number out of range, text) is refused with
+// one message saying both forms, e.g. `--at: want a date YYYY-MM-DD or unix ms,
+// got "2026-13-45"`.
 bool ParseDate(const std::string& flag, const std::string& text, int64_t* out, std::string* why) {
   int y = 0, m = 0, d = 0;
   char tail = 0;
@@ -33,10 +36,16 @@ bool ParseDate(const std::string& flag, const std::string& text, int64_t* out, s
         return true;
       }
     }
-    *why = flag + ": no such day " + text;
-    return false;
+  } else if (ParseNumber(flag, text, 1, 9'999'999'999'999, out, why)) {
+    return true;
   }
-  return ParseNumber(flag, text, 1, 9'999'999'999'999, out, why);
+  // Quote at most 40 bytes of what was given: it goes to a terminal.
+  std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
+  for (char& ch : shown) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  }
+  *why = flag + ": want a date YYYY-MM-DD or unix ms, got \"" + shown + "\"";
+  return false;
 }
 
 // The period flags into `spec`; false with *why on bad input.
@@ -118,8 +127,10 @@ void PrintAssessment(const v1::AssessResponse& r) {
                                         "recurrences",
                                         "responded",
                                         "responded_in_time",
+                                        "responses_missed",
                                         "resolved",
                                         "resolved_in_time",
+                                        "resolutions_missed",
                                         "closed",
                                         "closed_in_time",
                                         "local_closed",
@@ -178,6 +189,7 @@ int AssessVerb(const VerbIo& io, Args args) {
   std::string why;
   req.set_department_id(Take(args, "--department"));
   if (!TakePeriod(args, req.mutable_period(), &why)) return io.usage(why);
+  if (!args.empty() && GivenTwice(args[0])) return io.usage(Leftover("assess", args));
   if (req.department_id().empty()) {
     if (args.empty() || args[0].rfind("--", 0) == 0) {
       return io.usage("assess: JURISDICTION missing (or --department D)");
@@ -199,6 +211,7 @@ int RankVerb(const VerbIo& io, Args args) {
   std::string why;
   req.set_figure(Take(args, "--by"));
   if (!TakePeriod(args, req.mutable_period(), &why)) return io.usage(why);
+  if (!args.empty() && GivenTwice(args[0])) return io.usage(Leftover("rank", args));
   if (req.figure().empty()) return io.usage("rank: --by FIGURE missing");
   if (args.empty() || args[0].rfind("--", 0) == 0) return io.usage("rank: JURISDICTION missing");
   req.set_jurisdiction_id(args[0]);

@@ -1240,6 +1240,7 @@ int Run(int argc, char** argv) {
       PrintVerbs(group_help ? stdout : stderr, rest[0]);
       return group_help ? 0 : 2;
     }
+    if (!help && GivenTwice(rest[0])) return Usage(ForTerminal(rest[0]) + " given twice");
     if (!help && rest[0].rfind('-', 0) == 0) return Usage("unknown flag " + ForTerminal(rest[0]));
     return UnknownVerb(rest[0]);
   }

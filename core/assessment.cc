@@ -1,5 +1,6 @@
 #include "core/assessment.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -37,6 +38,8 @@ constexpr std::array<std::string_view, kFigureCount + 1> kNames = {
     "reported_in_on_time",
     "refusals",
     "parts_done",
+    "responses_missed",
+    "resolutions_missed",
 };
 
 // The township a case was reported in: the township at or above routed_to
@@ -188,8 +191,14 @@ int64_t MonthEnd(int64_t day) {
 
 const std::vector<RateDef>& Rates() {
   static const std::vector<RateDef> rates = {
-      {"response_rate", Figure::kRespondedInTime, {Figure::kResponded}, false},
-      {"resolution_rate", Figure::kResolvedInTime, {Figure::kResolved}, false},
+      {"response_rate",
+       Figure::kRespondedInTime,
+       {Figure::kResponded, Figure::kResponsesMissed},
+       false},
+      {"resolution_rate",
+       Figure::kResolvedInTime,
+       {Figure::kResolved, Figure::kResolutionsMissed},
+       false},
       {"satisfaction_rate", Figure::kSatisfied, {Figure::kEvaluated}, false},
       {"satisfaction_mean", Figure::kScoreSum, {Figure::kEvaluated}, false},
       {"on_behalf_mean", Figure::kOnBehalfScoreSum, {Figure::kEvaluatedOnBehalf}, false},
@@ -220,9 +229,52 @@ bool FewerIsBetter(Figure f) {
     case Figure::kNoShows:
     case Figure::kOverdueNow:
     case Figure::kRefusals:
+    case Figure::kResponsesMissed:
+    case Figure::kResolutionsMissed:
       return true;
     default:
       return false;
+  }
+}
+
+namespace {
+// Sign of a/b - c/d for b, d > 0, exactly.
+int CompareRates(int64_t a, int64_t b, int64_t c, int64_t d) {
+  const __int128 x = static_cast<__int128>(a) * d;
+  const __int128 y = static_cast<__int128>(c) * b;
+  return x < y ? -1 : (x > y ? 1 : 0);
+}
+}  // namespace
+
+void RankStandings(std::vector<Standing>& standings, bool rate, bool ascending) {
+  auto same = [rate](const Standing& x, const Standing& y) {
+    if (!rate) return x.count == y.count;
+    return x.defined && y.defined &&
+           CompareRates(x.numerator, x.denominator, y.numerator, y.denominator) == 0;
+  };
+  std::stable_sort(
+      standings.begin(), standings.end(), [rate, ascending](const Standing& x, const Standing& y) {
+        if (rate) {
+          if (x.defined != y.defined) return x.defined;
+          if (x.defined) {
+            int c = CompareRates(x.numerator, x.denominator, y.numerator, y.denominator);
+            if (c != 0) return c > 0;
+            if (x.denominator != y.denominator) return x.denominator > y.denominator;
+          }
+        } else if (x.count != y.count) {
+          return ascending ? x.count < y.count : x.count > y.count;
+        }
+        return x.id < y.id;
+      });
+  int rank = 0;
+  for (size_t i = 0; i < standings.size(); ++i) {
+    Standing& s = standings[i];
+    if (rate && !s.defined) {
+      s.rank = 0;
+      continue;
+    }
+    if (i == 0 || !same(s, standings[i - 1])) rank = static_cast<int>(i) + 1;
+    s.rank = rank;
   }
 }
 
@@ -326,20 +378,37 @@ std::vector<Delta> Deltas(const v1::Case* before, const v1::Case& after,
       break;
   }
 
-  // Responses: the first decision on a reported case by its owner.
+  // Each accept and resolve limit an owner is given ends once: met or late
+  // by the owner's decision, or missed (an OVERDUE naming it). It counts for
+  // that owner, judged by its own limit: a level that took a case over after
+  // another missed is not charged with the other's miss (the case's sticky
+  // accepted_in_time / resolved_in_time are facts about the case, not used here).
+  auto missed = [&entry](std::string_view step) {
+    if (entry.kind() != v1::TRANSITION_KIND_OVERDUE) return false;
+    for (const auto& m : entry.deadlines_missed()) {
+      if (m == step) return true;
+    }
+    return false;
+  };
+  // Responses: the decision on a reported case by its owner, in time when
+  // made by that owner's accept_by.
   if (from_state == v1::CASE_STATE_REPORTED && after.state() != v1::CASE_STATE_REPORTED &&
       (entry.kind() == v1::TRANSITION_KIND_ACCEPT || entry.kind() == v1::TRANSITION_KIND_WHISTLE ||
        entry.kind() == v1::TRANSITION_KIND_ESCALATE)) {
+    const int64_t by = before != nullptr ? before->deadlines().accept_by_ms() : 0;
     out.Jurisdiction(from, Figure::kResponded);
-    if (after.accepted_in_time()) out.Jurisdiction(from, Figure::kRespondedInTime);
+    if (by == 0 || entry.at_ms() <= by) out.Jurisdiction(from, Figure::kRespondedInTime);
   }
+  if (missed("accept")) out.Jurisdiction(from, Figure::kResponsesMissed);
   // Resolutions, by whoever's transition completed them (the owner's own
-  // resolve or the last department's part).
+  // resolve or the last department's part), in time when by the owner's resolve_by.
   if (entry.kind() == v1::TRANSITION_KIND_RESOLVE && after.state() == v1::CASE_STATE_RESOLVED &&
       from_state != v1::CASE_STATE_RESOLVED) {
+    const int64_t by = before != nullptr ? before->deadlines().resolve_by_ms() : 0;
     out.Jurisdiction(owner, Figure::kResolved);
-    if (after.resolved_in_time()) out.Jurisdiction(owner, Figure::kResolvedInTime);
+    if (by == 0 || entry.at_ms() <= by) out.Jurisdiction(owner, Figure::kResolvedInTime);
   }
+  if (missed("resolve")) out.Jurisdiction(from, Figure::kResolutionsMissed);
   // Escalations, counted for the level that escalated (a caller's, or a
   // missed limit's automatic one).
   if ((entry.kind() == v1::TRANSITION_KIND_ESCALATE ||

@@ -24,9 +24,9 @@ enum class Figure : uint8_t {
   kReceived = 1,            // reports received
   kRecurrences = 2,         // of which recurrences (same grid + category within the window)
   kResponded = 3,           // responses (accept, whistle or escalate of a reported case)
-  kRespondedInTime = 4,     //   of which within the accept limit
+  kRespondedInTime = 4,     //   of which within the responding owner's own accept limit
   kResolved = 5,            // cases resolved
-  kResolvedInTime = 6,      //   of which within the resolve limit
+  kResolvedInTime = 6,      //   of which within the resolving owner's own resolve limit
   kEvaluated = 7,           // residents' own ratings
   kSatisfied = 8,           //   of which 4 or 5
   kScoreSum = 9,            //   sum of their scores (mean = sum / evaluated)
@@ -47,8 +47,10 @@ enum class Figure : uint8_t {
   kReportedInOnTime = 24,   // department: reported in before its report-in limit
   kRefusals = 25,           // department: dispatches refused (退单)
   kPartsDone = 26,          // department: its part reported done
+  kResponsesMissed = 27,    // accept limits that passed on the subject (the owner then)
+  kResolutionsMissed = 28,  // resolve limits that passed on the subject (the owner then)
 };
-inline constexpr int kFigureCount = 26;  // highest Figure value
+inline constexpr int kFigureCount = 28;  // highest Figure value
 
 // Stable lower-case name ("received", "responded_in_time", ...); "" if unknown.
 std::string_view FigureName(Figure f);
@@ -112,6 +114,22 @@ const RateDef* FindRate(std::string_view name);
 // Ranking order of a count: true when fewer is better (escalations, returns,
 // reopened, no-shows, recurrences, overdue, expired evaluations, refusals).
 bool FewerIsBetter(Figure f);
+
+// One child in a ranking. A rate compares by value n/d exactly (2/3 equals
+// 4/6; 4/4 equals 3/3: equal values tie whatever the denominators); a count
+// compares as is.
+struct Standing {
+  std::string id;
+  bool defined = true;  // a rate with denominator 0 is undefined: unranked
+  int64_t numerator = 0;
+  int64_t denominator = 1;
+  int64_t count = 0;
+  int rank = 0;  // set by RankStandings: 1-based, equal values share one (1, 2, 2, 4); 0 unranked
+};
+// Sorts best first (a rate: higher first, then the larger denominator, then
+// id; a count: higher first, or lower when `ascending`, then id; undefined
+// rates last) and sets the ranks.
+void RankStandings(std::vector<Standing>& standings, bool rate, bool ascending);
 
 // Recurrence: `last_report_ms` is the time of the previous report of the same
 // grid and category (0 = none); true when within `window_ms` (> 0).

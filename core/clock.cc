@@ -17,6 +17,13 @@ const Clock& DefaultClock() {
   return clock;
 }
 
+namespace {
+
+// " (2200-01-01 UTC)" for the test clock's bound, else nothing.
+std::string MaxName(int64_t max_ms) { return max_ms == kTestClockMaxMs ? " (2200-01-01 UTC)" : ""; }
+
+}  // namespace
+
 int64_t ManualClock::NowMs() const {
   std::lock_guard lock(mu_);
   return now_ms_;
@@ -29,6 +36,11 @@ StatusOr<int64_t> ManualClock::Set(int64_t ms, const char* field) {
       return Status::InvalidArgument(std::string(field) + ": " + std::to_string(ms) +
                                      " is before the clock's " + std::to_string(now_ms_) +
                                      "; the clock never moves backwards");
+    }
+    if (ms > max_ms_) {
+      return Status::InvalidArgument(std::string(field) + ": " + std::to_string(ms) +
+                                     " is after the clock's latest time " +
+                                     std::to_string(max_ms_) + MaxName(max_ms_));
     }
     now_ms_ = ms;
   }
@@ -44,9 +56,11 @@ StatusOr<int64_t> ManualClock::Advance(int64_t delta_ms, const char* field) {
       return Status::InvalidArgument(std::string(field) + ": " + std::to_string(delta_ms) +
                                      " is negative; the clock never moves backwards");
     }
-    if (delta_ms > std::numeric_limits<int64_t>::max() - now_ms_) {
+    if (delta_ms > max_ms_ - now_ms_) {
       return Status::InvalidArgument(std::string(field) + ": " + std::to_string(delta_ms) +
-                                     " moves the clock past the largest time");
+                                     " moves the clock from " + std::to_string(now_ms_) +
+                                     " past its latest time " + std::to_string(max_ms_) +
+                                     MaxName(max_ms_));
     }
     now_ms_ += delta_ms;
     now = now_ms_;

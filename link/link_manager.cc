@@ -121,6 +121,17 @@ std::vector<std::string> CertificateNames(const grpc::AuthContext& auth) {
   return names;
 }
 
+namespace {
+
+prometheus::Family<prometheus::Counter>& RefusalFamily(prometheus::Registry& registry) {
+  return prometheus::BuildCounter()
+      .Name("whistle_link_refusals_total")
+      .Help("Node link hellos refused, by reason.")
+      .Register(registry);
+}
+
+}  // namespace
+
 LinkManager::LinkManager(LinkOptions options, actors::Node& node, storage::Store& store,
                          prometheus::Registry* registry)
     : options_(std::move(options)), node_(node), store_(store), registry_(registry) {
@@ -130,6 +141,13 @@ LinkManager::LinkManager(LinkOptions options, actors::Node& node, storage::Store
     p.address = options_.parent_address;
   }
   for (const auto& child : node_.placement().child_roots()) PeerFor(child);
+  // A parent's refusal counters exist from start-up at 0 (rate() sees the first).
+  if (registry_ != nullptr && !node_.placement().child_roots().empty()) {
+    for (const char* reason : {"version", "topology", "policy", "unexpected_child", "certificate",
+                               "duplicate", "invalid"}) {
+      RefusalFamily(*registry_).Add({{"reason", reason}});
+    }
+  }
 }
 
 LinkManager::~LinkManager() { Stop(); }
@@ -201,12 +219,7 @@ void LinkManager::Update(const std::string& name, const std::function<void(Peer&
 
 void LinkManager::CountRefusal(const std::string& reason) {
   if (registry_ == nullptr) return;
-  prometheus::BuildCounter()
-      .Name("whistle_link_refusals_total")
-      .Help("Node link hellos refused, by reason.")
-      .Register(*registry_)
-      .Add({{"reason", reason}})
-      .Increment();
+  RefusalFamily(*registry_).Add({{"reason", reason}}).Increment();
 }
 
 void LinkManager::Start() {

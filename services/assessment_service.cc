@@ -113,6 +113,21 @@ Status CheckMayAssess(const v1::Caller& who, const core::Topology& topology,
   return Status::Ok();
 }
 
+// A node's figures for a jurisdiction are complete only at or below its
+// hosted root (its own rows and those its child nodes send up); above it, or
+// beside it, they would be the part this node's cases added: refused, naming
+// where to ask (docs/assessment.md, "Across nodes").
+Status CheckAnswersHere(const core::Placement& placement, const core::Topology& topology,
+                        const std::string& jurisdiction_id, std::string_view field) {
+  const std::string& root = placement.hosted_root();
+  if (topology.IsWithin(jurisdiction_id, root)) return Status::Ok();
+  const bool above = topology.IsWithin(root, jurisdiction_id);
+  return Status::FailedPrecondition(
+      std::string(field) + ": " + core::Quote(jurisdiction_id) +
+      (above ? " lies above this node's root " : " lies outside this node's root ") +
+      core::Quote(root) + ": ask the node hosting it (this node holds only part of its figures)");
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AssessmentService::Assess(grpc::CallbackServerContext* context,
@@ -137,6 +152,13 @@ grpc::ServerUnaryReactor* AssessmentService::Assess(grpc::CallbackServerContext*
         Status::InvalidArgument("department_id: unknown department " + core::Quote(did)));
   }
   if (Status s = CheckMayAssess(caller->get(), topology, jid, did); !s.ok()) {
+    return call.Finish(s);
+  }
+  if (Status s =
+          CheckAnswersHere(node_.placement(), topology,
+                           !jid.empty() ? jid : topology.FindDepartment(did)->jurisdiction_id(),
+                           !jid.empty() ? "jurisdiction_id" : "department_id");
+      !s.ok()) {
     return call.Finish(s);
   }
   auto days = DaysOf(request->period(), node_.clock().NowMs(), "period");
@@ -181,6 +203,9 @@ grpc::ServerUnaryReactor* AssessmentService::Rank(grpc::CallbackServerContext* c
         " (a count such as received, or a rate such as response_rate; docs/assessment.md)"));
   }
   if (Status s = CheckMayAssess(caller->get(), topology, jid, ""); !s.ok()) return call.Finish(s);
+  if (Status s = CheckAnswersHere(node_.placement(), topology, jid, "jurisdiction_id"); !s.ok()) {
+    return call.Finish(s);
+  }
   auto days = DaysOf(request->period(), node_.clock().NowMs(), "period");
   if (!days.ok()) return call.Finish(days.status());
   std::vector<v1::RankEntry> entries;
@@ -198,35 +223,24 @@ grpc::ServerUnaryReactor* AssessmentService::Rank(grpc::CallbackServerContext* c
     entries.push_back(std::move(e));
   }
   const bool ascending = rate == nullptr && a::FewerIsBetter(*count);
-  std::stable_sort(entries.begin(), entries.end(),
-                   [rate, ascending](const v1::RankEntry& x, const v1::RankEntry& y) {
-                     if (rate != nullptr) {
-                       if (x.rate().defined() != y.rate().defined()) return x.rate().defined();
-                       if (x.rate().value() != y.rate().value()) {
-                         return x.rate().value() > y.rate().value();
-                       }
-                       if (x.rate().denominator() != y.rate().denominator()) {
-                         return x.rate().denominator() > y.rate().denominator();
-                       }
-                     } else if (x.count() != y.count()) {
-                       return ascending ? x.count() < y.count() : x.count() > y.count();
-                     }
-                     return x.jurisdiction_id() < y.jurisdiction_id();
-                   });
   // Equal figures share a rank (1, 2, 2, 4); undefined rates are unranked (0).
-  int rank = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    auto& e = entries[i];
-    if (rate != nullptr && !e.rate().defined()) {
-      e.set_rank(0);
-    } else {
-      bool tie = i > 0 && (rate != nullptr ? e.rate().value() == entries[i - 1].rate().value() &&
-                                                 entries[i - 1].rate().defined()
-                                           : e.count() == entries[i - 1].count());
-      if (!tie) rank = static_cast<int>(i) + 1;
-      e.set_rank(rank);
-    }
-    *response->add_entries() = std::move(e);
+  std::vector<a::Standing> standings;
+  standings.reserve(entries.size());
+  for (const v1::RankEntry& e : entries) {
+    a::Standing s;
+    s.id = e.jurisdiction_id();
+    s.defined = rate == nullptr || e.rate().defined();
+    s.numerator = e.rate().numerator();
+    s.denominator = e.rate().denominator();
+    s.count = e.count();
+    standings.push_back(std::move(s));
+  }
+  a::RankStandings(standings, rate != nullptr, ascending);
+  for (const a::Standing& s : standings) {
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [&s](const v1::RankEntry& e) { return e.jurisdiction_id() == s.id; });
+    it->set_rank(s.rank);
+    *response->add_entries() = std::move(*it);
   }
   response->set_figure(request->figure());
   response->set_ascending(ascending);

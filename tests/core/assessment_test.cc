@@ -6,6 +6,8 @@
 
 #include <map>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "core/topology.h"
 
@@ -85,18 +87,18 @@ TEST_F(AssessmentTest, ReportCountsForTheOwnerAndEveryAncestorOnItsDay) {
 
 TEST_F(AssessmentTest, ResponseInTimeOrLateCountsForTheOwnerThatResponded) {
   v1::Case before = NewCase("dwk-s01-c01");
+  before.mutable_deadlines()->set_accept_by_ms(kDayStart);
   v1::Case in_time = before;
   in_time.set_state(v1::CASE_STATE_ACCEPTED);
-  in_time.set_accepted_in_time(true);
+  in_time.mutable_deadlines()->set_accept_by_ms(0);
   auto d = Apply(&before, in_time, Entry(v1::TRANSITION_KIND_ACCEPT, kDayStart));
   const int64_t day = DayOf(kDayStart);
   EXPECT_EQ((d[{'j', "dwk-s01-c01", day, Figure::kResponded}]), 1);
   EXPECT_EQ((d[{'j', "dwk-s01-c01", day, Figure::kRespondedInTime}]), 1);
 
-  v1::Case late = before;
-  late.set_state(v1::CASE_STATE_ACCEPTED);
-  late.set_accepted_in_time(false);
-  d = Apply(&before, late, Entry(v1::TRANSITION_KIND_ACCEPT, kDayStart));
+  // After its accept_by (the timer not yet fired): a response, late.
+  v1::Case late = in_time;
+  d = Apply(&before, late, Entry(v1::TRANSITION_KIND_ACCEPT, kDayStart + 1));
   EXPECT_EQ((d[{'j', "dwk-s01", day, Figure::kResponded}]), 1);
   EXPECT_EQ((d.count({'j', "dwk-s01", day, Figure::kRespondedInTime})), 0u);
 
@@ -110,6 +112,74 @@ TEST_F(AssessmentTest, ResponseInTimeOrLateCountsForTheOwnerThatResponded) {
   EXPECT_EQ((d[{'j', "dwk-s01-c01", day, Figure::kEscalationsOut}]), 1);
   EXPECT_EQ((d[{'j', "dwk-s01", day, Figure::kEscalationsOut}]), 1);  // subtree figure
   EXPECT_FALSE(up.left_township());
+}
+
+// The level that missed is charged, not the level that took over: the
+// community ignores a case, its accept limit passes, the case moves up to the
+// township, which accepts at once inside its own window. The community: one
+// response due, missed; the township: one response in time, although the
+// case as a whole was not accepted in time (Case.accept_missed stays set).
+TEST_F(AssessmentTest, AMissedLimitCountsForTheOwnerThatMissedIt) {
+  const int64_t day = DayOf(kDayStart);
+  const int64_t hour = 3600 * 1000;
+  v1::Case reported = NewCase("dwk-s01-c01");
+  reported.mutable_deadlines()->set_accept_by_ms(kDayStart);
+  v1::Case moved = reported;
+  moved.set_owner_id("dwk-s01");
+  moved.set_accept_missed(true);
+  moved.mutable_deadlines()->set_accept_by_ms(kDayStart + 1 + hour);
+  auto overdue = Entry(v1::TRANSITION_KIND_OVERDUE, kDayStart + 1);
+  overdue.add_deadlines_missed("accept");
+  auto d = Apply(&reported, moved, overdue);
+  EXPECT_EQ((d[{'j', "dwk-s01-c01", day, Figure::kResponsesMissed}]), 1);
+  EXPECT_EQ((d[{'j', "dwk-s01", day, Figure::kResponsesMissed}]), 1);  // subtree figure
+  EXPECT_EQ((d.count({'j', "dwk-s01-c01", day, Figure::kResponded})), 0u);
+
+  v1::Case accepted = moved;
+  accepted.set_state(v1::CASE_STATE_ACCEPTED);
+  accepted.set_accepted_in_time(false);  // the case's sticky fact: not used for the township
+  accepted.mutable_deadlines()->set_accept_by_ms(0);
+  accepted.mutable_deadlines()->set_resolve_by_ms(kDayStart + 10 * hour);
+  d = Apply(&moved, accepted, Entry(v1::TRANSITION_KIND_ACCEPT, kDayStart + 2));
+  EXPECT_EQ((d[{'j', "dwk-s01", day, Figure::kResponded}]), 1);
+  EXPECT_EQ((d[{'j', "dwk-s01", day, Figure::kRespondedInTime}]), 1);
+  EXPECT_EQ((d.count({'j', "dwk-s01-c01", day, Figure::kResponded})), 0u);
+  EXPECT_EQ((d.count({'j', "dwk-s01", day, Figure::kResponsesMissed})), 0u);
+
+  // The township misses its resolve limit; the county takes over and resolves
+  // inside its own: the township is charged, the county resolved in time.
+  v1::Case county = accepted;
+  county.set_owner_id("dwk");
+  county.set_resolve_missed(true);
+  county.mutable_deadlines()->set_resolve_by_ms(kDayStart + 20 * hour);
+  auto missed = Entry(v1::TRANSITION_KIND_OVERDUE, kDayStart + 10 * hour + 1);
+  missed.add_deadlines_missed("resolve");
+  d = Apply(&accepted, county, missed);
+  EXPECT_EQ((d[{'j', "dwk-s01", day, Figure::kResolutionsMissed}]), 1);
+  EXPECT_EQ((d[{'j', "dwk", day, Figure::kResolutionsMissed}]), 1);
+  EXPECT_EQ((d.count({'j', "dwk-s01", day, Figure::kResolved})), 0u);
+  v1::Case resolved = county;
+  resolved.set_state(v1::CASE_STATE_RESOLVED);
+  resolved.set_resolved_in_time(false);  // sticky, not used for the county
+  auto resolve = Entry(v1::TRANSITION_KIND_RESOLVE, kDayStart + 11 * hour);
+  d = Apply(&county, resolved, resolve);
+  EXPECT_EQ((d[{'j', "dwk", day, Figure::kResolved}]), 1);
+  EXPECT_EQ((d[{'j', "dwk", day, Figure::kResolvedInTime}]), 1);
+  EXPECT_EQ((d.count({'j', "dwk-s01", day, Figure::kResolved})), 0u);
+  // Resolved after its own limit (before the timer fired): late.
+  d = Apply(&county, resolved, Entry(v1::TRANSITION_KIND_RESOLVE, kDayStart + 20 * hour + 1));
+  EXPECT_EQ((d[{'j', "dwk", day, Figure::kResolved}]), 1);
+  EXPECT_EQ((d.count({'j', "dwk", day, Figure::kResolvedInTime})), 0u);
+
+  // The rates: in time / (decided + missed).
+  const RateDef* response = FindRate("response_rate");
+  ASSERT_NE(response, nullptr);
+  EXPECT_EQ(response->denominator,
+            (std::vector<Figure>{Figure::kResponded, Figure::kResponsesMissed}));
+  const RateDef* resolution = FindRate("resolution_rate");
+  ASSERT_NE(resolution, nullptr);
+  EXPECT_EQ(resolution->denominator,
+            (std::vector<Figure>{Figure::kResolved, Figure::kResolutionsMissed}));
 }
 
 TEST_F(AssessmentTest, ClosureOnTimeAndKeptLocal) {
@@ -253,6 +323,48 @@ TEST_F(AssessmentTest, FigureNamesRoundTrip) {
   EXPECT_FALSE(IsRecurrence(1000, 2001, 1000));
   EXPECT_FALSE(IsRecurrence(0, 2000, 1000));
   EXPECT_FALSE(IsRecurrence(1000, 2000, 0));
+}
+
+// Rankings: equal values share a rank (1, 2, 2, 4), zeros included; a rate
+// ties on its value whatever the denominators (4/4 and 3/3 are both 100%),
+// the larger denominator listed first; undefined rates are unranked, last.
+TEST_F(AssessmentTest, EqualValuesShareARank) {
+  auto ranks = [](std::vector<Standing> s, bool rate, bool ascending) {
+    RankStandings(s, rate, ascending);
+    std::vector<std::pair<std::string, int>> out;
+    for (const auto& x : s) out.emplace_back(x.id, x.rank);
+    return out;
+  };
+  auto count = [](std::string id, int64_t n) {
+    Standing s;
+    s.id = std::move(id);
+    s.count = n;
+    return s;
+  };
+  using Ranks = std::vector<std::pair<std::string, int>>;
+  // no_shows (fewer is better): the QA repro had s01=1 at 9 and s03=1 at 10.
+  EXPECT_EQ(
+      ranks({count("s01", 1), count("s02", 0), count("s03", 1), count("s04", 0), count("s05", 2)},
+            false, true),
+      (Ranks{{"s02", 1}, {"s04", 1}, {"s01", 3}, {"s03", 3}, {"s05", 5}}));
+  // received (more is better).
+  EXPECT_EQ(ranks({count("a", 5), count("b", 7), count("c", 5), count("d", 0)}, false, false),
+            (Ranks{{"b", 1}, {"a", 2}, {"c", 2}, {"d", 4}}));
+  // All zero: all first.
+  EXPECT_EQ(ranks({count("a", 0), count("b", 0)}, false, true), (Ranks{{"a", 1}, {"b", 1}}));
+
+  auto rate = [](std::string id, int64_t n, int64_t d) {
+    Standing s;
+    s.id = std::move(id);
+    s.numerator = n;
+    s.denominator = d;
+    s.defined = d != 0;
+    return s;
+  };
+  EXPECT_EQ(ranks({rate("a", 3, 3), rate("b", 4, 4), rate("c", 0, 0), rate("d", 2, 3),
+                   rate("e", 4, 6), rate("f", 0, 5)},
+                  true, false),
+            (Ranks{{"b", 1}, {"a", 1}, {"e", 3}, {"d", 3}, {"f", 5}, {"c", 0}}));
 }
 
 }  // namespace

@@ -42,6 +42,22 @@ TEST(ManualClockTest, NeverMovesBackwardsAndNamesTheField) {
   EXPECT_EQ(clock.NowMs(), 10'000);  // refused moves change nothing
 }
 
+TEST(ManualClockTest, NeverMovesPastItsLatestTime) {
+  ManualClock clock(kTestClockMinMs, kTestClockMaxMs);
+  auto set = clock.Set(kTestClockMaxMs + 1, "now_ms");
+  ASSERT_FALSE(set.ok());
+  EXPECT_EQ(set.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(set.status().message().rfind("now_ms:", 0), 0u) << set.status().message();
+  auto far = clock.Advance(106'752LL * 86'400'000, "delta_ms");  // to the year 2292
+  ASSERT_FALSE(far.ok());
+  EXPECT_EQ(far.status().message().rfind("delta_ms:", 0), 0u) << far.status().message();
+  EXPECT_FALSE(clock.Advance(std::numeric_limits<int64_t>::max(), "delta_ms").ok());
+  EXPECT_EQ(clock.NowMs(), kTestClockMinMs);  // refused moves change nothing
+  EXPECT_TRUE(clock.Advance(kTestClockMaxMs - kTestClockMinMs).ok());  // the bound is included
+  EXPECT_EQ(clock.NowMs(), kTestClockMaxMs);
+  EXPECT_FALSE(clock.Advance(1).ok());
+}
+
 TEST(ManualClockTest, ListenersHearEveryMoveUntilRemoved) {
   ManualClock clock(0);
   std::vector<int64_t> heard;

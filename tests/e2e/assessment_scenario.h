@@ -53,13 +53,17 @@ class AssessmentScenario {
   // Runs the whole script (ASSERTs inside: wrap in ASSERT_NO_FATAL_FAILURE).
   void Run(int cases = 50);
   // Reports one case now (for small tests); "" on failure.
-  std::string ReportOne(const std::string& grid, const std::string& category);
+  std::string ReportOne(const std::string& grid, const std::string& category,
+                        const Identity& reporter);
   // Waits until the deadlines due at the clock's time have fired (no history grows).
   void Settle(WhistledProcess& node);
 
   // Reads every case's history and compares Assess and Rank, asked at
   // `ask`, for the scenario's subjects and periods with the hand counts.
-  void CompareAll(WhistledProcess& ask, const std::string& label);
+  // `asked_root`: the root `ask` hosts; subjects above or beside it are
+  // refused there (FAILED_PRECONDITION), which is checked instead.
+  void CompareAll(WhistledProcess& ask, const std::string& label,
+                  const std::string& asked_root = "szs");
 
   const std::vector<std::string>& case_ids() const { return case_ids_; }
   int64_t now() const { return now_; }

@@ -95,7 +95,70 @@ TEST(AssessmentRollupTest, RowsRelayThroughAMiddleNode) {
       });
   ASSERT_NO_FATAL_FAILURE(scenario.Run(30));
   ASSERT_NO_FATAL_FAILURE(scenario.CompareAll(fed.node("szs"), "asked at the city node"));
-  ASSERT_NO_FATAL_FAILURE(scenario.CompareAll(fed.node("dwk"), "asked at the county node"));
+  ASSERT_NO_FATAL_FAILURE(scenario.CompareAll(fed.node("dwk"), "asked at the county node", "dwk"));
+}
+
+// A node answers for its hosted root's subtree only: asked for a jurisdiction
+// above its root (or beside it) it would hold only the part its own cases
+// added, so it refuses, naming the node to ask; the city node answers.
+TEST(AssessmentRollupTest, ANodeRefusesJurisdictionsAboveItsRoot) {
+  std::vector<FederationNode> plan = {
+      {"szs", "szs", "szs", {"dwk-s01"}, ""},
+      {"dwk-s01", "dwks01", "dwk-s01", {}, "szs"},
+  };
+  FederationOptions options;
+  options.extra_flags = WhistledProcess::TestClockFlags(AssessmentScenario::kStartMs);
+  LocalFederation fed(plan, options);
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  AssessmentScenario scenario(
+      [&fed](const std::string& j) { return &fed.NodeHosting(j.empty() ? "szs" : j); },
+      [&fed]() {
+        return std::vector<WhistledProcess*>{&fed.node("szs"), &fed.node("dwk-s01")};
+      });
+  const Identity city = {"leader.szs", "leader", "szs", ""};
+  const Identity worker = {"gw.dwk-s01-c01-g001", "grid_worker", "dwk-s01-c01-g001", ""};
+  ASSERT_FALSE(scenario.ReportOne("dwk-s01-c01-g001", "environment", worker).empty());
+
+  AssessmentClient township(fed.node("dwk-s01").channel());
+  v1::AssessResponse own;
+  ASSERT_TRUE(township.Assess(city, "dwk-s01", "", {}, &own).ok());
+  EXPECT_EQ(own.counts().at("received"), 1);
+  for (const std::string above : {"dwk", "szs"}) {
+    v1::AssessResponse out;
+    grpc::Status s = township.Assess(city, above, "", {}, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << above;
+    EXPECT_EQ(s.error_message(), "jurisdiction_id: \"" + above +
+                                     "\" lies above this node's root \"dwk-s01\": ask the node "
+                                     "hosting it (this node holds only part of its figures)");
+    EXPECT_EQ(out.counts_size(), 0) << "no partial figures";
+    v1::RankResponse rank;
+    s = township.Rank(city, above, "received", {}, &rank);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << above;
+    EXPECT_NE(s.error_message().find("lies above this node's root \"dwk-s01\""), std::string::npos)
+        << s.error_message();
+    EXPECT_EQ(rank.entries_size(), 0);
+  }
+  // Beside it: a sibling township, and a department hanging off the county.
+  v1::AssessResponse out;
+  grpc::Status s = township.Assess(city, "dwk-s02", "", {}, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("\"dwk-s02\" lies outside this node's root \"dwk-s01\""),
+            std::string::npos)
+      << s.error_message();
+
+  // The city node hosts them: it answers, with the township's row rolled up.
+  AssessmentClient city_node(fed.node("szs").channel());
+  int64_t received = -1;
+  for (int attempt = 0; attempt < 100 && received != 1; ++attempt) {
+    v1::AssessResponse county;
+    ASSERT_TRUE(city_node.Assess(city, "dwk", "", {}, &county).ok());
+    received = county.counts().at("received");
+    if (received != 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(received, 1);
+  v1::RankResponse rank;
+  ASSERT_TRUE(city_node.Rank(city, "dwk", "received", {}, &rank).ok());
+  EXPECT_GT(rank.entries_size(), 1);
 }
 
 TEST_F(AssessmentE2eTest, BadInputAndCallersWhoMayNotAskChangeNothing) {
@@ -108,7 +171,7 @@ TEST_F(AssessmentE2eTest, BadInputAndCallersWhoMayNotAskChangeNothing) {
   // One case, so there is something to protect.
   AssessmentScenario scenario([this](const std::string&) { return node_.get(); },
                               [this]() { return node_.get(); });
-  std::string id = scenario.ReportOne("dwk-s01-c01-g001", "environment");
+  std::string id = scenario.ReportOne("dwk-s01-c01-g001", "environment", worker);
   ASSERT_FALSE(id.empty());
   v1::AssessResponse before;
   ASSERT_TRUE(client.Assess(city, "szs", "", {}, &before).ok());

@@ -110,6 +110,31 @@ done
 # Unknown flags, and known flags given without their value, are named.
 expect 2 "list: unknown flag --frobnicate" list --frobnicate
 expect 2 "list: --page-size needs a value" list --page-size
+# A flag given twice is refused naming it, never silently the first or the last one
+# (a repeatable flag, --attachment, still needs its value).
+expect 2 "list: --page-size given twice" list --page-size 5 --page-size 6
+grep -q "needs a value" "$WORK/err" && fail "a repeated flag reads as one missing its value"
+expect 2 "list: --state given twice" list --state closed --state reported
+expect 2 "list: --all given twice" list --all --all
+expect 2 "report: --severity given twice" "${REPORT[@]}" --severity general --severity major
+expect 2 "report: --attachment needs a value" "${REPORT[@]}" --severity general \
+  --attachment a --attachment
+expect 2 "whistlectl: --json given twice" --json --json count
+expect 2 "count: --json given twice" --json count --json
+expect 2 "whistlectl: --server given twice" --server 127.0.0.1:1 --server 127.0.0.1:2 count
+expect 2 "--timeout-ms given twice" --timeout-ms 5 --timeout-ms 6 count
+expect 2 "assess: --at given twice" assess dwk --at 2026-11-01 --at 2026-11-02
+expect 2 "assess: --period given twice" assess --period day --period week dwk
+expect 2 "rank: --by given twice" rank dwk --by received --by returns
+expect 2 "directive list: --page-size given twice" directive list --page-size 5 --page-size 6
+expect 2 "clock advance: --json given twice" clock advance 1s --json --json
+# Dates: a day that does not exist is named as such, not as a bad number.
+for bad in 2026-13-45 2026-02-30 yesterday 0; do
+  expect 2 "--at: want a date YYYY-MM-DD or unix ms, got \"$bad\"" assess dwk --at "$bad"
+done
+grep -q "whole number" "$WORK/err" && fail "--at: a date reads as a number: $(cat "$WORK/err")"
+expect 2 '--from: want a date YYYY-MM-DD or unix ms, got "2026-00-01"' \
+  rank dwk --by received --from 2026-00-01 --to 2026-01-31
 expect 2 "get: unexpected argument CASE-2" get CASE-1 CASE-2
 expect 2 "accept: unknown flag --frobnicate" accept CASE-1 --frobnicate
 expect 2 "accept: CASE missing" accept --note x

@@ -172,6 +172,16 @@ TEST_F(DeadlineClockTest, TheClockRefusesToGoBackAndIsOnlyForAdminsOfATestNode) 
   auto negative = advance(Identity::Admin(), -5);
   EXPECT_EQ(negative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(negative.error_message().rfind("delta_ms:", 0), 0u) << negative.error_message();
+  // Past 2200-01-01 (what an assessment can be asked for): refused, naming the field.
+  constexpr int64_t kMaxMs = 7'258'118'400'000;  // 2200-01-01 00:00 UTC
+  auto late = set(Identity::Admin(), kMaxMs + 1);
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(late.error_message().rfind("now_ms:", 0), 0u) << late.error_message();
+  auto far = advance(Identity::Admin(), 106'752LL * 86'400'000);  // `clock advance 106752d`
+  EXPECT_EQ(far.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(far.error_message().rfind("delta_ms:", 0), 0u) << far.error_message();
+  auto just_past = advance(Identity::Admin(), kMaxMs - kStart + 1);
+  EXPECT_EQ(just_past.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(set(leader_, kStart + 1).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(advance(staff_, 1).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   // Nothing moved: the next report is stamped at the start.
@@ -214,7 +224,9 @@ TEST_F(DeadlineClockTest, ACommittedDeadlineWakesTheTimerOnTheSystemClock) {
 }
 
 TEST(TestClockFlagTest, ABadStartStopsStartUpNamingTheFlag) {
-  for (const std::string bad : {"-5", "abc", "99999999999999999999"}) {
+  // Out of 2000-01-01 .. 2200-01-01 (UTC): 1970 and 2200 + 1 ms are refused too.
+  for (const std::string bad :
+       {"-5", "abc", "99999999999999999999", "1", "946684799999", "7258118400001"}) {
     auto [code, out] = RunWhistled({"--dev-header-identity", "--test-clock-start-ms", bad});
     EXPECT_EQ(code, 2) << bad << ": " << out;
     EXPECT_NE(out.find("--test-clock-start-ms"), std::string::npos) << out;
@@ -254,6 +266,9 @@ TEST_F(DeadlineClockTest, WhistlectlMovesTheClockAndNamesBadArguments) {
   std::tie(code, out) = Ctl(node, dir_, "clock set " + std::to_string(kStart));
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("INVALID_ARGUMENT: now_ms"), std::string::npos) << out;
+  std::tie(code, out) = Ctl(node, dir_, "clock advance 106752d");  // would be year 2319
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("INVALID_ARGUMENT: delta_ms"), std::string::npos) << out;
   // Refused moves changed nothing: a report now is stamped 90 s + 2 d after the start.
   v1::Case c;
   ReportOne(node, "after-cli", &c);
@@ -493,6 +508,11 @@ TEST_F(LifecycleTest, EveryStepsLimitFiresAsThePolicySaysAcrossEscalations) {
   v1::Case out;
   auto late = Act(*stub_, GridWorker(ids_), id, rate, &out);
   EXPECT_EQ(late.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << late.error_message();
+  // The deadline is cleared once it fired: no made-up "closed at 0" (1970).
+  EXPECT_NE(late.error_message().find("evaluation window closed (evaluation_expired)"),
+            std::string::npos)
+      << late.error_message();
+  EXPECT_EQ(late.error_message().find(" at 0"), std::string::npos) << late.error_message();
   EXPECT_EQ(Entries(*node_, id).size(), entries);  // refused: nothing recorded
 }
 

@@ -347,6 +347,14 @@ TEST_F(LinkRefusalTest, OtherProtocolVersionGetsARefusalFrame) {
 TEST_F(LinkRefusalTest, GarbageHellosAreRefusedAndTheParentCarriesOn) {
   auto parent = StartParent("dwk");
   ASSERT_TRUE(parent->running()) << parent->LogTail();
+  // Before any hello, every refusal reason is a series at 0 (rate() sees the first).
+  for (const char* reason : {"version", "topology", "policy", "unexpected_child", "certificate",
+                             "duplicate", "invalid"}) {
+    EXPECT_EQ(Metric(parent->metrics_address(),
+                     std::string("whistle_link_refusals_total{reason=\"") + reason + "\"}"),
+              0)
+        << reason;
+  }
 
   {  // First frame not a hello.
     RawLink link(parent->channel());

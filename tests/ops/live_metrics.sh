@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Scrapes a live whistled after a scenario that exercises every metric family
-# (including a missed accept deadline and a report-in no-show), then checks
-# the output with `promtool check metrics` and against docs/metrics.md.
+# Scrapes a live whistled right after start-up (the bounded case-flow series
+# exist at 0 before any case) and after a scenario that exercises every metric
+# family (including a missed accept deadline and a report-in no-show), then
+# checks the output with `promtool check metrics` and against docs/metrics.md.
 # Usage: tests/ops/live_metrics.sh BUILD_DIR
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,6 +33,39 @@ PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 export WHISTLE_SERVER=127.0.0.1:$PORT
 for _ in $(seq 100); do as p leader szs topology >/dev/null 2>&1 && break; sleep 0.1; done
+scrape() {
+  python3 - "$MPORT" <<'PY'
+import sys, urllib.request
+print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode(), end="")
+PY
+}
+
+# Before any case: every bounded case-flow series exists at 0 (rate() sees the first event).
+scrape >"$DATA/start.txt"
+zero() {  # zero FAMILY WANT: FAMILY has WANT series, each 0
+  local n
+  n=$(grep -c "^$1{" "$DATA/start.txt" || true)
+  [ "$n" = "$2" ] || { echo "at start-up: $1 has $n series, want $2"; grep "^$1" "$DATA/start.txt"; exit 1; }
+  if grep "^$1{" "$DATA/start.txt" | grep -qv ' 0$'; then
+    echo "at start-up: $1 not 0"; grep "^$1{" "$DATA/start.txt"; exit 1
+  fi
+}
+# 5 levels; 17 kinds x 1 top-level category of the policy; 5 deadlines; 6 open states.
+zero whistle_case_transitions_total 85
+zero whistle_case_overdue_total 25
+zero whistle_summons_no_show_total 5
+zero whistle_cases_open 30
+for series in 'whistle_case_overdue_total{deadline="accept",level="community"} 0' \
+  'whistle_case_overdue_total{deadline="report_in",level="county"} 0' \
+  'whistle_summons_no_show_total{level="county"} 0' \
+  'whistle_case_transitions_total{category="dispute",kind="report",level="community"} 0' \
+  'whistle_case_transitions_total{category="dispute",kind="overdue",level="township"} 0' \
+  'whistle_directive_receipts_signed_total{late="true",level="grid"} 0' \
+  'whistle_auth_jwks_reloads_total{result="ok"} 0'; do
+  grep -qxF "$series" "$DATA/start.txt" || { echo "at start-up: no $series"; exit 1; }
+done
+grep -q '^whistle_assessment_events_total{figure="received",level="township"} 0$' \
+  "$DATA/start.txt" || { echo "at start-up: no whistle_assessment_events_total"; exit 1; }
 
 GRID=dwk-s01-c01-g001
 CASE=$(as w grid_worker $GRID --json report --request-id m1 \
@@ -48,10 +82,7 @@ as bad staff nowhere get "$CASE" >/dev/null 2>&1 || true
 WHISTLE_TOKEN=not.a.token ctl get "$CASE" >/dev/null 2>&1 || true  # whistle_auth_denied_total
 kill -HUP $PID  # whistle_auth_jwks_reloads_total: reloads the issuer keys, keeps serving
 
-python3 - "$MPORT" >"$DATA/metrics.txt" <<'PY'
-import sys, urllib.request
-print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode(), end="")
-PY
+scrape >"$DATA/metrics.txt"
 promtool check metrics <"$DATA/metrics.txt"
 # The build: version and a revision label (a git hash, or "unknown" outside a checkout), value 1.
 grep -Eq '^whistle_build_info\{revision="([0-9a-f]{4,40}|unknown)",version="[0-9]+\.[0-9]+\.[0-9]+"\} 1$' \

@@ -329,9 +329,9 @@ int Run(int argc, char** argv) {
   api_options.listen = config->listen();
   api_options.credentials = credentials->server;
   api_options.limits = LimitsFrom(*config);
-  api_options.services = {&case_service,  &link_service,      &node_service,  &topology_service,
-                          &admin_service, &directive_service, &inbox_service, &watch_service,
-                          &assessment_service};
+  api_options.services = {&case_service,     &link_service,  &node_service,
+                          &topology_service, &admin_service, &directive_service,
+                          &inbox_service,    &watch_service, &assessment_service};
   auto server = ApiServer::Start(std::move(api_options));
   if (!server.ok()) return Fail(server.status());
   (*server)->SetServing(true);

@@ -123,27 +123,14 @@ void PrintAssessment(const v1::AssessResponse& r) {
                 static_cast<long long>(rate.denominator()));
   }
   std::printf("\n%-22s %10s\n", "COUNT", "VALUE");
-  static const char* kJurisdiction[] = {"received",
-                                        "recurrences",
-                                        "responded",
-                                        "responded_in_time",
-                                        "responses_missed",
-                                        "resolved",
-                                        "resolved_in_time",
-                                        "resolutions_missed",
-                                        "closed",
-                                        "closed_in_time",
-                                        "local_closed",
-                                        "kept_local",
-                                        "evaluated",
-                                        "satisfied",
-                                        "evaluated_on_behalf",
-                                        "evaluation_expired",
-                                        "escalations_out",
-                                        "returns",
-                                        "reopened",
-                                        "no_shows",
-                                        "overdue_now"};
+  static const char* kJurisdiction[] = {
+      "received",           "recurrences",        "responded",
+      "responded_in_time",  "responses_missed",   "resolved",
+      "resolved_in_time",   "resolutions_missed", "closed",
+      "closed_in_time",     "local_closed",       "kept_local",
+      "evaluated",          "satisfied",          "evaluated_on_behalf",
+      "evaluation_expired", "escalations_out",    "returns",
+      "reopened",           "no_shows",           "overdue_now"};
   static const char* kDepartment[] = {"summoned", "reported_in", "reported_in_on_time",
                                       "no_shows", "refusals",    "parts_done"};
   if (r.department()) {

@@ -1015,10 +1015,11 @@ const std::vector<Verb>& Verbs() {
        [](Client& client, Args args) { return AssessVerb(IoOf(client), std::move(args)); }},
       {"rank", "Rank the children of a jurisdiction by an assessment figure",
        "rank J --by FIGURE [--period day|week|month] [--at DATE] [--from DATE --to DATE]",
-       std::string("  J                    the parent jurisdiction\n"
-                   "  --by FIGURE          a rate (response_rate, resolution_rate, satisfaction_rate,\n"
-                   "                       satisfaction_mean, closure_rate, kept_local_share) or a\n"
-                   "                       count (received, escalations_out, returns, reopened, ...)\n") +
+       std::string(
+           "  J                    the parent jurisdiction\n"
+           "  --by FIGURE          a rate (response_rate, resolution_rate, satisfaction_rate,\n"
+           "                       satisfaction_mean, closure_rate, kept_local_share) or a\n"
+           "                       count (received, escalations_out, returns, reopened, ...)\n") +
            kPeriodHelp,
        [](Client& client, Args args) { return RankVerb(IoOf(client), std::move(args)); }},
       {"topology", "Show a jurisdiction: its path, children, departments and grids below",

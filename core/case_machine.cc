@@ -633,8 +633,7 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
         // The grid worker asks the resident; a rating by anyone else would
         // take the resident's place (and end the window before they answer).
         return Status::PermissionDenied(
-            "anti-gaming: case " + c.id() + " was reported by grid worker " +
-            Quote(c.reporter()) +
+            "anti-gaming: case " + c.id() + " was reported by grid worker " + Quote(c.reporter()) +
             ", who rates it for the resident; a rating on the resident's behalf is for cases "
             "staff took in (hotline or desk)");
       }
@@ -920,8 +919,7 @@ Result Evaluate(const v1::Case& c, const v1::EvaluateCommand& cmd, const v1::Cal
   // Only a grid worker reporting rates as the resident's own voice (it asks
   // them); staff who took a case in, and anyone else CheckWho let through,
   // rate on the resident's behalf: recorded and reported apart.
-  const bool grid_reporter = caller.user() == c.reporter() &&
-                             caller.role() == c.reporter_role() &&
+  const bool grid_reporter = caller.user() == c.reporter() && caller.role() == c.reporter_role() &&
                              c.reporter_role() == v1::ROLE_GRID_WORKER;
   t.next.set_evaluated_on_behalf(!grid_reporter);
   t.entry.set_on_behalf(!grid_reporter);

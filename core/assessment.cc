@@ -381,8 +381,7 @@ std::vector<Delta> Deltas(const v1::Case* before, const v1::Case& after,
   // Each accept and resolve limit an owner is given ends once: met or late
   // by the owner's decision, or missed (an OVERDUE naming it). It counts for
   // that owner, judged by its own limit: a level that took a case over after
-  // another missed is not charged with the other's miss (the case's sticky
-  // accepted_in_time / resolved_in_time are facts about the case, not used here).
+  // another missed is not charged with the other's miss.
   auto missed = [&entry](std::string_view step) {
     if (entry.kind() != v1::TRANSITION_KIND_OVERDUE) return false;
     for (const auto& m : entry.deadlines_missed()) {

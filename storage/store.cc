@@ -1442,19 +1442,20 @@ StatusOr<std::vector<ChangeEntry>> Store::ReadChanges(uint64_t after_seq, size_t
   return out;
 }
 
-StatusOr<InboxPage> Store::DepartmentInbox(const std::string& department,
-                                           const std::string& after_key, size_t limit) const {
+Status Store::ScanCaseIndex(const std::string& prefix, const std::string& after_key, size_t limit,
+                            const std::string& what,
+                            const std::function<bool(std::string_view, v1::Case&)>& keep,
+                            std::string* next_key) const {
   if (limit == 0) return Status::InvalidArgument("limit: must be positive");
-  const std::string prefix = InboxPrefix(department);
   const std::string start = after_key > prefix ? after_key : prefix;
-  InboxPage page;
+  size_t kept = 0;
   std::string last_key;
   bool more = false;
   Status inner = Status::Ok();
-  Status s = impl_->Scan(Cf::kIndex, start, keys::PrefixEnd(prefix), "inbox of " + department,
+  Status s = impl_->Scan(Cf::kIndex, start, keys::PrefixEnd(prefix), what,
                          [&](std::string_view key, std::string_view) {
                            if (key == after_key) return true;
-                           if (page.rows.size() == limit) {
+                           if (kept == limit) {
                              more = true;
                              return false;
                            }
@@ -1467,62 +1468,55 @@ StatusOr<InboxPage> Store::DepartmentInbox(const std::string& department,
                              inner = c.status();
                              return false;
                            }
-                           // The index is a hint: keep the row only if the case still puts
-                           // the department there (a copy's rows are never moved).
-                           auto rows = InboxKeys(*c);
-                           auto it = rows.find(department);
-                           if (it == rows.end() || it->second != key) return true;
-                           InboxRow& row = page.rows.emplace_back();
-                           row.pending = key[prefix.size()] == '0';
-                           for (const auto& sm : c->summons()) {
-                             if (sm.department_id() == department) {
-                               row.report_in_by_ms = sm.report_in_by_ms();
-                             }
-                           }
-                           row.c = std::move(c).value();
+                           if (keep(key, *c)) ++kept;
                            return true;
                          });
   if (!s.ok()) return s;
   if (!inner.ok()) return inner;
-  if (more) page.next_key = last_key;
+  if (more) *next_key = last_key;
+  return Status::Ok();
+}
+
+StatusOr<InboxPage> Store::DepartmentInbox(const std::string& department,
+                                           const std::string& after_key, size_t limit) const {
+  const std::string prefix = InboxPrefix(department);
+  InboxPage page;
+  Status s = ScanCaseIndex(
+      prefix, after_key, limit, "inbox of " + department,
+      [&](std::string_view key, v1::Case& c) {
+        // The index is a hint: keep the row only if the case still puts the
+        // department there (a copy's rows are never moved).
+        auto rows = InboxKeys(c);
+        auto it = rows.find(department);
+        if (it == rows.end() || it->second != key) return false;
+        InboxRow& row = page.rows.emplace_back();
+        row.pending = key[prefix.size()] == '0';
+        for (const auto& sm : c.summons()) {
+          if (sm.department_id() == department) row.report_in_by_ms = sm.report_in_by_ms();
+        }
+        row.c = std::move(c);
+        return true;
+      },
+      &page.next_key);
+  if (!s.ok()) return s;
   return page;
 }
 
 StatusOr<NoticePage> Store::SupervisionNotices(const std::string& jurisdiction,
                                                const std::string& after_key, size_t limit) const {
-  if (limit == 0) return Status::InvalidArgument("limit: must be positive");
-  const std::string prefix = NoticePrefix(jurisdiction);
-  const std::string start = after_key > prefix ? after_key : prefix;
   NoticePage page;
-  std::string last_key;
-  bool more = false;
-  Status inner = Status::Ok();
-  Status s = impl_->Scan(Cf::kIndex, start, keys::PrefixEnd(prefix), "notices of " + jurisdiction,
-                         [&](std::string_view key, std::string_view) {
-                           if (key == after_key) return true;
-                           if (page.cases.size() == limit) {
-                             more = true;
-                             return false;
-                           }
-                           last_key.assign(key);
-                           auto slash = key.rfind('/');
-                           if (slash == std::string_view::npos) return true;
-                           auto c = GetCase(std::string(key.substr(slash + 1)));
-                           if (!c.ok()) {
-                             if (c.status().code() == Code::kNotFound) return true;
-                             inner = c.status();
-                             return false;
-                           }
-                           // A hint: keep the row only if the case still stands there
-                           // (a copy's old rows are never deleted).
-                           auto now_key = NoticeKey(*c);
-                           if (!now_key || *now_key != key) return true;
-                           page.cases.push_back(std::move(c).value());
-                           return true;
-                         });
+  Status s = ScanCaseIndex(
+      NoticePrefix(jurisdiction), after_key, limit, "notices of " + jurisdiction,
+      [&](std::string_view key, v1::Case& c) {
+        // A hint: keep the row only if the case still stands there (a copy's
+        // old rows are never deleted).
+        auto now_key = NoticeKey(c);
+        if (!now_key || *now_key != key) return false;
+        page.cases.push_back(std::move(c));
+        return true;
+      },
+      &page.next_key);
   if (!s.ok()) return s;
-  if (!inner.ok()) return inner;
-  if (more) page.next_key = last_key;
   return page;
 }
 

@@ -314,6 +314,13 @@ class Store {
  private:
   friend struct internal::Raw;
   struct Impl;
+  // Walks index rows `<prefix>…/<case_id>` after `after_key` (hints: each
+  // case is read and `keep` says whether the row still stands, adding it to
+  // the page if so) until `limit` were kept; `*next_key` set when more follow.
+  Status ScanCaseIndex(const std::string& prefix, const std::string& after_key, size_t limit,
+                       const std::string& what,
+                       const std::function<bool(std::string_view key, v1::Case& c)>& keep,
+                       std::string* next_key) const;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -844,13 +844,15 @@ void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
                   static_cast<unsigned long long>(impl_->next_seq.fetch_add(1)));
     return impl_->IdPrefix() + digits;
   };
+  // One lock over lookup, numbering and the send to the shard: two concurrent
+  // retries cannot both issue, and a retry cannot overtake the issue it repeats.
+  std::unique_lock<std::mutex> lock;
   if (request_id.empty()) {
     op.id = number();
   } else {
     const std::string& user = draft.issuer().user();
     op.request_key = user + '\0' + request_id;
-    // One lock over lookup and numbering: two concurrent retries cannot both issue.
-    std::lock_guard lock(impl_->requests_mu);
+    lock = std::unique_lock(impl_->requests_mu);
     if (auto it = impl_->requests.find(op.request_key); it != impl_->requests.end()) {
       op.kind = OpKind::kRetry;
       op.id = it->second;

@@ -23,6 +23,7 @@ struct JurisdictionState {
   std::string id;
   std::unordered_map<std::string, v1::Case> cases;     // open, or touched with commits in flight
   std::unordered_map<std::string, std::string> moved;  // handed over, until durable
+  std::unordered_map<std::string, int64_t> left_at;    // history length it left with, as moved
   std::unordered_map<std::string, int> inflight;       // case id -> commits not yet durable
   // Reports that came without a reservation (sent to the actor directly, not
   // through Node::Report): user + request id -> case id, until durable.
@@ -119,9 +120,11 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t,
   if (!owned) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
     st.moved[case_id] = t.next.owner_id();
+    st.left_at[case_id] = t.next.history_length();
   } else if (!t.effects.handover_to.empty()) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
     st.moved[case_id] = t.effects.handover_to;
+    st.left_at[case_id] = t.next.history_length();
   } else {
     auto [it, inserted] = st.cases.insert_or_assign(case_id, t.next);
     if (inserted) ctx->probe().InMemoryDelta(1);
@@ -249,6 +252,19 @@ void OnCommand(Self* self, CaseRequest& req) {
          checked != nullptr ? checked->caller() : req.caller, std::move(req.reply));
 }
 
+// A hand-over this actor has already moved past: the case left again (still
+// in flight, or durable with a longer history or another owner).
+bool Stale(const JurisdictionState& st, const v1::Case& handed) {
+  if (auto it = st.left_at.find(handed.id());
+      it != st.left_at.end() && handed.history_length() <= it->second) {
+    return true;
+  }
+  auto stored = st.ctx->store().GetCase(handed.id());
+  if (!stored.ok()) return false;  // its batch is not durable yet
+  return stored->history_length() > handed.history_length() ||
+         (stored->history_length() == handed.history_length() && stored->owner_id() != st.id);
+}
+
 // Spawned with its arguments rather than a capturing lambda: CAF 0.17 binds a
 // null tuple reference when a function actor gets no arguments (UBSan flags it).
 caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
@@ -263,9 +279,13 @@ caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
         }
       },
       [self](handover_atom, Handover& h) {
-        auto& cases = self->state.cases;
+        auto& st = self->state;
+        auto& cases = st.cases;
         auto it = cases.find(h.value.id());
         if (it == cases.end()) {
+          // A command may have loaded the case from the store before this
+          // message arrived and moved it on: never bring that copy back.
+          if (Stale(st, h.value)) return;
           cases.emplace(h.value.id(), std::move(h.value));
           self->state.ctx->probe().InMemoryDelta(1);
         } else if (it->second.history_length() < h.value.history_length()) {
@@ -280,6 +300,7 @@ caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
         if (it != st.inflight.end() && --it->second <= 0) {
           st.inflight.erase(it);
           st.moved.erase(c.case_id);
+          st.left_at.erase(c.case_id);
         }
         if (!c.request_key.empty()) st.requests.erase(c.request_key);
         MaybeEvict(self, c.case_id);

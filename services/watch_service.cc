@@ -87,7 +87,9 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
     std::lock_guard lock(mu_);
     writing_ = false;
     if (deferred_) {  // an end decided while this write was in flight
-      SendFinish(*deferred_);
+      Status status = std::move(*deferred_);
+      deferred_.reset();
+      SendFinish(status);
       return;
     }
     if (!ok) {
@@ -153,7 +155,6 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   }
 
   void SendFinish(const Status& status) {
-    deferred_.reset();
     grpc::Status out = ToGrpc(status);
     service_->probe_.Observe(kMethod, out.error_code(), started_);
     Finish(out);

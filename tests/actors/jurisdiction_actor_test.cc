@@ -295,6 +295,47 @@ TEST_F(ActorTest, ALateHandoverNeverReplacesANewerCopy) {
                             v1::TRANSITION_KIND_REPORT_IN, v1::TRANSITION_KIND_RESOLVE}));
 }
 
+// A command loads the case from the store before its hand-over message
+// arrives and moves it on (escalates to the county). The late hand-over must
+// not bring that copy back: the next command goes to the county and applies
+// on top of the escalation, never as a second transition with the same seq.
+TEST_F(ActorTest, ALateHandoverOfACaseMovedOnIsNotBroughtBack) {
+  const v1::Case c = AcceptedCase();
+  const caf::actor street = J(kStreet);
+
+  auto escalate = core::CheckCommand(community_staff_, Escalate(), ctx_->core());
+  ASSERT_TRUE(escalate.ok()) << escalate.status().ToString();
+  auto t = core::Apply(c, *escalate, ctx_->NowMs(), ctx_->core());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->next.owner_id(), kStreet);
+  storage::Batch batch;
+  batch.RecordTransition(&c, t->next, t->entry);
+  CommitBehind(std::move(batch));
+
+  // Routed by the store: the township loads the case and escalates it on.
+  AnswerPtr up = Route(c.id(), street_staff_, Escalate("县里牵头"));
+  ASSERT_TRUE(ExpectRequest(street, "the routed escalation, before the hand-over"));
+  caf::anon_send(street, handover_atom::value, Handover{t->next});
+  ASSERT_TRUE((Expect<handover_atom, Handover>(street, nullptr, "the late hand-over")));
+  Run();
+  Settle();
+  ASSERT_EQ(Ok(up).owner_id(), kCounty);
+
+  // Once more after the escalation is durable: the late copy stays out.
+  caf::anon_send(street, handover_atom::value, Handover{t->next});
+  Run();
+  AnswerPtr whistled = Send(street, c.id(), county_leader_, Whistle({kPolice}));
+  Run();
+  Settle();
+  v1::Case w = Ok(whistled);
+  EXPECT_EQ(w.owner_id(), kCounty);
+  EXPECT_EQ(w.history_length(), 5);
+  EXPECT_EQ(Kinds(c.id()),
+            (std::vector<K>{v1::TRANSITION_KIND_REPORT, v1::TRANSITION_KIND_ACCEPT,
+                            v1::TRANSITION_KIND_ESCALATE, v1::TRANSITION_KIND_ESCALATE,
+                            v1::TRANSITION_KIND_WHISTLE}));
+}
+
 // The hand-over carries the case as the old owner applied it, ahead of
 // what was acknowledged: transitions pipeline across the move, apply on top
 // of each other and are answered (and written) in the order applied.

@@ -125,4 +125,13 @@ std::string Time(int64_t ms) {
   std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
 }
+
+std::string TimeHeader() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char zone[16];
+  if (std::strftime(zone, sizeof(zone), "%Z", &tm) == 0) return "AT";
+  return std::string("AT (") + zone + ")";
+}
 }  // namespace whistle::cli

@@ -44,5 +44,7 @@ std::string Leftover(const std::string& verb, const Args& args);
 std::string Short(const std::string& enum_name, const std::string& prefix);
 // Local time "YYYY-MM-DD HH:MM:SS" of a Unix time in ms; "-" for 0.
 std::string Time(int64_t ms);
+// The column header for such times, naming the zone: "AT (UTC)", "AT (CST)".
+std::string TimeHeader();
 
 }  // namespace whistle::cli

@@ -162,6 +162,7 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
   bool owned = false;
   int64_t have = 0;
   bool resend = false;
+  std::optional<v1::Case> copy_before;  // the copy stored or queued here, left for `sync`
   {
     std::lock_guard lock(sync_mu_);
     if (seq != 0) {
@@ -189,14 +190,18 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
     } else {
       bool owned_here = false;
       std::string have_node;
+      v1::Case before;
       if (auto p = sync_pending_.find(id); p != sync_pending_.end()) {
         have = p->second.length;
         owned_here = p->second.owned;
         have_node = p->second.owner_node;
+        before.set_owner_id(p->second.owner_id);
+        before.set_state(p->second.state);
       } else if (auto stored = store_->GetCase(id); stored.ok()) {
         have = stored->history_length();
         owned_here = Hosts(stored->owner_id());
         have_node = stored->owner_node_id();
+        before = std::move(stored).value();
       }
       // The owner's copy is the truth; only the owner changes a case. A copy
       // as long as ours may still name the owner's node (announced after a
@@ -207,10 +212,13 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
                               in.owner_node_id() != have_node));
       if (take) {
         owned = Hosts(in.owner_id());
+        if (have > 0) copy_before = std::move(before);
         auto& p = sync_pending_[id];
         p.length = in.history_length();
         p.owned = owned;
         p.owner_node = owned ? node_id_ : in.owner_node_id();
+        p.owner_id = in.owner_id();
+        p.state = in.state();
         ++p.batches;
       }
     }
@@ -220,7 +228,7 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
     copy = sync.case_();
     copy.clear_read_only();
     if (owned) copy.set_owner_node_id(node_id_);
-    batch.PutCase(nullptr, copy, owned);
+    batch.PutCase(nullptr, copy, owned, copy_before ? &*copy_before : nullptr);
     for (const auto& e : sync.history()) {
       if (e.seq() > have) batch.PutHistory(e);
     }
@@ -239,6 +247,7 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
   std::optional<Handover> handover;
   if (take && owned) handover = Handover{copy};
   store_->Commit(std::move(batch), [this, from, seq, take, owned, copy = std::move(copy),
+                                    copy_before = std::move(copy_before),
                                     done = std::move(done)](const Status& s) {
     if (!s.ok()) {
       std::fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"commit failed, stopping\"}\n");
@@ -252,6 +261,8 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
         if (p != sync_pending_.end() && --p->second.batches == 0) sync_pending_.erase(p);
       }
     }
+    if (take && copy_before) AddCopyCount(copy_before->owner_id(), copy_before->state(), -1);
+    if (take && !owned) AddCopyCount(copy.owner_id(), copy.state(), 1);
     if (take && owned) {
       AddCount(copy.owner_id(), copy.state(), 1);
       if (core::IsOpen(copy.state())) {

@@ -42,6 +42,13 @@ Status NodeContext::Load() {
       probe_.OpenDelta(j->level(), static_cast<v1::CaseState>(state), static_cast<double>(n));
     }
   }
+  auto copies = store_->Counts(/*copies=*/true);
+  if (!copies.ok()) return copies.status();
+  for (const auto& [key, n] : *copies) {
+    const auto& [owner, state] = key;
+    if (state <= 0 || state >= v1::CaseState_ARRAYSIZE || n == 0) continue;
+    AddCopyCount(owner, static_cast<v1::CaseState>(state), n);
+  }
   return Status::Ok();
 }
 
@@ -100,6 +107,18 @@ void NodeContext::AddCount(const std::string& owner, v1::CaseState state, int64_
   counts_[owner][state] += delta;
 }
 
+void NodeContext::AddCopyCount(const std::string& owner, v1::CaseState state, int64_t delta) {
+  std::lock_guard lock(counts_mu_);
+  copy_counts_[owner][state] += delta;
+}
+
+std::array<int64_t, v1::CaseState_ARRAYSIZE> NodeContext::CopyCountsOf(
+    const std::string& owner) const {
+  std::lock_guard lock(counts_mu_);
+  auto it = copy_counts_.find(owner);
+  return it == copy_counts_.end() ? std::array<int64_t, v1::CaseState_ARRAYSIZE>{} : it->second;
+}
+
 std::array<int64_t, v1::CaseState_ARRAYSIZE> NodeContext::CountsOf(const std::string& owner) const {
   std::lock_guard lock(counts_mu_);
   auto it = counts_.find(owner);
@@ -123,7 +142,9 @@ void NodeContext::RecordDurable(const v1::Case* before, const v1::Case& after,
                                 const v1::HistoryEntry& entry, bool owned) {
   const v1::Level level_after = LevelOf(*topology_, after.owner_id());
   if (!owned) {
-    // Handed to another node: it counts the case from now on.
+    // Handed to another node (or created here for one): it counts the case
+    // from now on; this node keeps a read-only copy.
+    AddCopyCount(after.owner_id(), after.state(), 1);
     if (before != nullptr) {
       AddCount(before->owner_id(), before->state(), -1);
       if (core::IsOpen(before->state())) {

@@ -92,12 +92,15 @@ class NodeContext {
   uint64_t DurableInboxSeq(const std::string& peer);
   // Cases per state owned by exactly `owner`.
   std::array<int64_t, v1::CaseState_ARRAYSIZE> CountsOf(const std::string& owner) const;
+  // The same for the read-only copies kept here of cases owned on other nodes.
+  std::array<int64_t, v1::CaseState_ARRAYSIZE> CopyCountsOf(const std::string& owner) const;
 
   // Destroys the store (drains its commit queue); called after actors stop.
   void CloseStore() { store_.reset(); }
 
  private:
   void AddCount(const std::string& owner, v1::CaseState state, int64_t delta);
+  void AddCopyCount(const std::string& owner, v1::CaseState state, int64_t delta);
 
   std::string node_id_;
   std::shared_ptr<const core::Topology> topology_;
@@ -114,6 +117,8 @@ class NodeContext {
     int batches = 0;     // not yet durable
     bool owned = false;  // the copy made this node the owner
     std::string owner_node;
+    std::string owner_id;  // the copy queued (when not owned): its copy-index entry
+    v1::CaseState state = v1::CASE_STATE_UNSPECIFIED;
   };
   std::unordered_map<std::string, PendingCopy> sync_pending_;
   std::unordered_map<std::string, uint64_t> inbox_queued_;
@@ -126,6 +131,7 @@ class NodeContext {
   std::unordered_map<std::string, caf::actor> departments_;
   mutable std::mutex counts_mu_;
   std::unordered_map<std::string, std::array<int64_t, v1::CaseState_ARRAYSIZE>> counts_;
+  std::unordered_map<std::string, std::array<int64_t, v1::CaseState_ARRAYSIZE>> copy_counts_;
 };
 
 // Spawns the actor of one jurisdiction: it owns the open cases of that

@@ -60,9 +60,13 @@ StatusOr<v1::ListCasesResponse> Node::List(const std::string& jurisdiction_id, v
   NodeContext& ctx = *impl_->ctx;
   auto subtree = ctx.topology().Subtree(jurisdiction_id);
   v1::ListCasesResponse out;
-  for (; position < subtree.size(); ++position, after_key.clear()) {
-    const std::string& owner = subtree[position]->id();
-    auto counts = ctx.CountsOf(owner);
+  // Two positions per jurisdiction: the cases it owns here, then the
+  // read-only copies of those it owns on other nodes.
+  const size_t end = 2 * subtree.size();
+  for (; position < end; ++position, after_key.clear()) {
+    const std::string& owner = subtree[position / 2]->id();
+    const bool copies = position % 2 == 1;
+    auto counts = copies ? ctx.CopyCountsOf(owner) : ctx.CountsOf(owner);
     int64_t have = 0;
     for (size_t s = 1; s < counts.size(); ++s) {
       if (state == v1::CASE_STATE_UNSPECIFIED || static_cast<int>(s) == state) have += counts[s];
@@ -74,9 +78,12 @@ StatusOr<v1::ListCasesResponse> Node::List(const std::string& jurisdiction_id, v
     std::string next_key;
     do {
       size_t want = static_cast<size_t>(page_size - filled());
-      auto page = ctx.store().ListByOwner(owner, state, after_key, want);
+      auto page = ctx.store().ListByOwner(owner, state, after_key, want, copies);
       if (!page.ok()) return page.status();
-      for (auto& c : page->cases) *out.add_cases() = std::move(c);
+      for (auto& c : page->cases) {
+        if (copies) c.set_read_only(true);
+        *out.add_cases() = std::move(c);
+      }
       for (auto& id : page->unreadable) *out.add_unreadable_case_ids() = std::move(id);
       next_key = std::move(page->next_key);
       after_key = next_key;
@@ -84,7 +91,7 @@ StatusOr<v1::ListCasesResponse> Node::List(const std::string& jurisdiction_id, v
     if (filled() >= page_size) {
       if (!next_key.empty()) {
         out.set_next_page_token(std::to_string(position) + "." + Hex(next_key));
-      } else if (position + 1 < subtree.size()) {
+      } else if (position + 1 < end) {
         out.set_next_page_token(std::to_string(position + 1) + ".");
       }
       break;
@@ -98,7 +105,8 @@ StatusOr<v1::CountCasesResponse> Node::Count(const std::string& jurisdiction_id)
   std::array<int64_t, v1::CaseState_ARRAYSIZE> total{};
   for (const v1::Jurisdiction* j : ctx.topology().Subtree(jurisdiction_id)) {
     auto counts = ctx.CountsOf(j->id());
-    for (size_t s = 0; s < total.size(); ++s) total[s] += counts[s];
+    auto copies = ctx.CopyCountsOf(j->id());
+    for (size_t s = 0; s < total.size(); ++s) total[s] += counts[s] + copies[s];
   }
   v1::CountCasesResponse out;
   for (size_t s = 1; s < total.size(); ++s) {

@@ -134,3 +134,29 @@ done
 as_city assess $STREET
 step "   $COUNTY's streets and towns ranked by response rate (accepted in time)"
 as_city rank $COUNTY --by response_rate
+
+# WHISTLE_CONSOLE=keep: leave the nodes running and serve the leaders' console (指挥中心) on
+# the city's node until Ctrl-C (the page is built by app/console/web/build.sh).
+if [ "${WHISTLE_CONSOLE:-}" = keep ]; then
+  "$ROOT/app/console/web/build.sh" >/dev/null
+  if [ "${WHISTLE_PORT:-7400}" = auto ]; then
+    CONSOLE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  else
+    CONSOLE_PORT=$((PORT + 80))
+  fi
+  "$BUILD/app/console/whistle-console" --listen "127.0.0.1:$CONSOLE_PORT" --node "$(node_of szs)" \
+    --assets "$ROOT/app/console/web/dist" 2>"$DATA/console.log" &
+  CONSOLE_PID=$!
+  trap 'kill -TERM $CONSOLE_PID 2>/dev/null; wait $CONSOLE_PID 2>/dev/null' INT TERM
+  mkdir -p "$DATA/tokens"
+  for who in "sun.city leader szs" "qian.county staff $COUNTY" "zhao.street staff $STREET" \
+             "wang.grid grid_worker $GRID"; do
+    set -- $who
+    ctl token mint --key-file "$ISSUER/private.pem" --kid federation --ttl 8h \
+      --user "$1" --role "$2" --jurisdiction "$3" >"$DATA/tokens/$1.jwt"
+  done
+  step "the leaders' console: http://127.0.0.1:$CONSOLE_PORT/ (Ctrl-C stops it and every node)"
+  echo "sign in with a token (valid 8 h) from $DATA/tokens/: sun.city.jwt (city leader),"
+  echo "qian.county.jwt ($COUNTY staff), zhao.street.jwt ($STREET staff), wang.grid.jwt (grid worker)"
+  wait $CONSOLE_PID || true
+fi

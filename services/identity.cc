@@ -28,8 +28,8 @@ constexpr size_t kMaxJwksBytes = 1 << 20;
 // next logged line says how many were left out.
 constexpr int kDenialLogsPerSecond = 10;
 // Verified tokens remembered (exact bytes -> claims) so a client's repeated
-// calls do not pay for the signature check each time (~0.5 ms with OpenSSL 3,
-// most of it loading the PEM key). Emptied when full and on every key reload.
+// calls do not pay for the signature check each time (~0.07 ms of CPU for
+// ES256 with the key parsed at load). Emptied when full and on every key reload.
 constexpr size_t kVerifiedCacheSize = 8192;
 
 // The single value of header `name`; *count says how many there were.

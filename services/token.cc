@@ -6,9 +6,12 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -48,6 +51,12 @@ struct ParamFree {
 };
 struct JwtFree {
   void operator()(jwt_t* p) const { jwt_free(p); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+struct EcdsaSigFree {
+  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Bio = std::unique_ptr<BIO, BioFree>;
@@ -160,7 +169,48 @@ StatusOr<KeySet::Key> KeyOf(const v1::Jwk& jwk, const std::string& where) {
   auto pem = PublicPem(pkey.get());
   if (!pem.ok()) return pem.status();
   key.public_pem = std::move(pem).value();
+  key.pkey = std::shared_ptr<EVP_PKEY>(pkey.release(), PkeyFree());
   return key;
+}
+
+// Checks `signature` over `input` (the token's "header.payload") with the
+// kid's parsed key. The scheme comes from the key's type, never from the
+// token: ES256 = ECDSA P-256 over SHA-256 with the JWS r||s encoding (exactly
+// 64 bytes, turned into DER for OpenSSL, which rejects r or s outside
+// [1, n-1]); RS256 = RSASSA-PKCS1-v1_5 over SHA-256, a signature exactly as
+// long as the modulus.
+bool VerifySignature(const KeySet::Key& key, std::string_view input, std::string_view signature) {
+  auto bytes = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+  std::string der;
+  if (key.type == KeyType::kEc256) {
+    if (signature.size() != 64) return false;
+    std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
+    BIGNUM* r = BN_bin2bn(bytes(signature), 32, nullptr);
+    BIGNUM* s = BN_bin2bn(bytes(signature) + 32, 32, nullptr);
+    if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+      BN_free(r);
+      BN_free(s);
+      return false;
+    }
+    unsigned char* out = nullptr;
+    int len = i2d_ECDSA_SIG(sig.get(), &out);
+    if (len <= 0) return false;
+    der.assign(reinterpret_cast<char*>(out), static_cast<size_t>(len));
+    OPENSSL_free(out);
+  } else {
+    if (signature.size() != static_cast<size_t>(EVP_PKEY_get_size(key.pkey.get()))) return false;
+    der = std::string(signature);
+  }
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> md(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;  // owned by md
+  if (!md || EVP_DigestVerifyInit_ex(md.get(), &pctx, "SHA256", nullptr, nullptr, key.pkey.get(),
+                                     nullptr) != 1) {
+    return false;
+  }
+  if (key.type == KeyType::kRsa && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
+    return false;
+  }
+  return EVP_DigestVerify(md.get(), bytes(der), der.size(), bytes(input), input.size()) == 1;
 }
 
 StatusOr<std::string> BnParam(EVP_PKEY* key, const char* name, int pad) {
@@ -220,10 +270,11 @@ Pkey ReadPrivateKey(std::string_view pem) {
   return Pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
 }
 
-// Claims are read through libjwt (from the token it verified); their JSON
-// types through `payload`, our parse of the same signed bytes, because libjwt
-// 1.10 answers a string or fractional exp with 0 and no error. Both reads must
-// agree (a document with duplicate members could be read two ways).
+// Claims are read through libjwt (its parse of the token whose signature
+// VerifySignature checked); their JSON types through `payload`, our parse of
+// the same signed bytes, because libjwt 1.10 answers a string or fractional
+// exp with 0 and no error. Both reads must agree (a document with duplicate
+// members could be read two ways).
 
 // A string claim: "" when absent; false when present but not a string.
 bool StringClaim(jwt_t* jwt, const google::protobuf::Struct& payload, const char* name,
@@ -247,8 +298,9 @@ bool IntClaim(jwt_t* jwt, const google::protobuf::Struct& payload, const char* n
   if (it->second.kind_case() != google::protobuf::Value::kNumberValue) return false;
   double number = it->second.number_value();
   constexpr double kMaxExact = 9007199254740992.0;  // 2^53
-  if (number != static_cast<double>(static_cast<int64_t>(number)) || number > kMaxExact ||
-      number < -kMaxExact) {
+  // Range first: casting a double outside int64_t is undefined.
+  if (!(number <= kMaxExact && number >= -kMaxExact) ||
+      number != static_cast<double>(static_cast<int64_t>(number))) {
     return false;
   }
   errno = 0;
@@ -440,14 +492,12 @@ Verified VerifyToken(const KeySet& keys, std::string_view token, int64_t now) {
   if (!Base64UrlDecode(token.substr(dot2 + 1), &signature)) {
     return Deny(DenyReason::kMalformed, "token: signature is not base64url");
   }
-  // Our own alg check, before libjwt (see the header comment).
-  jwt_alg_t alg;
+  // The alg must be ES256 or RS256 and, below, the scheme of the kid's key
+  // (see the header comment); anything else is refused before any crypto.
   KeyType want;
   if (header.alg() == "ES256") {
-    alg = JWT_ALG_ES256;
     want = KeyType::kEc256;
   } else if (header.alg() == "RS256") {
-    alg = JWT_ALG_RS256;
     want = KeyType::kRsa;
   } else {
     return Deny(DenyReason::kAlgorithm,
@@ -467,16 +517,25 @@ Verified VerifyToken(const KeySet& keys, std::string_view token, int64_t now) {
                                             " does not match the key of kid " +
                                             core::Quote(header.kid()));
   }
+  // The signature, with the key parsed when the JWKS was loaded and the scheme
+  // of its type (checked above to be the header's alg).
+  if (!VerifySignature(*key, token.substr(0, dot2), signature)) {
+    ERR_clear_error();  // OpenSSL's reasons stay out of this thread's queue
+    return Deny(DenyReason::kSignature, "token: signature does not verify");
+  }
+  // libjwt parses the token whose signature was just checked, to read the
+  // claims as before. Without a key it checks no signature (that was ours)
+  // and reports alg "none"; it still refuses what it cannot parse (e.g. a typ
+  // other than "JWT").
   jwt_t* raw = nullptr;
   const std::string text(token);
-  int rc =
-      jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(key->public_pem.data()),
-                 static_cast<int>(key->public_pem.size()));
+  int rc = jwt_decode(&raw, text.c_str(), nullptr, 0);
   Jwt jwt(raw);
   if (rc != 0 || !jwt) return Deny(DenyReason::kSignature, "token: signature does not verify");
   // libjwt read the same header; refuse should it ever disagree with ours.
   const char* kid = jwt_get_header(jwt.get(), "kid");
-  if (jwt_get_alg(jwt.get()) != alg || kid == nullptr || header.kid() != kid) {
+  const char* alg_text = jwt_get_header(jwt.get(), "alg");
+  if (kid == nullptr || header.kid() != kid || alg_text == nullptr || header.alg() != alg_text) {
     return Deny(DenyReason::kAlgorithm, "token: header read two ways");
   }
 

@@ -84,6 +84,21 @@ std::string OwnerIndex(std::string_view owner, int state, std::string_view case_
   return k;
 }
 
+std::string CopyPrefix(std::string_view owner) { return Prefixed("y/", owner); }
+
+std::string CopyStatePrefix(std::string_view owner, int state) {
+  std::string k = CopyPrefix(owner);
+  k.append(Digits(state, kStateWidth));
+  k.push_back('/');
+  return k;
+}
+
+std::string CopyIndex(std::string_view owner, int state, std::string_view case_id) {
+  std::string k = CopyStatePrefix(owner, state);
+  k.append(case_id);
+  return k;
+}
+
 std::string_view CaseIdOfOwnerIndex(std::string_view key) {
   size_t sep = key.find(kSep);
   if (sep == std::string_view::npos) return {};
@@ -114,17 +129,25 @@ std::optional<ParsedTimer> ParseTimer(std::string_view key) {
   return ParsedTimer{*due, key.substr(kDueWidth + 1)};
 }
 
-std::string Count(std::string_view owner, int state) {
-  std::string k(kCountPrefix);
+namespace {
+std::string CountKey(std::string_view prefix, std::string_view owner, int state) {
+  std::string k(prefix);
   k.append(owner);
   k.push_back(kSep);
   k.append(Digits(state, kStateWidth));
   return k;
 }
+}  // namespace
 
-std::optional<ParsedCount> ParseCount(std::string_view key) {
-  if (!key.starts_with(kCountPrefix)) return std::nullopt;
-  key.remove_prefix(kCountPrefix.size());
+std::string Count(std::string_view owner, int state) { return CountKey(kCountPrefix, owner, state); }
+
+std::string CopyCount(std::string_view owner, int state) {
+  return CountKey(kCopyCountPrefix, owner, state);
+}
+
+std::optional<ParsedCount> ParseCount(std::string_view key, std::string_view prefix) {
+  if (!key.starts_with(prefix)) return std::nullopt;
+  key.remove_prefix(prefix.size());
   size_t sep = key.find(kSep);
   if (sep == std::string_view::npos || key.size() - sep - 1 != kStateWidth) return std::nullopt;
   auto state = ParseDigits(key.substr(sep + 1));

@@ -23,6 +23,11 @@ std::string OwnerPrefix(std::string_view owner);
 std::string OwnerStatePrefix(std::string_view owner, int state);
 // Case id at the end of an owner index key; empty if malformed.
 std::string_view CaseIdOfOwnerIndex(std::string_view key);
+// The same index over the read-only copies this node keeps of cases owned on
+// other nodes: "y/<owner>\0<state>/<case id>" (CaseIdOfOwnerIndex reads it).
+std::string CopyIndex(std::string_view owner, int state, std::string_view case_id);
+std::string CopyPrefix(std::string_view owner);
+std::string CopyStatePrefix(std::string_view owner, int state);
 
 std::string Request(std::string_view reporter, std::string_view request_id);
 
@@ -39,7 +44,11 @@ struct ParsedCount {
   std::string_view owner;
   int state;
 };
-std::optional<ParsedCount> ParseCount(std::string_view key);
+// `prefix`: kCountPrefix (owned cases) or kCopyCountPrefix (copies).
+std::optional<ParsedCount> ParseCount(std::string_view key,
+                                      std::string_view prefix = kCountPrefix);
+inline constexpr std::string_view kCopyCountPrefix = "copycount/";
+std::string CopyCount(std::string_view owner, int state);
 
 std::string Outbox(std::string_view peer, uint64_t seq);
 std::string OutboxPrefix(std::string_view peer);

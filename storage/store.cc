@@ -363,7 +363,8 @@ void Batch::RecordTransition(const v1::Case* before, const v1::Case& after,
   PutHistory(entry);
 }
 
-void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool owned) {
+void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool owned,
+                    const v1::Case* copy_before) {
   if (!rep_) rep_ = std::make_unique<Rep>();
   using Kind = Rep::Kind;
   const std::string& id = after.id();
@@ -384,6 +385,20 @@ void Batch::PutCase(const v1::Case* owned_before, const v1::Case& after, bool ow
       rep_->Add(Cf::kMeta, Kind::kMerge, keys::Count(after.owner_id(), after.state()),
                 keys::EncodeInt64(1));
     }
+  }
+  // Copies are indexed apart: an ancestor lists and counts its subtree's
+  // cases from them, never times them or counts them in its metrics.
+  if (copy_before != nullptr) {
+    rep_->Add(Cf::kIndex, Kind::kDelete,
+              keys::CopyIndex(copy_before->owner_id(), copy_before->state(), id));
+    rep_->Add(Cf::kMeta, Kind::kMerge,
+              keys::CopyCount(copy_before->owner_id(), copy_before->state()),
+              keys::EncodeInt64(-1));
+  }
+  if (!owned) {
+    rep_->Add(Cf::kIndex, Kind::kPut, keys::CopyIndex(after.owner_id(), after.state(), id));
+    rep_->Add(Cf::kMeta, Kind::kMerge, keys::CopyCount(after.owner_id(), after.state()),
+              keys::EncodeInt64(1));
   }
 
   // Only the owner times a case: a copy's deadlines are its owner's business.
@@ -1746,10 +1761,17 @@ StatusOr<Store::RequestRecord> Store::FindRequestRecord(const std::string& repor
 }
 
 StatusOr<ListResult> Store::ListByOwner(const std::string& owner, v1::CaseState state,
-                                        const std::string& after_key, size_t limit) const {
+                                        const std::string& after_key, size_t limit,
+                                        bool copies) const {
   if (limit == 0) return Status::InvalidArgument("limit: must be positive");
-  std::string prefix = state == v1::CASE_STATE_UNSPECIFIED ? keys::OwnerPrefix(owner)
-                                                           : keys::OwnerStatePrefix(owner, state);
+  std::string prefix;
+  if (copies) {
+    prefix = state == v1::CASE_STATE_UNSPECIFIED ? keys::CopyPrefix(owner)
+                                                 : keys::CopyStatePrefix(owner, state);
+  } else {
+    prefix = state == v1::CASE_STATE_UNSPECIFIED ? keys::OwnerPrefix(owner)
+                                                 : keys::OwnerStatePrefix(owner, state);
+  }
   std::string end = keys::PrefixEnd(prefix);
   std::string start = after_key > prefix ? after_key : prefix;
 
@@ -1824,12 +1846,13 @@ StatusOr<std::vector<std::string>> Store::OpenCaseIds(const std::string& owner) 
   return ids;
 }
 
-StatusOr<std::map<std::pair<std::string, int>, int64_t>> Store::Counts() const {
+StatusOr<std::map<std::pair<std::string, int>, int64_t>> Store::Counts(bool copies) const {
   std::map<std::pair<std::string, int>, int64_t> counts;
   std::string bad;
-  Status s = impl_->Scan(Cf::kMeta, keys::kCountPrefix, keys::PrefixEnd(keys::kCountPrefix),
+  const std::string_view prefix = copies ? keys::kCopyCountPrefix : keys::kCountPrefix;
+  Status s = impl_->Scan(Cf::kMeta, std::string(prefix), keys::PrefixEnd(prefix),
                          "read counts", [&](std::string_view key, std::string_view value) {
-                           auto parsed = keys::ParseCount(key);
+                           auto parsed = keys::ParseCount(key, prefix);
                            auto n = keys::DecodeInt64(value);
                            if (!parsed || !n) {
                              bad.assign(key);

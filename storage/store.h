@@ -89,8 +89,11 @@ class Batch {
                         const v1::HistoryEntry& entry);
   // Puts `after`. `owned_before` is the stored copy when this node owned it
   // (nullptr: new here, or a read-only copy); `owned` says whether this node
-  // owns `after`. Owner index, counts and timer follow ownership.
-  void PutCase(const v1::Case* owned_before, const v1::Case& after, bool owned);
+  // owns `after`. Owner index, counts and timer follow ownership; a case not
+  // owned here is in the copy index and copy counts instead, and
+  // `copy_before` (the read-only copy stored before, if any) leaves them.
+  void PutCase(const v1::Case* owned_before, const v1::Case& after, bool owned,
+               const v1::Case* copy_before = nullptr);
   void PutHistory(const v1::HistoryEntry& entry);
   // Appends an outbox entry for `peer`; the store numbers it (1, 2, 3 ... per
   // peer, in commit order) when the batch is written.
@@ -243,13 +246,16 @@ class Store {
   // Cases owned by `owner`, in `state` (UNSPECIFIED = all), in index-key order,
   // starting after `after_key` ("" = from the start), at most `limit` (> 0).
   // Index and cases are read from one snapshot.
+  // `copies`: the read-only copies of cases `owner` owns on other nodes instead.
   StatusOr<ListResult> ListByOwner(const std::string& owner, v1::CaseState state,
-                                   const std::string& after_key, size_t limit) const;
+                                   const std::string& after_key, size_t limit,
+                                   bool copies = false) const;
   // Case ids owned by `owner` in an open state (for actors warming up).
   StatusOr<std::vector<std::string>> OpenCaseIds(const std::string& owner) const;
   // (owner, state) -> number of cases; zero counts are left out. Reads the
   // small counts table only.
-  StatusOr<std::map<std::pair<std::string, int>, int64_t>> Counts() const;
+  // `copies`: the copy counts instead.
+  StatusOr<std::map<std::pair<std::string, int>, int64_t>> Counts(bool copies = false) const;
   // Highest sequence number among case ids "<prefix>-<12 digits>"; 0 if none.
   StatusOr<uint64_t> LastCaseSeq(const std::string& prefix) const;
   // Timers due at or before `now_ms`, earliest first, at most `limit`.

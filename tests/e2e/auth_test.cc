@@ -505,6 +505,27 @@ TEST(AuthRotationTest, SighupReloadsTheKeysAndKeepsThemOnABadFile) {
   EXPECT_EQ(count_with(new_key->private_pem, "new"), grpc::StatusCode::OK);
   std::string log = ReadAll(node.log_path());
   EXPECT_NE(log.find("issuer keys not reloaded; keeping the old ones"), std::string::npos);
+
+  // The key of kid "new" rotated in place (same kid, new key): a token of the
+  // old key, verified and remembered before, is refused after the reload; one
+  // of the rotated key is accepted.
+  auto rotated = services::GenerateKeyPair(services::KeyType::kEc256, "new");
+  ASSERT_TRUE(rotated.ok());
+  const std::string before_rotation =
+      services::MintToken(new_key->private_pem, "new", leader, Now(), 600).value();
+  auto count_token = [&](const std::string& token) {
+    grpc::ClientContext ctx;
+    Raw{"Bearer " + token, {}}.Apply(ctx);
+    v1::CountCasesRequest req;
+    v1::CountCasesResponse resp;
+    return stub->Count(&ctx, req, &resp).error_code();
+  };
+  EXPECT_EQ(count_token(before_rotation), grpc::StatusCode::OK);
+  WriteAll(jwks, rotated->jwks_json);
+  node.Signal(SIGHUP);
+  EXPECT_EQ(wait_for("whistle_auth_jwks_reloads_total{result=\"ok\"}", 2), 2);
+  EXPECT_EQ(count_token(before_rotation), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(count_with(rotated->private_pem, "new"), grpc::StatusCode::OK);
   EXPECT_EQ(node.Terminate(), 0);
 }
 

@@ -720,7 +720,9 @@ struct Copy {
 struct Snapshot {
   std::map<std::string, std::map<std::string, Copy>> cases;  // case id -> node -> copy
   std::map<std::string, std::set<std::string>> listed;       // case id -> nodes owning it (List)
-  std::map<int, int64_t> counted;                            // state -> Count summed over nodes
+  std::map<int, int64_t> counted;  // state -> cases List shows owned, summed over nodes
+  // node -> state -> cases (owned and copies) its List shows / its Count says
+  std::map<std::string, std::map<int, int64_t>> node_listed, node_counted;
   std::vector<std::string> errors;                           // calls that did not answer
 };
 
@@ -744,7 +746,11 @@ Snapshot Take(LocalFederation& fed, Stubs& stubs, const std::set<std::string>& k
         break;
       }
       for (const auto& c : page.cases()) {
-        s.listed[c.id()].insert(n.name);
+        if (!c.read_only()) {
+          s.listed[c.id()].insert(n.name);
+          ++s.counted[c.state()];
+        }
+        ++s.node_listed[n.name][c.state()];
         ids.insert(c.id());
       }
       token = page.next_page_token();
@@ -756,7 +762,9 @@ Snapshot Take(LocalFederation& fed, Stubs& stubs, const std::set<std::string>& k
     v1::CountCasesResponse counts;
     grpc::Status st = stub.Count(&ctx, req, &counts);
     if (!st.ok()) s.errors.push_back("Count on " + n.name + ": " + st.error_message());
-    for (const auto& row : counts.counts()) s.counted[row.state()] += row.count();
+    for (const auto& row : counts.counts()) {
+      if (row.count() != 0) s.node_counted[n.name][row.state()] += row.count();
+    }
   }
   for (const auto& id : ids) {
     auto& on = s.cases[id];
@@ -922,14 +930,31 @@ std::vector<std::string> Problems(LocalFederation& fed, const Snapshot& s, const
       out.push_back("report " + key + " (case " + id + ") is nowhere");
     }
   }
-  // Per-state counts over every node's hosted subtree: each case counted once, by its owner.
+  // Per-state owned cases over every node's hosted subtree: each case listed once, by its owner.
   for (int st = 1; st < v1::CaseState_ARRAYSIZE; ++st) {
     int64_t want = states.count(st) ? states.at(st) : 0;
     int64_t got = s.counted.count(st) ? s.counted.at(st) : 0;
     if (want != got) {
-      out.push_back("Count summed over nodes says " + std::to_string(got) + " " +
+      out.push_back("List summed over nodes shows " + std::to_string(got) + " owned " +
                     v1::CaseState_Name(static_cast<v1::CaseState>(st)) + ", cases found " +
                     std::to_string(want));
+    }
+  }
+  // Each node's Count (owned and copies in its subtree) agrees with its List.
+  for (const auto& n : fed.plan()) {
+    auto listed = s.node_listed.count(n.name) ? s.node_listed.at(n.name) : std::map<int, int64_t>{};
+    auto counted =
+        s.node_counted.count(n.name) ? s.node_counted.at(n.name) : std::map<int, int64_t>{};
+    if (listed != counted) {
+      std::string detail;
+      for (int st = 1; st < v1::CaseState_ARRAYSIZE; ++st) {
+        int64_t l = listed.count(st) ? listed.at(st) : 0, c = counted.count(st) ? counted.at(st) : 0;
+        if (l != c) {
+          detail += " " + v1::CaseState_Name(static_cast<v1::CaseState>(st)) + " listed " +
+                    std::to_string(l) + " counted " + std::to_string(c);
+        }
+      }
+      out.push_back("on " + n.name + " Count and List disagree:" + detail);
     }
   }
   return out;
@@ -1251,8 +1276,12 @@ TEST_F(FederationFaultTest, CountyDownForSecondsThenEverythingArrivesOnceInOrder
       std::this_thread::sleep_for(200ms);
     }
     ASSERT_TRUE(s.ok()) << s.error_message();
+    // The county lists its subtree: the escalated cases as its own, the
+    // township's others as read-only copies.
     std::multiset<std::string> got, want;
-    for (const auto& c : listed.cases()) got.insert(c.id());
+    for (const auto& c : listed.cases()) {
+      if (!c.read_only()) got.insert(c.id());
+    }
     for (const auto& c : escalated) want.insert(c.id());
     EXPECT_EQ(got, want);
   }

@@ -241,14 +241,38 @@ TEST_F(FederationTest, TownshipWhistlesACountyBureauThatReportsInOnItsOwnNode) {
   std::vector<int64_t> expected;
   for (const auto& e : reference.entries()) expected.push_back(e.seq());
   EXPECT_EQ(WatchedSeqs(city, ids_.county, id, expected.size()), expected);
-  // Counts: the township node owns it, the county node counts nothing for it.
-  grpc::ClientContext ctx;
-  kCityLeader.Apply(ctx);
-  v1::CountCasesRequest req;
-  req.set_jurisdiction_id(ids_.county);
-  v1::CountCasesResponse counts;
-  ASSERT_TRUE(county.cases()->Count(&ctx, req, &counts).ok());
-  for (const auto& c : counts.counts()) EXPECT_EQ(c.count(), 0) << c.ShortDebugString();
+  // Counts and lists: the township node owns it; the county's and the city's
+  // nodes count and list it from their copies (read-only), once each.
+  const std::pair<const char*, WhistledProcess*> nodes[] = {
+      {"township", &township}, {"county", &county}, {"city", &city}};
+  for (const auto& [name, node] : nodes) {
+    v1::CountCasesResponse counts;
+    auto count = [&, node = node] {
+      grpc::ClientContext ctx;
+      kCityLeader.Apply(ctx);
+      v1::CountCasesRequest req;
+      req.set_jurisdiction_id(ids_.county);
+      counts.Clear();
+      return node->cases()->Count(&ctx, req, &counts).ok();
+    };
+    // The copy's count follows its batch by a moment.
+    WaitFor([&] {
+      return count() && counts.counts(v1::CASE_STATE_EVALUATED - 1).count() == 1;
+    });
+    for (const auto& c : counts.counts()) {
+      EXPECT_EQ(c.count(), c.state() == v1::CASE_STATE_EVALUATED ? 1 : 0)
+          << name << " " << c.ShortDebugString();
+    }
+    grpc::ClientContext list_ctx;
+    kCityLeader.Apply(list_ctx);
+    v1::ListCasesRequest list_req;
+    list_req.set_jurisdiction_id(ids_.county);
+    v1::ListCasesResponse list;
+    ASSERT_TRUE(node->cases()->List(&list_ctx, list_req, &list).ok());
+    ASSERT_EQ(list.cases_size(), 1) << name;
+    EXPECT_EQ(list.cases(0).id(), id);
+    EXPECT_EQ(list.cases(0).read_only(), node != &township) << name;
+  }
 }
 
 TEST_F(FederationTest, MajorReportOnTownshipIsCreatedThereAndOwnedByTheCounty) {

@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# Whistle node image: whistled (entrypoint) and whistlectl, on Debian 12.
+# Whistle node image: whistled (entrypoint) and whistlectl, on Debian 12; also the leaders'
+# console gateway (whistle-console) and its built page (/usr/share/whistle/console).
 #
+#   app/console/web/build.sh                           # the console's page, first (npm)
 #   docker build -t whistle/whistled:0.1.0 --build-arg REVISION=$(git rev-parse --short HEAD) .
 #   docker run --rm -p 7400:7400 -p 7401:7401 whistle/whistled:0.1.0
 #
@@ -33,14 +35,19 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" -DWHISTLE_REVISION="${REVISION}" \
- && cmake --build build -j"$(nproc)" --target whistled whistlectl
-# Collect the two binaries wherever the build put them, stripped.
+ && cmake --build build -j"$(nproc)" --target whistled whistlectl whistle-console
+# Collect the binaries wherever the build put them, stripped.
 RUN mkdir -p /out \
- && for bin in whistled whistlectl; do \
+ && for bin in whistled whistlectl whistle-console; do \
       path="$(find build -type f -name "$bin" -perm -u+x | head -n1)"; \
       [ -n "$path" ] || { echo "$bin was not built" >&2; exit 1; }; \
       install -m 0755 -s "$path" "/out/$bin"; \
     done
+# The console's page is built BEFORE docker build (app/console/web/build.sh: npm, Node.js >= 18),
+# so this stage needs no npm registry. Its files ship as built.
+RUN test -f app/console/web/dist/index.html \
+      || { echo "app/console/web/dist is missing: cd app/console/web && npm ci && npm run build" >&2; exit 1; } \
+ && mkdir -p /out/console && cp -R app/console/web/dist/. /out/console/
 
 # ---------------------------------------------------------------- runtime
 FROM ${RUNTIME_IMAGE} AS runtime
@@ -65,10 +72,12 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 whistle \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/whistle --shell /usr/sbin/nologin whistle \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/whistle
-COPY --from=build /out/whistled /out/whistlectl /usr/local/bin/
-# Fail the image build if a shared library is missing, and prove the binary starts.
-RUN ! ldd /usr/local/bin/whistled /usr/local/bin/whistlectl | grep 'not found' \
- && /usr/local/bin/whistled --help >/dev/null
+COPY --from=build /out/whistled /out/whistlectl /out/whistle-console /usr/local/bin/
+COPY --from=build /out/console /usr/share/whistle/console
+# Fail the image build if a shared library is missing, and prove the binaries start.
+RUN ! ldd /usr/local/bin/whistled /usr/local/bin/whistlectl /usr/local/bin/whistle-console | grep 'not found' \
+ && /usr/local/bin/whistled --help >/dev/null && /usr/local/bin/whistle-console --help >/dev/null \
+ && test -f /usr/share/whistle/console/index.html
 
 USER 10001:10001
 WORKDIR /var/lib/whistle
@@ -76,7 +85,9 @@ WORKDIR /var/lib/whistle
 ENV WHISTLE_LISTEN=0.0.0.0:7400 \
     WHISTLE_METRICS_LISTEN=0.0.0.0:7401 \
     WHISTLE_DATA_DIR=/var/lib/whistle/data
-EXPOSE 7400 7401
+# whistle-console (the chart runs it as its own Deployment, same image):
+#   whistle-console --listen 0.0.0.0:7480 --node NODE:7400 --assets /usr/share/whistle/console
+EXPOSE 7400 7401 7480
 # gRPC health of the whole server (SERVING once the store is open, NOT_SERVING
 # while draining); needs no identity. WHISTLE_SERVER is not set in the image,
 # so it asks 127.0.0.1:7400 (the port of WHISTLE_LISTEN above).

@@ -206,8 +206,8 @@ void PrintCase(const v1::Case& c) {
 }
 
 void PrintHistory(const v1::GetHistoryResponse& h) {
-  std::printf("%-4s %-19s %-10s %-12s %-12s %-28s %-24s %s\n", "SEQ", TimeHeader().c_str(), "ACTION", "FROM", "TO",
-              "JURISDICTION", "BY", "NOTE");
+  std::printf("%-4s %-19s %-10s %-12s %-12s %-28s %-24s %s\n", "SEQ", TimeHeader().c_str(),
+              "ACTION", "FROM", "TO", "JURISDICTION", "BY", "NOTE");
   for (const auto& e : h.entries()) {
     std::string by = e.actor().user() + "/" + Short(v1::Role_Name(e.actor().role()), "ROLE_");
     std::string note = e.note();

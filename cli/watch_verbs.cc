@@ -137,7 +137,8 @@ int WatchVerb(const VerbIo& io, bool json, Args args) {
   }
   auto reader = stub->Watch(&ctx, req);
   if (!json) {
-    std::printf("%-10s %-19s %-9s %-18s %s\n", "TOKEN", TimeHeader().c_str(), "WHAT", "ID", "CHANGE");
+    std::printf("%-10s %-19s %-9s %-18s %s\n", "TOKEN", TimeHeader().c_str(), "WHAT", "ID",
+                "CHANGE");
     std::fflush(stdout);
   }
   v1::Change change;

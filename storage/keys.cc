@@ -139,7 +139,9 @@ std::string CountKey(std::string_view prefix, std::string_view owner, int state)
 }
 }  // namespace
 
-std::string Count(std::string_view owner, int state) { return CountKey(kCountPrefix, owner, state); }
+std::string Count(std::string_view owner, int state) {
+  return CountKey(kCountPrefix, owner, state);
+}
 
 std::string CopyCount(std::string_view owner, int state) {
   return CountKey(kCopyCountPrefix, owner, state);

@@ -45,8 +45,7 @@ struct ParsedCount {
   int state;
 };
 // `prefix`: kCountPrefix (owned cases) or kCopyCountPrefix (copies).
-std::optional<ParsedCount> ParseCount(std::string_view key,
-                                      std::string_view prefix = kCountPrefix);
+std::optional<ParsedCount> ParseCount(std::string_view key, std::string_view prefix = kCountPrefix);
 inline constexpr std::string_view kCopyCountPrefix = "copycount/";
 std::string CopyCount(std::string_view owner, int state);
 

@@ -1850,8 +1850,8 @@ StatusOr<std::map<std::pair<std::string, int>, int64_t>> Store::Counts(bool copi
   std::map<std::pair<std::string, int>, int64_t> counts;
   std::string bad;
   const std::string_view prefix = copies ? keys::kCopyCountPrefix : keys::kCountPrefix;
-  Status s = impl_->Scan(Cf::kMeta, std::string(prefix), keys::PrefixEnd(prefix),
-                         "read counts", [&](std::string_view key, std::string_view value) {
+  Status s = impl_->Scan(Cf::kMeta, std::string(prefix), keys::PrefixEnd(prefix), "read counts",
+                         [&](std::string_view key, std::string_view value) {
                            auto parsed = keys::ParseCount(key, prefix);
                            auto n = keys::DecodeInt64(value);
                            if (!parsed || !n) {

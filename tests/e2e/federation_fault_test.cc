@@ -723,7 +723,7 @@ struct Snapshot {
   std::map<int, int64_t> counted;  // state -> cases List shows owned, summed over nodes
   // node -> state -> cases (owned and copies) its List shows / its Count says
   std::map<std::string, std::map<int, int64_t>> node_listed, node_counted;
-  std::vector<std::string> errors;                           // calls that did not answer
+  std::vector<std::string> errors;  // calls that did not answer
 };
 
 Snapshot Take(LocalFederation& fed, Stubs& stubs, const std::set<std::string>& known) {
@@ -948,7 +948,8 @@ std::vector<std::string> Problems(LocalFederation& fed, const Snapshot& s, const
     if (listed != counted) {
       std::string detail;
       for (int st = 1; st < v1::CaseState_ARRAYSIZE; ++st) {
-        int64_t l = listed.count(st) ? listed.at(st) : 0, c = counted.count(st) ? counted.at(st) : 0;
+        int64_t l = listed.count(st) ? listed.at(st) : 0,
+                c = counted.count(st) ? counted.at(st) : 0;
         if (l != c) {
           detail += " " + v1::CaseState_Name(static_cast<v1::CaseState>(st)) + " listed " +
                     std::to_string(l) + " counted " + std::to_string(c);

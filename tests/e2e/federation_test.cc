@@ -256,9 +256,7 @@ TEST_F(FederationTest, TownshipWhistlesACountyBureauThatReportsInOnItsOwnNode) {
       return node->cases()->Count(&ctx, req, &counts).ok();
     };
     // The copy's count follows its batch by a moment.
-    WaitFor([&] {
-      return count() && counts.counts(v1::CASE_STATE_EVALUATED - 1).count() == 1;
-    });
+    WaitFor([&] { return count() && counts.counts(v1::CASE_STATE_EVALUATED - 1).count() == 1; });
     for (const auto& c : counts.counts()) {
       EXPECT_EQ(c.count(), c.state() == v1::CASE_STATE_EVALUATED ? 1 : 0)
           << name << " " << c.ShortDebugString();

@@ -35,6 +35,8 @@ For every node in the values (chart defaults when the file has no `nodes`):
     ConfigMap of auth.jwks, auth.existingSecret or auth.existingConfigMap, key
     auth.key), mounted without subPath so updates reach the pod; without one
     only with auth.devHeaderIdentity, which alone sets WHISTLE_DEV_HEADER_IDENTITY.
+The leaders' console (console.*): see check_console below (Deployment, --node, probes,
+TLS, Service, Ingress).
 The exact partition of the tree by the nodes is checked by check_partition.py
 --manifests on the same render.
 Prints one line per problem and exits 1 if there is any.
@@ -76,6 +78,155 @@ def deep_merge(base, over):
 
 def selects(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_console(values, by_kind, services, pod_labels_of, grpc_port, problem):
+    """The leaders' console (console.*): with console.enabled one Deployment running
+    whistle-console from the chart's image, non-root and read-only like the nodes, --node
+    naming a rendered gRPC Service that selects the pods of console.node (default: the root
+    node), --assets at the image's page, --listen on console.port = the container port
+    "http", HTTP probes GET /readyz (readiness) and /healthz (liveness) on that port, TLS
+    flags pointing into a mounted Secret exactly when tls.enabled; one Service selecting its
+    pods (port "http" -> "http"); an Ingress exactly when console.ingress.enabled, routing
+    to that Service. Disabled: none of these. The PodDisruptionBudget covers no console pod."""
+    console = values.get("console") or {}
+    deployments = [d for d in by_kind.get("Deployment", [])
+                   if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "console"]
+    console_svcs = [s for s in services.values()
+                    if s["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "console"]
+    ingresses = by_kind.get("Ingress", [])
+    if not console.get("enabled"):
+        if deployments or console_svcs or ingresses:
+            problem("console: disabled but a console Deployment, Service or Ingress is rendered")
+        return
+    where = "console"
+    if len(deployments) != 1:
+        problem(f"{where}: {len(deployments)} console Deployments, want 1")
+        return
+    dep = deployments[0]
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    labels = spec["template"]["metadata"].get("labels", {})
+    if spec.get("replicas") != console.get("replicas"):
+        problem(f"{where}: replicas {spec.get('replicas')}, values say {console.get('replicas')}")
+    if not selects(spec["selector"].get("matchLabels"), labels):
+        problem(f"{where}: Deployment selector does not match its pod labels")
+    if labels.get("app.kubernetes.io/component") == "node" or "whistle.io/node" in labels:
+        problem(f"{where}: console pods carry node labels {labels}")
+    containers = pod.get("containers", [])
+    if len(containers) != 1:
+        problem(f"{where}: {len(containers)} containers, want 1")
+        return
+    c = containers[0]
+    image = values["image"]
+    if not str(c.get("image", "")).startswith(image["repository"]):
+        problem(f"{where}: image {c.get('image')!r} is not the chart's image {image['repository']}")
+    if c.get("command") != ["/usr/local/bin/whistle-console"]:
+        problem(f"{where}: command {c.get('command')}, want /usr/local/bin/whistle-console")
+    flags = {}
+    for a in c.get("args", []):
+        k, _, v = str(a).partition("=")
+        flags[k] = v
+    port = console.get("port")
+    if flags.get("--listen") != f"0.0.0.0:{port}":
+        problem(f"{where}: --listen {flags.get('--listen')!r}, want 0.0.0.0:{port}")
+    if flags.get("--assets") != "/usr/share/whistle/console":
+        problem(f"{where}: --assets {flags.get('--assets')!r}, want /usr/share/whistle/console (the image's page)")
+    cports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+    if cports.get("http") != port:
+        problem(f"{where}: container port http {cports.get('http')}, want {port}")
+
+    # --node: a rendered gRPC Service of the chosen node.
+    nodes = values["nodes"]
+    want_node = console.get("node") or next(
+        (n["name"] for n in nodes if not n.get("parent") and not n.get("parentAddress")), nodes[0]["name"])
+    address = flags.get("--node") or ""
+    host, _, nport = address.rpartition(":")
+    svc_name = host.split(".")[0]
+    if nport != str(grpc_port):
+        problem(f"{where}: --node {address!r} port is not the gRPC port {grpc_port}")
+    if svc_name not in services:
+        problem(f"{where}: --node {address!r} names Service {svc_name!r}, which is not in the render")
+    else:
+        svc = services[svc_name]
+        plabels = pod_labels_of(want_node)
+        if plabels is None or not selects(svc["spec"].get("selector"), plabels):
+            problem(f"{where}: --node Service {svc_name} does not select the pods of node {want_node}")
+        if "grpc" not in {p.get("name") for p in svc["spec"].get("ports", [])}:
+            problem(f"{where}: --node Service {svc_name} has no grpc port")
+
+    # Probes.
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        get = (c.get(probe) or {}).get("httpGet") or {}
+        if get.get("path") != path or get.get("port") not in ("http", port):
+            problem(f"{where}: {probe} is not GET {path} on the http port: {c.get(probe)}")
+
+    # Security, as for the nodes.
+    psc = pod.get("securityContext") or {}
+    csc = c.get("securityContext") or {}
+    if psc.get("runAsNonRoot") is not True or csc.get("runAsNonRoot") is not True:
+        problem(f"{where}: runAsNonRoot is not true on pod and container")
+    if csc.get("readOnlyRootFilesystem") is not True:
+        problem(f"{where}: readOnlyRootFilesystem is not true")
+    if csc.get("allowPrivilegeEscalation") is not False:
+        problem(f"{where}: allowPrivilegeEscalation is not false")
+    if "ALL" not in ((csc.get("capabilities") or {}).get("drop") or []):
+        problem(f"{where}: capabilities do not drop ALL")
+    if pod.get("automountServiceAccountToken") is not False:
+        problem(f"{where}: automountServiceAccountToken is not false (the console needs no API access)")
+
+    # TLS to the node.
+    tls_flags = {"--tls-ca-file": "ca.crt", "--tls-cert-file": "tls.crt", "--tls-key-file": "tls.key"}
+    volumes = {v["name"]: v for v in pod.get("volumes", []) or []}
+    mounts = {m["name"]: m for m in c.get("volumeMounts", []) or []}
+    if (values.get("tls") or {}).get("enabled"):
+        node = next((n for n in nodes if n["name"] == want_node), {})
+        secret = console.get("tlsSecret") or node.get("tlsSecret") or \
+            f"{svc_name}-tls"
+        vols = [v for v in volumes.values() if (v.get("secret") or {}).get("secretName") == secret]
+        if not vols or vols[0]["name"] not in mounts:
+            problem(f"{where}: TLS Secret {secret} is not mounted")
+        else:
+            mdir = mounts[vols[0]["name"]]["mountPath"].rstrip("/")
+            for flag, key in tls_flags.items():
+                if flags.get(flag) != f"{mdir}/{key}":
+                    problem(f"{where}: {flag} {flags.get(flag)!r}, want {mdir}/{key} (Secret {secret})")
+    else:
+        for flag in tls_flags:
+            if flag in flags:
+                problem(f"{where}: {flag} set although tls.enabled is false")
+
+    # Service and Ingress.
+    svcs = [s for s in console_svcs if selects(s["spec"].get("selector"), labels)]
+    if len(svcs) != 1:
+        problem(f"{where}: {len(svcs)} Services select the console pods, want 1")
+    else:
+        ports = {p.get("name"): p for p in svcs[0]["spec"].get("ports", [])}
+        want_port = (console.get("service") or {}).get("port")
+        if "http" not in ports or ports["http"].get("port") != want_port \
+                or ports["http"].get("targetPort") not in ("http", port):
+            problem(f"{where}: Service {svcs[0]['metadata']['name']} ports {list(ports.values())}, "
+                    f"want http {want_port} -> http")
+    ingress = console.get("ingress") or {}
+    if ingress.get("enabled"):
+        if len(ingresses) != 1:
+            problem(f"{where}: ingress enabled but {len(ingresses)} Ingresses rendered")
+        elif svcs:
+            name = svcs[0]["metadata"]["name"]
+            hosts = [r.get("host") for r in ingresses[0]["spec"].get("rules", [])]
+            if hosts != [h["host"] for h in ingress.get("hosts", [])]:
+                problem(f"{where}: Ingress hosts {hosts}, values say {ingress.get('hosts')}")
+            for r in ingresses[0]["spec"].get("rules", []):
+                for p in (r.get("http") or {}).get("paths", []):
+                    backend = (p.get("backend") or {}).get("service") or {}
+                    if backend.get("name") != name or (backend.get("port") or {}).get("name") != "http":
+                        problem(f"{where}: Ingress path {p.get('path')} goes to {backend}, not {name}:http")
+    elif ingresses:
+        problem(f"{where}: ingress disabled but {len(ingresses)} Ingresses rendered")
+
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        if selects(pdb["spec"].get("selector", {}).get("matchLabels"), labels):
+            problem(f"{where}: PodDisruptionBudget {pdb['metadata']['name']} selects the console pods")
 
 
 def main():
@@ -439,6 +590,8 @@ def main():
         covered = [n["name"] for n in nodes if selects(sel, pod_labels_of(n["name"]) or {})]
         if len(covered) != len(nodes):
             problem(f"PodDisruptionBudget {pdb['metadata']['name']} covers {covered}, not every node")
+
+    check_console(values, by_kind, services, pod_labels_of, grpc_port, problem)
 
     for p in problems:
         print(f"check_manifests: {args.rendered}: {p}")

@@ -310,3 +310,40 @@ configMap:
       path: jwks.json
 {{- end -}}
 {{- end -}}
+
+{{/* The leaders' console (templates/console.yaml): names and labels. */}}
+{{- define "whistle.console.fullname" -}}
+{{- printf "%s-console" (include "whistle.fullname" .) -}}
+{{- end -}}
+
+{{- define "whistle.console.selectorLabels" -}}
+{{ include "whistle.selectorLabels" . }}
+app.kubernetes.io/component: console
+{{- end -}}
+
+{{- define "whistle.console.labels" -}}
+{{ include "whistle.labels" . }}
+app.kubernetes.io/component: console
+{{- end -}}
+
+{{/*
+The node the console talks to: console.node, or the root node of the release (the
+one without parent and parentAddress), or the first node when every node has a
+parent outside the release. Fails when console.node names no node of nodes[].
+*/}}
+{{- define "whistle.console.node" -}}
+{{- $name := .Values.console.node -}}
+{{- $names := list -}}
+{{- range $n := .Values.nodes -}}{{- $names = append $names $n.name -}}{{- end -}}
+{{- if $name -}}
+  {{- if not (has $name $names) -}}
+    {{- fail (printf "console.node: %q is not a node of nodes[] (known: %s)" $name (join ", " $names)) -}}
+  {{- end -}}
+{{- else -}}
+  {{- range $n := .Values.nodes -}}
+    {{- if and (not $name) (not $n.parent) (not $n.parentAddress) -}}{{- $name = $n.name -}}{{- end -}}
+  {{- end -}}
+  {{- if not $name -}}{{- $name = (index .Values.nodes 0).name -}}{{- end -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}

@@ -106,10 +106,12 @@ export function assessView(ctx: Ctx): View {
     h(
       "div",
       { class: "assess-layout" },
-      h("section", { class: "panel" }, h("div", { class: "row spread" }, h("h2", null, t("assessTable")), exportBtn), assessBox),
-      h("section", { class: "panel" }, periodTitle, periodChartEl),
-      h("section", { class: "panel" }, h("div", { class: "row spread" }, rankTitle, exportRankBtn), rankBox),
-      h("section", { class: "panel" }, h("h2", null, t("byChild")), childChartEl),
+      // Focusable regions: on the big screen a panel may scroll, and the
+      // keyboard must reach what it hides.
+      h("section", { class: "panel", tabindex: 0, "aria-label": t("assessTable") }, h("div", { class: "row spread" }, h("h2", null, t("assessTable")), exportBtn), assessBox),
+      h("section", { class: "panel", tabindex: 0, "aria-label": t("byPeriod") }, periodTitle, periodChartEl),
+      h("section", { class: "panel", tabindex: 0, "aria-label": t("rankTable") }, h("div", { class: "row spread" }, rankTitle, exportRankBtn), rankBox),
+      h("section", { class: "panel", tabindex: 0, "aria-label": t("byChild") }, h("h2", null, t("byChild")), childChartEl),
     ),
   );
 

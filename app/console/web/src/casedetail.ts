@@ -48,7 +48,7 @@ export function caseDetailView(ctx: Ctx, caseId: string): View {
         h("section", { class: "panel" }, h("h2", null, t("summons")), summons),
         canAct(ctx) ? actionsPanel : null,
       ),
-      h("section", { class: "panel case-timeline" }, h("h2", null, t("timeline")), timeline),
+      h("section", { class: "panel case-timeline", tabindex: 0, "aria-label": t("timeline") }, h("h2", null, t("timeline")), timeline),
     ),
   );
 

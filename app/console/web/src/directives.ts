@@ -302,13 +302,22 @@ export function directivesView(ctx: Ctx, selectedId: string): View {
   async function loadUnsigned(): Promise<void> {
     if (!selectedId) return;
     try {
-      const res = await rpc<ListTargetsResponse>("DirectiveService", "ListTargets", {
-        directiveId: selectedId,
-        jurisdictionId: ctx.rootId,
-        state: "RECEIPT_STATE_PENDING",
-        pageSize: PAGE,
-        pageToken: unsignedTokens[unsignedPage] || undefined,
-      });
+      // Across nodes the answer comes in segments, one per child node: a page
+      // may be empty yet go on (nextPageToken "1|"), so follow it until
+      // something is found or the list ends.
+      let res: ListTargetsResponse = {};
+      let pageToken = unsignedTokens[unsignedPage] || undefined;
+      for (let hop = 0; hop < 256; hop++) {
+        res = await rpc<ListTargetsResponse>("DirectiveService", "ListTargets", {
+          directiveId: selectedId,
+          jurisdictionId: ctx.rootId,
+          state: "RECEIPT_STATE_PENDING",
+          pageSize: PAGE,
+          pageToken,
+        });
+        if ((res.receipts ?? []).length > 0 || !res.nextPageToken) break;
+        pageToken = res.nextPageToken;
+      }
       const receipts = res.receipts ?? [];
       await Promise.all(
         [...new Set(receipts.map((r) => r.jurisdictionId).filter((x): x is string => !!x))].map((x) => lineage(x).catch(() => [])),

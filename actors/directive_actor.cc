@@ -999,9 +999,12 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
         [&](v1::ForwardRequest& r) { *r.mutable_targets() = std::move(request); },
         [](v1::ForwardAnswer& a) { return std::move(*a.mutable_targets()); }, std::move(done));
   }
-  // Hosted here: its own units first, then those of each child node below it.
+  // Hosted here: its own units first, then those of each child node below it
+  // that the directive was sent to (one with no target never heard of it).
+  auto d = Get(request.directive_id());
+  if (!d.ok()) return done(d.status());
   std::vector<std::string> below;
-  for (const auto& root : impl_->ctx->placement().child_roots()) {
+  for (const auto& root : impl_->ChildPeers(*d)) {
     if (impl_->ctx->topology().IsWithin(root, request.jurisdiction_id())) below.push_back(root);
   }
   std::sort(below.begin(), below.end());
@@ -1019,8 +1022,6 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
     return page;
   };
   if (segment == 0) {
-    auto d = Get(request.directive_id());
-    if (!d.ok()) return done(d.status());
     auto page =
         Targets(*d, request.jurisdiction_id(), request.state(), request.page_size(), at->inner);
     if (!page.ok()) return done(page.status());
@@ -1046,6 +1047,20 @@ void Directives::InboxOf(const v1::Caller& caller, v1::InboxRequest request, int
         [](v1::ForwardAnswer& a) { return std::move(*a.mutable_inbox()); }, std::move(done));
   }
   done(Inbox(request.unit_id(), request.page_size(), request.page_token()));
+}
+
+void Directives::ListOf(const v1::Caller& caller, v1::ListDirectivesRequest request, int hops,
+                        Reply<v1::ListDirectivesResponse> done) {
+  std::string hop;
+  if (Status s = impl_->RouteUnit(request.jurisdiction_id(), &hop); !s.ok()) return done(s);
+  if (!hop.empty()) {
+    // Its directives are indexed on the node hosting it.
+    return CallOver(
+        *impl_, hop, caller, hops,
+        [&](v1::ForwardRequest& r) { *r.mutable_directives() = std::move(request); },
+        [](v1::ForwardAnswer& a) { return std::move(*a.mutable_directives()); }, std::move(done));
+  }
+  done(List(request.jurisdiction_id(), request.page_size(), request.page_token()));
 }
 
 void Directives::Impl::Call(const std::string& hop, LinkCall call) const {

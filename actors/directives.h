@@ -77,6 +77,10 @@ class Directives {
   // caller): read here, or over the node links from the node hosting it.
   void InboxOf(const v1::Caller& caller, v1::InboxRequest request, int hops,
                Reply<v1::InboxResponse> done);
+  // A page of `request.jurisdiction_id`'s directives (set, checked by the
+  // caller): read here, or over the node links when a child node hosts it.
+  void ListOf(const v1::Caller& caller, v1::ListDirectivesRequest request, int hops,
+              Reply<v1::ListDirectivesResponse> done);
 
   // ---- Reads ----
   StatusOr<v1::Directive> Get(const std::string& id) const;

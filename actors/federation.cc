@@ -438,6 +438,29 @@ void HandleInbox(Directives& dirs, const core::Topology& topology, const v1::Cal
                Answering<v1::InboxResponse>(std::move(done), &v1::ForwardAnswer::mutable_inbox));
 }
 
+void HandleList(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
+                const v1::ForwardRequest& request, AnswerReply done) {
+  const v1::ListDirectivesRequest& l = request.directives();
+  if (Status s =
+          core::CheckId("forward.directives.jurisdiction_id", l.jurisdiction_id(), kMaxIdLength);
+      !s.ok()) {
+    return done(std::move(s));
+  }
+  if (topology.Find(l.jurisdiction_id()) == nullptr) {
+    return done(
+        Status::InvalidArgument("forward.directives.jurisdiction_id: unknown jurisdiction " +
+                                core::Quote(l.jurisdiction_id())));
+  }
+  if (caller.role() == v1::ROLE_DEPARTMENT ||
+      !topology.IsWithin(l.jurisdiction_id(), caller.jurisdiction_id())) {
+    return done(Status::PermissionDenied("jurisdiction " + core::Quote(l.jurisdiction_id()) +
+                                         " is outside the caller's jurisdiction"));
+  }
+  dirs.ListOf(caller, l, request.hops() + 1,
+              Answering<v1::ListDirectivesResponse>(std::move(done),
+                                                    &v1::ForwardAnswer::mutable_directives));
+}
+
 }  // namespace
 
 void Node::HandleCall(const v1::ForwardRequest& request,
@@ -453,6 +476,9 @@ void Node::HandleCall(const v1::ForwardRequest& request,
   }
   if (request.has_inbox()) {
     return HandleInbox(directives(), ctx->topology(), caller->get(), request, std::move(done));
+  }
+  if (request.has_directives()) {
+    return HandleList(directives(), ctx->topology(), caller->get(), request, std::move(done));
   }
   HandleTargets(directives(), ctx->topology(), caller->get(), request, std::move(done));
 }

@@ -57,10 +57,22 @@ bool IsValidUtf8(std::string_view text) {
 Status CheckText(std::string_view field, std::string_view value, size_t max) {
   if (value.size() > max) return TooLong(field, max, value.size());
   if (!IsValidUtf8(value)) return Status::InvalidArgument(std::string(field) + ": not valid UTF-8");
-  for (char c : value) {
-    auto b = static_cast<uint8_t>(c);
-    if ((b < 0x20 && c != '\t' && c != '\n') || b == 0x7F) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    auto b = static_cast<uint8_t>(value[i]);
+    auto next = [&](size_t k) {
+      return i + k < value.size() ? static_cast<uint8_t>(value[i + k]) : 0;
+    };
+    // C1 controls (U+0080..U+009F) are control characters too.
+    if ((b < 0x20 && b != '\t' && b != '\n') || b == 0x7F || (b == 0xC2 && next(1) <= 0x9F)) {
       return Status::InvalidArgument(std::string(field) + ": control character not allowed");
+    }
+    // Bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+    // U+2066..U+2069) reorder the text shown around them on every screen.
+    if (b == 0xE2 && ((next(1) == 0x80 && next(2) >= 0xAA && next(2) <= 0xAE) ||
+                      (next(1) == 0x81 && next(2) >= 0xA6 && next(2) <= 0xA9))) {
+      return Status::InvalidArgument(std::string(field) +
+                                     ": bidirectional control character (U+202A..U+202E, "
+                                     "U+2066..U+2069) not allowed");
     }
   }
   return Status::Ok();

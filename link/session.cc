@@ -318,7 +318,8 @@ void Session::OnCall(const v1::ForwardRequest& request) {
 }
 
 void Session::OnForward(const v1::ForwardRequest& request) {
-  if (request.has_receipt() || request.has_targets() || request.has_inbox()) {
+  if (request.has_receipt() || request.has_targets() || request.has_inbox() ||
+      request.has_directives()) {
     return OnCall(request);
   }
   std::weak_ptr<Session> weak = weak_from_this();

@@ -42,6 +42,13 @@ StatusOr<v1::Case> ReadCase(const actors::Node& node, const v1::Caller& caller,
 // The subtree a list or count covers: the request's, or the caller's own.
 StatusOr<std::string> SubtreeRoot(const actors::Node& node, const v1::Caller& caller,
                                   const std::string& requested) {
+  // A department reads the cases it is summoned or dispatched to, not a
+  // subtree's (it could list cases whose Get it is refused).
+  if (caller.role() == v1::ROLE_DEPARTMENT) {
+    return Status::PermissionDenied(
+        "jurisdiction_id: a department has no subtree to list or count; it lists its cases "
+        "through InboxService.DepartmentCases");
+  }
   std::string root = requested.empty() ? caller.jurisdiction_id() : requested;
   if (Status s = CheckCanReadSubtree(caller, root, node.topology()); !s.ok()) return s;
   return root;

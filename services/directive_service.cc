@@ -196,9 +196,11 @@ grpc::ServerUnaryReactor* DirectiveService::List(grpc::CallbackServerContext* co
   if (!caller.ok()) return call.Finish(caller.status());
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
-  auto page = node_.directives().List(*root, request->page_size(), request->page_token());
-  if (page.ok()) *response = std::move(page).value();
-  return call.Finish(page.status());
+  // A jurisdiction hosted by a child node is read there, over the node links.
+  v1::ListDirectivesRequest resolved = *request;
+  resolved.set_jurisdiction_id(*root);
+  node_.directives().ListOf(caller->get(), std::move(resolved), 0, Respond(call, response));
+  return call.reactor();
 }
 
 grpc::ServerUnaryReactor* DirectiveService::Progress(grpc::CallbackServerContext* context,

@@ -22,6 +22,22 @@ TEST(Text, CheckTextRefusesControlAndBadBytes) {
   EXPECT_NE(s.message().find("note:"), std::string::npos);
   EXPECT_FALSE(CheckText("note", "M\xFCller", 100).ok());
   EXPECT_FALSE(CheckText("note", std::string(101, 'a'), 100).ok());
+  // C1 controls and the bidirectional overrides that reorder what a screen
+  // shows around them (U+0085, U+202E, U+2066); ordinary text around them passes.
+  EXPECT_FALSE(CheckText("note",
+                         "a\xC2\x85"
+                         "b",
+                         100)
+                   .ok());
+  s = CheckText("address",
+                "5\xE5\x8F\xB7\xE6\xA5\xBC\xE2\x80\xAE"
+                "evil",
+                100);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("address: bidirectional"), std::string::npos) << s.message();
+  EXPECT_FALSE(CheckText("note", "x\xE2\x81\xA6y", 100).ok());
+  EXPECT_FALSE(CheckText("note", "x\xE2\x80\xAAy", 100).ok());
+  EXPECT_TRUE(CheckText("note", "\xC2\xA0\xE2\x80\x94\xE2\x80\xA6\xE2\x81\xB0", 100).ok());
 }
 
 TEST(Text, CheckIdCharset) {

@@ -453,6 +453,65 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
     }
     EXPECT_EQ(version, 2) << town;
   }
+
+  // A directive that reaches one township node only: the city lists its
+  // pending units to the end, never asking a node it was not sent to.
+  v1::IssueDirectiveResponse narrow;
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::IssueDirectiveRequest req;
+    auto* d = req.mutable_draft();
+    d->set_title("一个乡镇的社区");
+    d->set_text("只发给一个乡镇");
+    d->set_deadline_unix_ms(NowMs() + 3600 * 1000);
+    d->mutable_targets()->mutable_level()->set_subtree_id(towns[0]);
+    d->mutable_targets()->mutable_level()->set_level(v1::LEVEL_COMMUNITY);
+    grpc::Status s = Stub(fed.node(city))->Issue(&ctx, req, &narrow);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  int64_t communities = 0;
+  for (const auto* j : t.Children(towns[0])) communities += j->level() == v1::LEVEL_COMMUNITY;
+  ASSERT_GT(communities, 0);
+  size_t listed = 0;
+  for (auto by = Clock::now() + std::chrono::seconds(20); Clock::now() < by;) {
+    listed =
+        Targets(fed.node(city), narrow.directive().id(), city, v1::RECEIPT_STATE_PENDING).size();
+    if (static_cast<int64_t>(listed) == communities) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(static_cast<int64_t>(listed), communities);
+
+  // A directive the county issues on its own node: its leader lists it at the
+  // city's node too (read on the county's node, over the link).
+  v1::IssueDirectiveResponse local;
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(county));
+    v1::IssueDirectiveRequest req;
+    auto* d = req.mutable_draft();
+    d->set_title("县里的通知");
+    d->set_text("县级自行下发");
+    d->set_deadline_unix_ms(NowMs() + 3600 * 1000);
+    d->mutable_targets()->mutable_level()->set_subtree_id(county);
+    d->mutable_targets()->mutable_level()->set_level(v1::LEVEL_TOWNSHIP);
+    grpc::Status s = Stub(fed.node(county))->Issue(&ctx, req, &local);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  for (const char* at : {"county", "city"}) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(county));
+    v1::ListDirectivesRequest req;
+    req.set_jurisdiction_id(county);
+    v1::ListDirectivesResponse list;
+    grpc::Status s =
+        Stub(fed.node(std::string(at) == "city" ? city : county))->List(&ctx, req, &list);
+    ASSERT_TRUE(s.ok()) << at << ": " << s.error_message();
+    bool found = false;
+    for (const auto& d : list.directives())
+      found = found || d.directive().id() == local.directive().id();
+    EXPECT_TRUE(found) << at;
+  }
 }
 
 }  // namespace

@@ -412,6 +412,27 @@ TEST_F(WatchTest, DepartmentAndReporterInboxes) {
   ASSERT_EQ(p2.items_size(), 1);
   EXPECT_EQ(p2.items(0).case_().id(), reported_in);
 
+  // Its inbox is what a department reads: not a township's List or Count
+  // (whose cases' Get it would be refused).
+  {
+    auto cases = node.cases();
+    grpc::ClientContext lc, cc;
+    police.Apply(lc);
+    police.Apply(cc);
+    v1::ListCasesRequest lreq;
+    lreq.set_jurisdiction_id(ids.township);
+    v1::ListCasesResponse lresp;
+    grpc::Status s = cases->List(&lc, lreq, &lresp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_NE(s.error_message().find("DepartmentCases"), std::string::npos) << s.error_message();
+    EXPECT_EQ(lresp.cases_size(), 0);
+    v1::CountCasesRequest creq;
+    creq.set_jurisdiction_id(ids.township);
+    v1::CountCasesResponse cresp;
+    s = cases->Count(&cc, creq, &cresp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  }
+
   // The judicial office has both pending (it did not report in on either).
   Identity judicial{"desk.judicial", "department", "", ids.judicial};
   ASSERT_TRUE(list(judicial, true, &r).ok());

@@ -316,7 +316,7 @@ export function assessView(ctx: Ctx): View {
     const rows: (string | number)[][] = [[t("rank"), "jurisdiction_id", t("jurisdiction"), r.figure ?? "", t("numerator"), t("denominator"), t("from"), t("to")]];
     for (const e of r.entries ?? []) {
       rows.push([
-        e.rank ?? 0,
+        e.rank ? e.rank : "",
         e.jurisdictionId ?? "",
         e.name ?? "",
         e.rate ? (e.rate.defined ? String(e.rate.value ?? 0) : "") : num(e.count),

@@ -224,37 +224,50 @@ export function caseDetailView(ctx: Ctx, caseId: string): View {
       list.length === 0
         ? h("p", { class: "muted" }, t("noSummons"))
         : h(
-            "table",
-            { class: "grid-table compact" },
-            h("caption", { class: "sr-only" }, t("summons")),
+            "div",
+            { class: "table-scroll", tabindex: 0, role: "region", "aria-label": t("summons") },
             h(
-              "thead",
-              null,
+              "table",
+              { class: "grid-table compact summons-table" },
+              h("caption", { class: "sr-only" }, t("summons")),
               h(
-                "tr",
+                "thead",
                 null,
-                [t("department"), t("summonedAt"), t("reportInBy"), t("reportedInAt"), t("doneAt"), t("status")].map((x) =>
-                  h("th", { scope: "col" }, x),
-                ),
-              ),
-            ),
-            h(
-              "tbody",
-              null,
-              list.map((s) =>
                 h(
                   "tr",
-                  { "data-testid": `summons-${s.departmentId}`, class: s.noShow ? "overdue" : null },
-                  h("td", null, deptNames.get(s.departmentId ?? "") ?? s.departmentId ?? ""),
-                  h("td", { class: "mono" }, fmtTime(s.summonedAtMs)),
-                  h("td", { class: "mono" }, fmtTime(s.reportInByMs)),
-                  h("td", { class: "mono" }, fmtTime(s.reportedInAtMs)),
-                  h("td", { class: "mono" }, fmtTime(s.doneAtMs)),
+                  null,
+                  [t("department"), t("summonedAt"), t("reportInBy"), t("reportedInAt"), t("doneAt"), t("status")].map((x) =>
+                    h("th", { scope: "col" }, x),
+                  ),
+                ),
+              ),
+              h(
+                "tbody",
+                null,
+                list.map((s) =>
                   h(
-                    "td",
-                    null,
-                    s.noShow ? h("span", { class: "badge badge-hot" }, t("noShow")) : null,
-                    num(s.refusedAtMs) ? h("span", { class: "badge" }, `${t("refused")}${s.refuseReason ? `：${s.refuseReason}` : ""}`) : null,
+                    "tr",
+                    { "data-testid": `summons-${s.departmentId}`, class: s.noShow ? "overdue" : null },
+                    h("td", null, deptNames.get(s.departmentId ?? "") ?? s.departmentId ?? ""),
+                    h("td", { class: "mono" }, fmtTime(s.summonedAtMs)),
+                    h("td", { class: "mono" }, fmtTime(s.reportInByMs)),
+                    h("td", { class: "mono" }, fmtTime(s.reportedInAtMs)),
+                    h("td", { class: "mono" }, fmtTime(s.doneAtMs)),
+                    h(
+                      "td",
+                      null,
+                      num(s.refusedAtMs)
+                        ? null
+                        : num(s.doneAtMs)
+                          ? h("span", { class: "badge badge-ok" }, t("summonsDone"))
+                          : num(s.reportedInAtMs)
+                            ? h("span", { class: "badge" }, t("summonsReported"))
+                            : s.noShow
+                              ? null
+                              : h("span", { class: "badge" }, t("summonsAwaiting")),
+                      s.noShow ? h("span", { class: "badge badge-hot" }, t("noShow")) : null,
+                      num(s.refusedAtMs) ? h("span", { class: "badge" }, `${t("refused")}${s.refuseReason ? `：${s.refuseReason}` : ""}`) : null,
+                    ),
                   ),
                 ),
               ),

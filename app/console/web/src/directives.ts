@@ -131,6 +131,8 @@ export function directivesView(ctx: Ctx, selectedId: string): View {
 
   async function issue(): Promise<void> {
     formError.hidden = true;
+    setText(formError, "");
+    setText(formResult, "");
     const body = text.value.trim();
     const ttl = title.value.trim() || body.split("\n")[0].slice(0, 60);
     const ms = fromCstInput(deadline.value);

@@ -13,7 +13,7 @@ import { directivesView } from "./directives";
 import { h, setChildren, setText } from "./dom";
 import { getLang, roleLabel, setLang, t } from "./i18n";
 import { decodeClaims } from "./jwt";
-import { signinView } from "./signin";
+import { noticeView, signinView } from "./signin";
 import { jurisdictionView, nameOf, refreshLinks } from "./store";
 import { treeView } from "./tree";
 import { Watch, WatchStatus } from "./watch";
@@ -28,6 +28,8 @@ let watchStatus: WatchStatus = "offline";
 let liveEl: HTMLElement | null = null;
 let linksTimer: number | undefined;
 let clockTimer: number | undefined;
+let retryTimer: number | undefined;
+const RETRY_S = 5;
 
 function initialScreen(): boolean {
   const q = new URLSearchParams(location.search).get("mode");
@@ -90,7 +92,8 @@ function stopSession(): void {
   if (linksTimer !== undefined) clearInterval(linksTimer);
   if (clockTimer !== undefined) clearInterval(clockTimer);
   if (expiryTimer !== undefined) clearTimeout(expiryTimer);
-  linksTimer = clockTimer = expiryTimer = undefined;
+  if (retryTimer !== undefined) clearTimeout(retryTimer);
+  linksTimer = clockTimer = expiryTimer = retryTimer = undefined;
 }
 
 async function signIn(token: string): Promise<void> {
@@ -101,7 +104,8 @@ async function signIn(token: string): Promise<void> {
 setUnauthenticatedHandler((message) => {
   if (!getToken()) return;
   setToken(null);
-  showSignin(message ? `${t("sessionExpired")}（${message}）` : t("sessionExpired"));
+  const why = message ? (getLang() === "zh" ? `（${message}）` : ` (${message})`) : "";
+  showSignin(`${t("sessionExpired")}${why}`);
 });
 
 async function start(): Promise<void> {
@@ -112,16 +116,25 @@ async function start(): Promise<void> {
     showSignin("");
     return;
   }
+  if (claims.role === "department") {
+    showDepartment();
+    return;
+  }
   // The first call checks the token with the node (a 401 comes back to sign-in).
   let rootView: JurisdictionView;
   try {
     rootView = await jurisdictionView(claims.jurisdiction ?? "");
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return; // handled: back to sign-in
-    setToken(null);
-    showSignin(`${t("nodeSays")}${errorText(e)}`);
+    if (getToken() !== token) return; // signed out or in again meanwhile
+    // No answer (the gateway or its node is down, 5xx, 429): keep the token and retry.
+    // Any other refusal (400, 403, 404: e.g. a jurisdiction this node does not know)
+    // would only repeat itself: show it, with a retry button and sign-out.
+    const down = !(e instanceof ApiError) || e.status === 0 || e.status === 429 || e.status >= 500;
+    showUnreachable(errorText(e), down);
     return;
   }
+  if (getToken() !== token) return;
   stopSession();
   ctx = { claims, rootId: rootView.jurisdiction?.id ?? claims.jurisdiction ?? "", screen };
   watch = new Watch(ctx.rootId, {
@@ -137,6 +150,52 @@ async function start(): Promise<void> {
   armExpiry(claims.exp);
   void refreshLinks();
   linksTimer = window.setInterval(() => void refreshLinks(), 5000);
+}
+
+function signoutButton(): HTMLElement {
+  const b = h("button", { type: "button", class: "btn ghost", "data-testid": "signout" }, t("signout"));
+  b.addEventListener("click", () => {
+    setToken(null);
+    showSignin("");
+  });
+  return b;
+}
+
+// The node could not be reached (the gateway is down, or answers 5xx): the token is kept;
+// the page asks again every RETRY_S seconds and on the retry button. Only a 401 signs out.
+function showUnreachable(message: string, down: boolean): void {
+  stopSession();
+  const title = down ? t("nodeUnreachable") : t("nodeRefused");
+  document.title = `${title} · ${t("appTitle")}`;
+  const retry = h("button", { type: "button", class: "btn primary", "data-testid": "node-retry" }, t("retryNow"));
+  retry.addEventListener("click", () => {
+    if (retryTimer !== undefined) clearTimeout(retryTimer);
+    retryTimer = undefined;
+    retry.disabled = true;
+    setText(retry, t("retrying"));
+    void start();
+  });
+  setChildren(
+    app,
+    noticeView(
+      down ? "node-unreachable" : "node-refused",
+      down ? `${t("nodeUnreachable")} / ${getLang() === "zh" ? "node unreachable" : "节点不可达"}` : title,
+      [`${t("nodeSays")}${message}`, down ? t("nodeUnreachableHint", { s: RETRY_S }) : ""].filter(Boolean),
+      [retry, signoutButton()],
+    ),
+  );
+  if (!down) return;
+  retryTimer = window.setTimeout(() => {
+    retryTimer = undefined;
+    void start();
+  }, RETRY_S * 1000);
+}
+
+// A department token has no jurisdiction to show: it works from its inbox.
+function showDepartment(): void {
+  stopSession();
+  document.title = t("appTitle");
+  setChildren(app, noticeView("department-notice", t("deptTitle"), [t("deptText")], [signoutButton()]));
 }
 
 // When the token's exp (plus the node's leeway) passes, ask the node once (a 401 brings sign-in with the expiry

@@ -308,16 +308,32 @@ export function treeView(ctx: Ctx): View {
   }
 
   // A row's Assess figures (overdue now, today's no-shows) move only with an OVERDUE
-  // entry, or when a case of a row that has overdue cases moves on; the root's are read
-  // every time (its key figures count today's reports and resolutions).
+  // entry, or when a case of a row that has overdue cases moves on. The root's key
+  // figures (today's reports and resolutions) move with every change: read at most once a
+  // second, and once more after the last change, so a busy day does not ask ten times a second.
+  let rootAssessAt = 0;
+  let rootAssessLater: number | undefined;
+  function rootAssessDue(): boolean {
+    const wait = rootAssessAt + 1000 - Date.now();
+    if (wait <= 0) {
+      rootAssessAt = Date.now();
+      return true;
+    }
+    if (rootAssessLater === undefined) {
+      rootAssessLater = window.setTimeout(() => {
+        rootAssessLater = undefined;
+        markDirty([ctx.rootId], false);
+      }, wait);
+    }
+    return false;
+  }
   const flusher = new Coalescer(100, async () => {
     const batch = new Map(dirty);
     dirty.clear();
     const list = [...batch.keys()].map((id) => rows.get(id)).filter((r): r is Row => !!r && r.tr.isConnected);
     const assessToo = (r: Row) =>
       batch.get(r.j.id) === true ||
-      r.j.id === ctx.rootId ||
-      num(figure(r.assess, "overdue_now", "overdueNow") ?? 0) > 0;
+      (r.j.id === ctx.rootId ? rootAssessDue() : num(figure(r.assess, "overdue_now", "overdueNow") ?? 0) > 0);
     if (list.length) await refreshRows(list, assessToo);
   });
   function markDirty(chain: string[], assess: boolean): void {

@@ -21,10 +21,13 @@ constexpr int kMaxHops = 16;
 struct JurisdictionState {
   NodeContext* ctx = nullptr;
   std::string id;
-  std::unordered_map<std::string, v1::Case> cases;     // open, or touched with commits in flight
-  std::unordered_map<std::string, std::string> moved;  // handed over, until durable
-  std::unordered_map<std::string, int64_t> left_at;    // history length it left with, as moved
-  std::unordered_map<std::string, int> inflight;       // case id -> commits not yet durable
+  std::unordered_map<std::string, v1::Case> cases;  // open, or touched with commits in flight
+  struct Moved {
+    std::string to;      // the owner it was handed to
+    int64_t length = 0;  // its history length then
+  };
+  std::unordered_map<std::string, Moved> moved;   // handed over, until durable
+  std::unordered_map<std::string, int> inflight;  // case id -> commits not yet durable
   // Reports that came without a reservation (sent to the actor directly, not
   // through Node::Report): user + request id -> case id, until durable.
   std::unordered_map<std::string, std::string> requests;
@@ -47,7 +50,7 @@ v1::Case* Lookup(Self* self, CaseRequest& req) {
   auto& st = self->state;
   if (auto it = st.cases.find(req.case_id); it != st.cases.end()) return &it->second;
   if (auto it = st.moved.find(req.case_id); it != st.moved.end()) {
-    Forward(self, req, it->second);
+    Forward(self, req, it->second.to);
     return nullptr;
   }
   auto loaded = st.ctx->store().GetCase(req.case_id);
@@ -119,12 +122,10 @@ void Commit(Self* self, std::optional<v1::Case> before, core::Transition t,
 
   if (!owned) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
-    st.moved[case_id] = t.next.owner_id();
-    st.left_at[case_id] = t.next.history_length();
+    st.moved[case_id] = {t.next.owner_id(), t.next.history_length()};
   } else if (!t.effects.handover_to.empty()) {
     if (st.cases.erase(case_id) != 0) ctx->probe().InMemoryDelta(-1);
-    st.moved[case_id] = t.effects.handover_to;
-    st.left_at[case_id] = t.next.history_length();
+    st.moved[case_id] = {t.effects.handover_to, t.next.history_length()};
   } else {
     auto [it, inserted] = st.cases.insert_or_assign(case_id, t.next);
     if (inserted) ctx->probe().InMemoryDelta(1);
@@ -255,8 +256,8 @@ void OnCommand(Self* self, CaseRequest& req) {
 // A hand-over this actor has already moved past: the case left again (still
 // in flight, or durable with a longer history or another owner).
 bool Stale(const JurisdictionState& st, const v1::Case& handed) {
-  if (auto it = st.left_at.find(handed.id());
-      it != st.left_at.end() && handed.history_length() <= it->second) {
+  if (auto it = st.moved.find(handed.id());
+      it != st.moved.end() && handed.history_length() <= it->second.length) {
     return true;
   }
   auto stored = st.ctx->store().GetCase(handed.id());
@@ -300,7 +301,6 @@ caf::behavior Jurisdiction(Self* self, NodeContext* ctx, std::string id) {
         if (it != st.inflight.end() && --it->second <= 0) {
           st.inflight.erase(it);
           st.moved.erase(c.case_id);
-          st.left_at.erase(c.case_id);
         }
         if (!c.request_key.empty()) st.requests.erase(c.request_key);
         MaybeEvict(self, c.case_id);

@@ -71,32 +71,31 @@ std::string Inbox(std::string_view peer) { return "i/" + std::string(peer); }
 
 std::string OwnerPrefix(std::string_view owner) { return Prefixed("o/", owner); }
 
+namespace {
+// "<prefix><state>/": one state of an owner, in the owner or the copy index.
+std::string WithState(std::string prefix, int state) {
+  prefix.append(Digits(state, kStateWidth));
+  prefix.push_back('/');
+  return prefix;
+}
+}  // namespace
+
 std::string OwnerStatePrefix(std::string_view owner, int state) {
-  std::string k = OwnerPrefix(owner);
-  k.append(Digits(state, kStateWidth));
-  k.push_back('/');
-  return k;
+  return WithState(OwnerPrefix(owner), state);
 }
 
 std::string OwnerIndex(std::string_view owner, int state, std::string_view case_id) {
-  std::string k = OwnerStatePrefix(owner, state);
-  k.append(case_id);
-  return k;
+  return OwnerStatePrefix(owner, state).append(case_id);
 }
 
 std::string CopyPrefix(std::string_view owner) { return Prefixed("y/", owner); }
 
 std::string CopyStatePrefix(std::string_view owner, int state) {
-  std::string k = CopyPrefix(owner);
-  k.append(Digits(state, kStateWidth));
-  k.push_back('/');
-  return k;
+  return WithState(CopyPrefix(owner), state);
 }
 
 std::string CopyIndex(std::string_view owner, int state, std::string_view case_id) {
-  std::string k = CopyStatePrefix(owner, state);
-  k.append(case_id);
-  return k;
+  return CopyStatePrefix(owner, state).append(case_id);
 }
 
 std::string_view CaseIdOfOwnerIndex(std::string_view key) {

@@ -14,7 +14,7 @@ import { h, setChildren, setText } from "./dom";
 import { getLang, roleLabel, setLang, t } from "./i18n";
 import { decodeClaims } from "./jwt";
 import { noticeView, signinView } from "./signin";
-import { jurisdictionView, nameOf, refreshLinks } from "./store";
+import { fmtTime, jurisdictionView, nameOf, refreshLinks } from "./store";
 import { treeView } from "./tree";
 import { Watch, WatchStatus } from "./watch";
 
@@ -221,17 +221,7 @@ function armExpiry(exp: number | undefined, delayMs?: number): void {
 
 const clock = h("span", { class: "clock mono", "aria-hidden": "true" });
 function tick(): void {
-  const now = new Intl.DateTimeFormat(getLang() === "zh" ? "zh-CN" : "en-GB", {
-    timeZone: "Asia/Shanghai",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hour12: false,
-  }).format(new Date());
-  setText(clock, now);
+  setText(clock, fmtTime(Date.now()));
 }
 
 function paintLive(): void {

@@ -40,6 +40,11 @@ export function signinView(message: string, onToken: (token: string) => void, on
   });
   const lang = h("button", { type: "button", class: "btn ghost", "data-testid": "lang-toggle" }, t("langOther"));
   lang.addEventListener("click", onLang);
+  return barePage(form, h("div", { class: "tools" }, lang));
+}
+
+// The page without the console's shell: the brand bar (and `tools`), then `content`.
+function barePage(content: HTMLElement, tools?: HTMLElement): HTMLElement {
   return h(
     "div",
     { class: "signin-page" },
@@ -53,39 +58,22 @@ export function signinView(message: string, onToken: (token: string) => void, on
         h("span", { class: "brand-title" }, t("appTitle")),
         h("span", { class: "brand-sub" }, t("appSub")),
       ),
-      h("div", { class: "tools" }, lang),
+      tools ?? null,
     ),
-    h("main", { id: "main", class: "signin-wrap" }, form),
+    h("main", { id: "main", class: "signin-wrap" }, content),
   );
 }
 
 // A full page in place of the console when it cannot be shown: the node is unreachable
 // (the token is kept; retry) or the token's role has no use for it (a department).
 export function noticeView(testid: string, title: string, lines: string[], buttons: HTMLElement[]): HTMLElement {
-  return h(
-    "div",
-    { class: "signin-page" },
+  return barePage(
     h(
-      "header",
-      { class: "topbar" },
-      h(
-        "div",
-        { class: "brand" },
-        h("span", { class: "brand-mark", "aria-hidden": "true" }, "◎"),
-        h("span", { class: "brand-title" }, t("appTitle")),
-        h("span", { class: "brand-sub" }, t("appSub")),
-      ),
-    ),
-    h(
-      "main",
-      { id: "main", class: "signin-wrap" },
-      h(
-        "section",
-        { class: "signin panel", "data-testid": testid, "aria-labelledby": `${testid}-h` },
-        h("h1", { id: `${testid}-h` }, title),
-        lines.map((l, i) => h("p", { class: i === 0 ? null : "muted" }, l)),
-        h("div", { class: "row" }, buttons),
-      ),
+      "section",
+      { class: "signin panel", "data-testid": testid, "aria-labelledby": `${testid}-h` },
+      h("h1", { id: `${testid}-h` }, title),
+      lines.map((l, i) => h("p", { class: i === 0 ? null : "muted" }, l)),
+      h("div", { class: "row" }, buttons),
     ),
   );
 }

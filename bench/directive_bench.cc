@@ -6,15 +6,21 @@
 //   split: Shizuishan over 4 whistled (city + one node per county)
 //   big:   synthetic 100,000 grids (4 counties x 10 townships x 10
 //          communities x 250 grids) over 5 whistled (city + one per county)
-// Not in CI. Usage: directive_bench [--scenarios one,split,big] [--signers 128]
+// Signers: --client callback (default: gRPC's callback API, --signers calls in
+// flight) or sync (--signers threads each blocked on one call, the first client).
+// Not in CI. Usage: directive_bench [--scenarios one,split,big] [--client callback|sync]
+//                                   [--signers 128]
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -46,35 +52,194 @@ struct Result {
   double rpcs_done_ms = 0;    // every Sign answered
   int64_t updates = 0;        // count updates the city received for the directive
   int64_t retries = 0;        // Sign calls that found no receipt yet
+  double client_cpu_s = 0;    // this process, issue to all signed (signers and polling)
+  double nodes_cpu_s = 0;     // every whistled, issue to all signed
+  // Baseline in the same run: one Health/Check per grid (HealthFloor).
+  double floor_s = 0, floor_client_cpu_s = 0, floor_nodes_cpu_s = 0;
 };
+
+// The grid workers: grid i calls `stubs[host][i % 4]` with `bearer[i]`.
+struct Signers {
+  std::string directive_id;
+  std::vector<std::string> grids;
+  std::vector<std::string> bearer;
+  std::vector<size_t> host;  // index into stubs
+  std::vector<std::vector<std::unique_ptr<v1::DirectiveService::Stub>>> stubs;
+  std::vector<std::vector<std::unique_ptr<grpc::GenericStub>>> health;  // same connections
+  std::atomic<int64_t> retries{0};
+
+  void Prepare(grpc::ClientContext& ctx, v1::SignDirectiveRequest& req, size_t i) const {
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ctx.AddMetadata("authorization", bearer[i]);
+    req.set_directive_id(directive_id);
+    req.set_unit_id(grids[i]);
+  }
+  v1::DirectiveService::Stub& StubFor(size_t i) const {
+    const auto& of = stubs[host[i]];
+    return *of[i % of.size()];
+  }
+  // Done: signed, or already signed by an earlier try whose answer was lost.
+  static bool Settled(const grpc::Status& s) {
+    return s.ok() || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+  }
+};
+
+// `threads` blocking callers, one call each at a time (the first client).
+void SignSync(Signers& s, int threads) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (int k = 0; k < threads; ++k) {
+    pool.emplace_back([&] {
+      for (size_t i = next++; i < s.grids.size(); i = next++) {
+        for (;;) {
+          grpc::ClientContext ctx;
+          v1::SignDirectiveRequest req;
+          s.Prepare(ctx, req, i);
+          v1::ReceiptView view;
+          if (Signers::Settled(s.StubFor(i).Sign(&ctx, req, &view))) break;
+          ++s.retries;  // not expanded there yet, or busy
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+}
+
+// gRPC's callback API with `window` calls in flight: each answer starts the
+// next grid, so a few gRPC threads carry every call instead of one blocked
+// thread per call. A grid whose receipt is not there yet is tried again 2 ms later.
+void SignCallback(Signers& s, int window) {
+  struct Call {
+    size_t i = 0;
+    grpc::ClientContext ctx;
+    v1::SignDirectiveRequest req;
+    v1::ReceiptView view;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<Clock::time_point, size_t>> later;
+  size_t settled = 0;
+  std::atomic<size_t> next{0};
+  std::function<void(size_t)> start = [&](size_t i) {
+    auto* call = new Call;
+    call->i = i;
+    s.Prepare(call->ctx, call->req, i);
+    s.StubFor(i).async()->Sign(&call->ctx, &call->req, &call->view, [&, call](grpc::Status st) {
+      const size_t i = call->i;
+      delete call;
+      if (!Signers::Settled(st)) {
+        ++s.retries;
+        std::lock_guard lock(mu);
+        later.emplace_back(Clock::now() + std::chrono::milliseconds(2), i);
+        return;
+      }
+      if (size_t j = next++; j < s.grids.size()) start(j);
+      std::lock_guard lock(mu);
+      if (++settled == s.grids.size()) cv.notify_all();
+    });
+  };
+  for (int k = 0; k < window; ++k) {
+    if (size_t j = next++; j < s.grids.size()) start(j);
+  }
+  std::unique_lock lock(mu);
+  while (settled < s.grids.size()) {
+    cv.wait_for(lock, std::chrono::milliseconds(1));
+    std::vector<size_t> due;
+    const auto now = Clock::now();
+    std::erase_if(later, [&](const auto& e) {
+      if (e.first > now) return false;
+      due.push_back(e.second);
+      return true;
+    });
+    lock.unlock();
+    for (size_t i : due) start(i);
+    lock.lock();
+  }
+}
+
+// The floor under any Sign: one grpc.health.v1.Health/Check per grid at the
+// node hosting it, `window` in flight, over the signers' connections (no
+// token, no actor, no write). Returns the wall seconds.
+double HealthFloor(Signers& s, int window) {
+  const grpc::ByteBuffer request = EmptyHealthRequest();
+  struct Call {
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer response;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t answered = 0;
+  std::atomic<size_t> next{0};
+  std::function<void(size_t)> start = [&](size_t i) {
+    auto* call = new Call;
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    const auto& of = s.health[s.host[i]];
+    of[i % of.size()]->UnaryCall(&call->ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                                 &request, &call->response, [&, call](grpc::Status) {
+                                   delete call;
+                                   if (size_t j = next++; j < s.grids.size()) start(j);
+                                   std::lock_guard lock(mu);
+                                   if (++answered == s.grids.size()) cv.notify_all();
+                                 });
+  };
+  const auto t0 = Clock::now();
+  for (int k = 0; k < window; ++k) {
+    if (size_t j = next++; j < s.grids.size()) start(j);
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return answered == s.grids.size(); });
+  return Seconds(Clock::now() - t0);
+}
 
 // `host(grid)` is the process a grid's worker calls.
 Result Run(WhistledProcess& city, const std::string& root, const std::vector<std::string>& grids,
-           const std::function<WhistledProcess&(const std::string&)>& host, int signers) {
+           const std::function<WhistledProcess&(const std::string&)>& host,
+           const std::string& client, int signers) {
   Result out;
   auto stub = v1::DirectiveService::NewStub(city.channel());
   const Identity leader{"leader." + root, "leader", root, ""};
   // Four connections per node, made before the clock matters, shared by the signers.
-  std::map<WhistledProcess*, std::vector<std::shared_ptr<grpc::Channel>>> channels;
-  std::vector<WhistledProcess*> hosts;
-  hosts.reserve(grids.size());
+  Signers s;
+  s.grids = grids;
+  std::map<WhistledProcess*, size_t> index;
+  std::vector<WhistledProcess*> nodes = {&city};
+  index[&city] = 0;
   for (const auto& g : grids) {
     WhistledProcess* p = &host(g);
-    hosts.push_back(p);
-    auto& c = channels[p];
-    while (c.size() < 4) c.push_back(p->channel());
+    auto [it, added] = index.emplace(p, nodes.size());
+    if (added) nodes.push_back(p);
+    s.host.push_back(it->second);
   }
-  for (auto& [p, c] : channels) {
-    for (auto& ch : c)
+  s.stubs.resize(nodes.size());
+  s.health.resize(nodes.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    for (int c = 0; c < 4; ++c) {
+      auto ch = nodes[n]->channel();
       ch->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      s.stubs[n].push_back(v1::DirectiveService::NewStub(ch));
+      s.health[n].push_back(std::make_unique<grpc::GenericStub>(ch));
+    }
   }
   // Every grid worker holds its token before the clock starts, as real ones
   // do (the test issuer mints them one at a time, ~1 ms each: minting inside
   // the timed part measured the client's key, not the node).
   for (const auto& g : grids) {
-    grpc::ClientContext warm;
-    Identity{"gw." + g, "grid_worker", g, ""}.Apply(warm);
+    s.bearer.push_back("Bearer " + testing::MintTestToken("gw." + g, "grid_worker", g, ""));
   }
+  auto nodes_cpu = [&] {
+    double sum = 0;
+    for (auto* p : nodes) sum += ProcessCpuSeconds(p->pid());
+    return sum;
+  };
+  {
+    const double client0 = SelfCpuSeconds(), nodes0 = nodes_cpu();
+    out.floor_s = HealthFloor(s, signers);
+    out.floor_client_cpu_s = SelfCpuSeconds() - client0;
+    out.floor_nodes_cpu_s = nodes_cpu() - nodes0;
+  }
+  const double client_cpu0 = SelfCpuSeconds();
+  const double nodes_cpu0 = nodes_cpu();
   const auto t0 = Clock::now();
   v1::IssueDirectiveResponse issued;
   {
@@ -87,41 +252,20 @@ Result Run(WhistledProcess& city, const std::string& root, const std::vector<std
     req.mutable_draft()->set_deadline_unix_ms(NowMs() + 3600 * 1000);
     req.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(root);
     req.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_GRID);
-    grpc::Status s = stub->Issue(&ctx, req, &issued);
-    if (!s.ok()) {
-      std::fprintf(stderr, "issue: %s\n", s.error_message().c_str());
+    grpc::Status st = stub->Issue(&ctx, req, &issued);
+    if (!st.ok()) {
+      std::fprintf(stderr, "issue: %s\n", st.error_message().c_str());
       std::exit(1);
     }
   }
   out.issue_ms = Seconds(Clock::now() - t0) * 1e3;
-  const std::string id = issued.directive().id();
-  std::atomic<int64_t> retries{0};
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> threads;
-  for (int k = 0; k < signers; ++k) {
-    threads.emplace_back([&, k] {
-      std::map<WhistledProcess*, std::unique_ptr<v1::DirectiveService::Stub>> stubs;
-      for (auto& [p, c] : channels) stubs[p] = v1::DirectiveService::NewStub(c[k % c.size()]);
-      for (size_t i = next++; i < grids.size(); i = next++) {
-        const std::string& g = grids[i];
-        auto& s = stubs[hosts[i]];
-        for (;;) {
-          grpc::ClientContext ctx;
-          Identity{"gw." + g, "grid_worker", g, ""}.Apply(ctx);
-          v1::SignDirectiveRequest req;
-          req.set_directive_id(id);
-          req.set_unit_id(g);
-          v1::ReceiptView view;
-          grpc::Status st = s->Sign(&ctx, req, &view);
-          if (st.ok() || st.error_code() == grpc::StatusCode::FAILED_PRECONDITION) break;
-          ++retries;  // not expanded there yet, or busy
-          std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        }
-      }
-    });
-  }
-  std::thread waiter([&] {
-    for (auto& th : threads) th.join();
+  s.directive_id = issued.directive().id();
+  std::thread signing([&] {
+    if (client == "sync") {
+      SignSync(s, signers);
+    } else {
+      SignCallback(s, signers);
+    }
     out.rpcs_done_ms = Seconds(Clock::now() - t0) * 1e3;
   });
   const int64_t want = static_cast<int64_t>(grids.size());
@@ -129,7 +273,7 @@ Result Run(WhistledProcess& city, const std::string& root, const std::vector<std
     grpc::ClientContext ctx;
     leader.Apply(ctx);
     v1::GetProgressRequest req;
-    req.set_directive_id(id);
+    req.set_directive_id(s.directive_id);
     req.set_jurisdiction_id(root);
     v1::GetProgressResponse p;
     const bool ok = stub->Progress(&ctx, req, &p).ok();
@@ -143,18 +287,26 @@ Result Run(WhistledProcess& city, const std::string& root, const std::vector<std
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  waiter.join();
-  out.retries = retries;
+  out.client_cpu_s = SelfCpuSeconds() - client_cpu0;
+  out.nodes_cpu_s = nodes_cpu() - nodes_cpu0;
+  signing.join();
+  out.retries = s.retries;
   return out;
 }
 
 void Print(const std::string& scenario, int processes, size_t grids, const Result& r) {
+  const double per_sign_us = 1e6 / static_cast<double>(grids);
   std::printf(
       "%-6s processes=%d grids=%zu  issue_answered=%.0f ms  all_expanded_at_city=%.0f ms  "
       "all_signed_at_city=%.0f ms  "
-      "all_sign_rpcs_answered=%.0f ms  count_updates_received_by_city=%lld  sign_retries=%lld\n",
+      "all_sign_rpcs_answered=%.0f ms  count_updates_received_by_city=%lld  sign_retries=%lld  "
+      "cpu_per_sign: nodes=%.0f us client=%.0f us\n"
+      "       baseline, one Health/Check per grid the same way: %.0f ms  "
+      "cpu_per_check: nodes=%.0f us client=%.0f us\n",
       scenario.c_str(), processes, grids, r.issue_ms, r.all_counted_ms, r.all_signed_ms,
-      r.rpcs_done_ms, static_cast<long long>(r.updates), static_cast<long long>(r.retries));
+      r.rpcs_done_ms, static_cast<long long>(r.updates), static_cast<long long>(r.retries),
+      r.nodes_cpu_s * per_sign_us, r.client_cpu_s * per_sign_us, r.floor_s * 1e3,
+      r.floor_nodes_cpu_s * per_sign_us, r.floor_client_cpu_s * per_sign_us);
   std::fflush(stdout);
 }
 
@@ -166,7 +318,7 @@ std::vector<std::string> GridsOf(const core::Topology& t) {
   return grids;
 }
 
-void One(int signers) {
+void One(const std::string& client, int signers) {
   testing::TempDir dir;
   WhistledProcess node(dir.path() + "/one");
   if (!node.running()) {
@@ -178,10 +330,10 @@ void One(int signers) {
   Print("one", 1, grids.size(),
         Run(
             node, t->root().id(), grids,
-            [&](const std::string&) -> WhistledProcess& { return node; }, signers));
+            [&](const std::string&) -> WhistledProcess& { return node; }, client, signers));
 }
 
-void Split(int signers) {
+void Split(const std::string& client, int signers) {
   LocalFederation fed(LocalFederation::CountySplit());
   if (!fed.ok()) {
     std::fprintf(stderr, "%s\n", fed.Describe().c_str());
@@ -192,10 +344,11 @@ void Split(int signers) {
   Print("split", static_cast<int>(fed.plan().size()), grids.size(),
         Run(
             fed.node(t->root().id()), t->root().id(), grids,
-            [&](const std::string& g) -> WhistledProcess& { return fed.NodeHosting(g); }, signers));
+            [&](const std::string& g) -> WhistledProcess& { return fed.NodeHosting(g); }, client,
+            signers));
 }
 
-void Big(int signers) {
+void Big(const std::string& client, int signers) {
   testing::TempDir dir;
   const std::string file = dir.path() + "/big.json";
   constexpr int kCounties = 4, kTowns = 10, kCommunities = 10, kGrids = 250;
@@ -242,7 +395,7 @@ void Big(int signers) {
         Run(
             fed.node("big"), "big", grids,
             [&](const std::string& g) -> WhistledProcess& { return fed.node(g.substr(0, 2)); },
-            signers));
+            client, signers));
 }
 
 }  // namespace
@@ -250,18 +403,24 @@ void Big(int signers) {
 
 int main(int argc, char** argv) {
   using namespace whistle::bench;
-  Flags flags(argc, argv, {"scenarios", "signers"},
-              "directive_bench [--scenarios one,split,big] [--signers 128]");
+  Flags flags(argc, argv, {"scenarios", "signers", "client"},
+              "directive_bench [--scenarios one,split,big] [--client callback|sync] "
+              "[--signers 128]");
   const std::string scenarios = flags.Get("scenarios", "one,split,big");
   const int signers = static_cast<int>(flags.GetInt("signers", 128));
+  const std::string client = flags.Get("client", "callback");
+  if (client != "callback" && client != "sync") {
+    std::fprintf(stderr, "--client: callback or sync, not %s\n", client.c_str());
+    return 2;
+  }
   std::stringstream list(scenarios);
   for (std::string s; std::getline(list, s, ',');) {
     if (s == "one") {
-      One(signers);
+      One(client, signers);
     } else if (s == "split") {
-      Split(signers);
+      Split(client, signers);
     } else if (s == "big") {
-      Big(signers);
+      Big(client, signers);
     } else {
       std::fprintf(stderr, "unknown scenario %s\n", s.c_str());
       return 2;

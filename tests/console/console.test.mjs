@@ -496,6 +496,11 @@ describe('leaders\' console in Chromium', () => {
     await signIn(page2, tokens.street_dwk);
     await page2.goto(`${env.consoleUrl}/#/case/${id}`);
     await tid(page2, 'timeline').waitFor({ timeout: 10000 });
+    // The breadcrumb walks every level from the city down to the owner (the street).
+    const crumbs = () => page2.locator('[data-testid=case-crumbs] a').evaluateAll(
+      (links) => links.map((a) => decodeURIComponent(a.getAttribute('href') ?? '')));
+    await until(async () => (await crumbs()).join(' ') === '#/tree #/j/szs #/j/dwk #/j/dwk-s01',
+      { timeout: 5000, what: 'the case breadcrumb to list szs / dwk / dwk-s01' });
     await tid(page2, 'action-whistle').click();
     await tid(page2, 'whistle-dept-dwk-s01-police_station').check({ timeout: 5000 });
     await tid(page2, 'action-submit').click();

@@ -173,18 +173,19 @@ export function caseDetailView(ctx: Ctx, caseId: string): View {
 
   function paintCase(c: Case): void {
     const owner = c.ownerId ?? "";
+    const crumbLinks = (ids: string[]) => [
+      h("a", { href: "#/tree" }, t("navTree")),
+      ids.map((id) => [" / ", h("a", { href: `#/j/${encodeURIComponent(id)}` }, nameOf(id) || id)]),
+    ];
+    // The owner at once; every level between the root and it once its lineage is known.
+    const crumbs = h("nav", { class: "crumbs", "aria-label": t("cases"), "data-testid": "case-crumbs" }, crumbLinks([owner]));
+    if (owner) void lineage(owner).then((ids) => setChildren(crumbs, crumbLinks(ids)));
     setChildren(
       head,
       h(
         "div",
         null,
-        h(
-          "nav",
-          { class: "crumbs", "aria-label": t("cases") },
-          h("a", { href: "#/tree" }, t("navTree")),
-          " / ",
-          h("a", { href: `#/j/${encodeURIComponent(owner)}` }, nameOf(owner) || owner),
-        ),
+        crumbs,
         h(
           "h1",
           null,

@@ -963,9 +963,10 @@ void Directives::ApplyReceipt(const v1::Caller& caller, v1::ReceiptForward recei
 
 namespace {
 
-// A ListTargets page token of a root whose units live on several nodes:
-// "<segment>|<that segment's own token>", segment 0 = the units hosted here,
-// k >= 1 = child root k-1 below the root (read on its node).
+// A ListTargets (or List) page token of a root whose units (directives) live
+// on several nodes: "<segment>|<that segment's own token>", segment 0 = the
+// units hosted here (this node's own directive index), k >= 1 = child root
+// k-1 below the root (read on its node).
 struct SegmentToken {
   size_t segment = 0;
   std::string inner;
@@ -1027,13 +1028,20 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
     if (!page.ok()) return done(page.status());
     return done(wrap(std::move(page).value()));
   }
-  request.set_jurisdiction_id(below[segment - 1]);
+  const std::string child = below[segment - 1];
+  request.set_jurisdiction_id(child);
   request.set_page_token(at->inner);
-  ListTargets(caller, std::move(request), hops,
-              [done = std::move(done), wrap](StatusOr<v1::ListTargetsResponse> page) {
-                if (!page.ok()) return done(page.status());
-                done(wrap(std::move(page).value()));
-              });
+  ListTargets(
+      caller, std::move(request), hops,
+      [done = std::move(done), wrap, child](StatusOr<v1::ListTargetsResponse> page) {
+        if (page.ok()) return done(wrap(std::move(page).value()));
+        // Sent down but not there yet: a moment's wait, not an unknown directive.
+        if (page.status().code() == Code::kNotFound) {
+          return done(Status::Unavailable("directive_id: not yet received by the node hosting " +
+                                          child + " (it is on its way down); try again"));
+        }
+        done(page.status());
+      });
 }
 
 void Directives::InboxOf(const v1::Caller& caller, v1::InboxRequest request, int hops,
@@ -1049,6 +1057,132 @@ void Directives::InboxOf(const v1::Caller& caller, v1::InboxRequest request, int
   done(Inbox(request.unit_id(), request.page_size(), request.page_token()));
 }
 
+namespace {
+
+// List's page_size bounds and default (actors/directive_query.cc), here
+// because a page spanning nodes is filled segment by segment.
+constexpr int kMaxListPage = 500;
+constexpr int kDefaultListPage = 50;
+// At most this many reads of one child node for one page (see ReadChildList).
+constexpr int kMaxChildListReads = 4;
+
+// One page of child root `request.jurisdiction_id()`'s directives, for a List
+// of `at` spanning several nodes (the child node reads it, over the link):
+// only the directives this node does not hold itself, each with `at`'s row.
+// A page thinned by held directives reads on for as many, a few times at
+// most: never more than asked for. A read that fails after the first
+// answers what the earlier ones kept, with their next token.
+void ReadChildList(Directives* dirs, const Directives::Impl* impl, const v1::Caller& caller,
+                   v1::ListDirectivesRequest request, int hops, std::string at, int reads,
+                   v1::ListDirectivesResponse out, Reply<v1::ListDirectivesResponse> done) {
+  v1::ListDirectivesRequest asked = request;
+  dirs->ListOf(
+      caller, std::move(asked), hops,
+      [dirs, impl, caller, request = std::move(request), hops, at = std::move(at), reads,
+       out = std::move(out),
+       done = std::move(done)](StatusOr<v1::ListDirectivesResponse> page) mutable {
+        if (!page.ok()) return reads > 1 ? done(std::move(out)) : done(page.status());
+        const v1::Jurisdiction* j = impl->ctx->topology().Find(at);
+        int64_t dropped = 0;
+        for (auto& view : *page->mutable_directives()) {
+          // Held here: issued here or come down through here, so this
+          // node's own index lists it (segment 0). Not held: numbered on
+          // that child node or below it, and listed there only.
+          auto held = storage::GetDirective(impl->ctx->store(), view.directive().id());
+          if (held.ok()) {
+            ++dropped;
+            continue;
+          }
+          if (held.status().code() != Code::kNotFound) return done(held.status());
+          // Its receipts all lie in the child's subtree: the child root's
+          // counts are `at`'s.
+          v1::ProgressRow* row = view.mutable_progress();
+          row->set_jurisdiction_id(at);
+          if (j != nullptr) {
+            row->set_name(j->name());
+            row->set_level(j->level());
+          }
+          *out.add_directives() = std::move(view);
+        }
+        out.set_next_page_token(page->next_page_token());
+        if (dropped == 0 || page->next_page_token().empty() || reads >= kMaxChildListReads) {
+          return done(std::move(out));
+        }
+        request.set_page_size(static_cast<int32_t>(dropped));
+        request.set_page_token(page->next_page_token());
+        ReadChildList(dirs, impl, caller, std::move(request), hops, std::move(at), reads + 1,
+                      std::move(out), std::move(done));
+      });
+}
+
+// One page of a List of `at` whose subtree spans child nodes `below`
+// (sorted): filled segment after segment (see SegmentToken) until it holds
+// `want` directives or the last segment ends.
+struct SpanningList {
+  Directives* dirs = nullptr;
+  const Directives::Impl* impl = nullptr;
+  v1::Caller caller;
+  int hops = 0;
+  std::string at;
+  std::vector<std::string> below;
+  int want = 0;
+  v1::ListDirectivesResponse out;
+  Reply<v1::ListDirectivesResponse> done;
+};
+
+void ListSegment(std::shared_ptr<SpanningList> walk, size_t segment, std::string inner);
+
+// Segment `segment` ended: the next one, in this page while it has room.
+void NextSegment(std::shared_ptr<SpanningList> walk, size_t segment) {
+  if (segment > walk->below.size()) return walk->done(std::move(walk->out));
+  if (walk->out.directives_size() >= walk->want) {
+    walk->out.set_next_page_token(std::to_string(segment) + "|");
+    return walk->done(std::move(walk->out));
+  }
+  ListSegment(std::move(walk), segment, "");
+}
+
+void ListSegment(std::shared_ptr<SpanningList> walk, size_t segment, std::string inner) {
+  const int room = walk->want - walk->out.directives_size();
+  if (segment == 0) {
+    auto page = walk->dirs->List(walk->at, room, inner);
+    if (!page.ok()) return walk->done(page.status());
+    for (auto& view : *page->mutable_directives()) *walk->out.add_directives() = std::move(view);
+    if (!page->next_page_token().empty()) {
+      walk->out.set_next_page_token("0|" + page->next_page_token());
+      return walk->done(std::move(walk->out));
+    }
+    return NextSegment(std::move(walk), 1);
+  }
+  v1::ListDirectivesRequest request;
+  request.set_jurisdiction_id(walk->below[segment - 1]);
+  request.set_page_size(room);
+  request.set_page_token(inner);
+  const v1::Caller caller = walk->caller;
+  const std::string at = walk->at;
+  ReadChildList(walk->dirs, walk->impl, caller, std::move(request), walk->hops, at, 1, {},
+                [walk, segment, inner](StatusOr<v1::ListDirectivesResponse> page) mutable {
+                  const std::string mark = std::to_string(segment) + "|";
+                  if (!page.ok()) {
+                    // What the nodes before it gave is answered; this
+                    // segment's page is asked again with the next token.
+                    if (walk->out.directives_size() == 0) return walk->done(page.status());
+                    walk->out.set_next_page_token(mark + inner);
+                    return walk->done(std::move(walk->out));
+                  }
+                  for (auto& view : *page->mutable_directives()) {
+                    *walk->out.add_directives() = std::move(view);
+                  }
+                  if (!page->next_page_token().empty()) {
+                    walk->out.set_next_page_token(mark + page->next_page_token());
+                    return walk->done(std::move(walk->out));
+                  }
+                  NextSegment(std::move(walk), segment + 1);
+                });
+}
+
+}  // namespace
+
 void Directives::ListOf(const v1::Caller& caller, v1::ListDirectivesRequest request, int hops,
                         Reply<v1::ListDirectivesResponse> done) {
   std::string hop;
@@ -1060,7 +1194,33 @@ void Directives::ListOf(const v1::Caller& caller, v1::ListDirectivesRequest requ
         [&](v1::ForwardRequest& r) { *r.mutable_directives() = std::move(request); },
         [](v1::ForwardAnswer& a) { return std::move(*a.mutable_directives()); }, std::move(done));
   }
-  done(List(request.jurisdiction_id(), request.page_size(), request.page_token()));
+  // Hosted here: this node's own index first, then each child node below it,
+  // asked for its root's directives (those issued there never come up here).
+  const std::string& at = request.jurisdiction_id();
+  std::vector<std::string> below;
+  for (const auto& root : impl_->ctx->placement().child_roots()) {
+    if (impl_->ctx->topology().IsWithin(root, at)) below.push_back(root);
+  }
+  // Wholly hosted here: one segment, and the tokens of a single node.
+  if (below.empty()) return done(List(at, request.page_size(), request.page_token()));
+  std::sort(below.begin(), below.end());
+  // Checked before any link is asked (the same bounds as List's).
+  if (request.page_size() < 0 || request.page_size() > kMaxListPage) {
+    return done(Status::InvalidArgument("page_size: must be 1.." + std::to_string(kMaxListPage) +
+                                        ", got " + std::to_string(request.page_size())));
+  }
+  auto token = ParseSegmentToken(request.page_token(), below.size() + 1);
+  if (!token.ok()) return done(token.status());
+  auto walk = std::make_shared<SpanningList>();
+  walk->dirs = this;
+  walk->impl = impl_.get();
+  walk->caller = caller;
+  walk->hops = hops;
+  walk->at = at;
+  walk->below = std::move(below);
+  walk->want = request.page_size() == 0 ? kDefaultListPage : request.page_size();
+  walk->done = std::move(done);
+  ListSegment(std::move(walk), token->segment, std::move(token->inner));
 }
 
 void Directives::Impl::Call(const std::string& hop, LinkCall call) const {

@@ -79,6 +79,9 @@ class Directives {
                Reply<v1::InboxResponse> done);
   // A page of `request.jurisdiction_id`'s directives (set, checked by the
   // caller): read here, or over the node links when a child node hosts it.
+  // A subtree spanning child nodes is paged in segments (this node's List,
+  // then each child node's, read there), each directive once; a page ends
+  // at a child node that is down, and one that starts there is UNAVAILABLE.
   void ListOf(const v1::Caller& caller, v1::ListDirectivesRequest request, int hops,
               Reply<v1::ListDirectivesResponse> done);
 
@@ -91,7 +94,8 @@ class Directives {
   // The subtree's row and one row per child jurisdiction or own department with targets.
   StatusOr<v1::GetProgressResponse> Progress(const v1::Directive& d,
                                              const std::string& jurisdiction) const;
-  // Directives issued in, or addressed into, `jurisdiction`'s subtree.
+  // Directives issued in, or addressed into, `jurisdiction`'s subtree, as
+  // this node's own index holds them (see ListOf for child nodes').
   StatusOr<v1::ListDirectivesResponse> List(const std::string& jurisdiction, int page_size,
                                             const std::string& page_token) const;
   // Receipts of units inside `jurisdiction`'s subtree in `state` (UNSPECIFIED = all).

@@ -1,5 +1,6 @@
 #include "cli/directive_verbs.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -152,6 +153,18 @@ void PrintReceipt(const v1::ReceiptView& v) {
   if (!r.note().empty()) std::printf("note        %s\n", r.note().c_str());
 }
 
+// A page token as one shell word: a token that spans nodes ("1|0|...") is
+// quoted, so the printed flag can be pasted back as it is.
+std::string ShellWord(const std::string& token) {
+  const bool plain = std::all_of(token.begin(), token.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  if (plain) return token;
+  std::string out = "'";
+  for (char c : token) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 void PrintList(const v1::ListDirectivesResponse& list) {
   std::printf("%-20s %-9s %3s %-16s %-19s %13s %s\n", "DIRECTIVE", "STATE", "VER", "ISSUER",
               "DEADLINE", "DONE/TOTAL", "TITLE");
@@ -166,7 +179,7 @@ void PrintList(const v1::ListDirectivesResponse& list) {
                 d.draft().title().c_str());
   }
   if (!list.next_page_token().empty()) {
-    std::printf("next page: --page-token %s\n", list.next_page_token().c_str());
+    std::printf("next page: --page-token %s\n", ShellWord(list.next_page_token()).c_str());
   }
 }
 
@@ -197,7 +210,7 @@ void PrintTargets(const v1::ListTargetsResponse& t) {
                 (r.done_by().empty() ? r.signed_by() : r.done_by()).c_str(), r.note().c_str());
   }
   if (!t.next_page_token().empty()) {
-    std::printf("next page: --page-token %s\n", t.next_page_token().c_str());
+    std::printf("next page: --page-token %s\n", ShellWord(t.next_page_token()).c_str());
   }
 }
 

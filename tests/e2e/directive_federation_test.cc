@@ -60,9 +60,11 @@ grpc::Status Progress(WhistledProcess& p, const std::string& id, const std::stri
   return Stub(p)->Progress(&ctx, req, out);
 }
 
-// Receipts of units under `at` stored on node `p`, in `state`, all pages.
-std::vector<v1::Receipt> Targets(WhistledProcess& p, const std::string& id, const std::string& at,
-                                 v1::ReceiptState state) {
+// Receipts of units under `at` stored on node `p`, in `state`, all pages;
+// `status` is the first failed page's (then the pages before it).
+std::vector<v1::Receipt> TryTargets(WhistledProcess& p, const std::string& id,
+                                    const std::string& at, v1::ReceiptState state,
+                                    grpc::Status* status) {
   std::vector<v1::Receipt> out;
   v1::ListTargetsRequest req;
   req.set_directive_id(id);
@@ -73,13 +75,20 @@ std::vector<v1::Receipt> Targets(WhistledProcess& p, const std::string& id, cons
     grpc::ClientContext ctx;
     Prepare(ctx, Leader(Shizuishan().root().id()));
     v1::ListTargetsResponse page;
-    grpc::Status s = Stub(p)->ListTargets(&ctx, req, &page);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (!s.ok()) return out;
+    *status = Stub(p)->ListTargets(&ctx, req, &page);
+    if (!status->ok()) return out;
     for (const auto& r : page.receipts()) out.push_back(r);
     if (page.next_page_token().empty()) return out;
     req.set_page_token(page.next_page_token());
   }
+}
+
+std::vector<v1::Receipt> Targets(WhistledProcess& p, const std::string& id, const std::string& at,
+                                 v1::ReceiptState state) {
+  grpc::Status s;
+  auto out = TryTargets(p, id, at, state, &s);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return out;
 }
 
 // One unit's answer (sign, then complete) at the node hosting it, or at
@@ -474,12 +483,18 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
   for (const auto* j : t.Children(towns[0])) communities += j->level() == v1::LEVEL_COMMUNITY;
   ASSERT_GT(communities, 0);
   size_t listed = 0;
+  grpc::Status last;
   for (auto by = Clock::now() + std::chrono::seconds(20); Clock::now() < by;) {
+    // Until the township node holds it the city answers UNAVAILABLE, never NOT_FOUND.
     listed =
-        Targets(fed.node(city), narrow.directive().id(), city, v1::RECEIPT_STATE_PENDING).size();
-    if (static_cast<int64_t>(listed) == communities) break;
+        TryTargets(fed.node(city), narrow.directive().id(), city, v1::RECEIPT_STATE_PENDING, &last)
+            .size();
+    if (!last.ok())
+      EXPECT_EQ(last.error_code(), grpc::StatusCode::UNAVAILABLE) << last.error_message();
+    if (last.ok() && static_cast<int64_t>(listed) == communities) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  EXPECT_TRUE(last.ok()) << last.error_message();
   EXPECT_EQ(static_cast<int64_t>(listed), communities);
 
   // A directive the county issues on its own node: its leader lists it at the
@@ -512,6 +527,218 @@ TEST(DirectiveFederationTest, CityToAllGridsAcrossKillAndCutExactlyOnce) {
       found = found || d.directive().id() == local.directive().id();
     EXPECT_TRUE(found) << at;
   }
+}
+
+// Issues at node `p` as `who`, to every unit at `level` under `subtree`; the id ("" on failure).
+std::string IssueAt(WhistledProcess& p, const Identity& who, const std::string& subtree,
+                    v1::Level level, const std::string& title) {
+  grpc::ClientContext ctx;
+  Prepare(ctx, who);
+  v1::IssueDirectiveRequest req;
+  auto* d = req.mutable_draft();
+  d->set_title(title);
+  d->set_deadline_unix_ms(NowMs() + 3600 * 1000);
+  d->mutable_targets()->mutable_level()->set_subtree_id(subtree);
+  d->mutable_targets()->mutable_level()->set_level(level);
+  v1::IssueDirectiveResponse out;
+  grpc::Status s = Stub(p)->Issue(&ctx, req, &out);
+  EXPECT_TRUE(s.ok()) << title << ": " << s.error_message();
+  return out.directive().id();
+}
+
+// List(`at`) at node `p` as `who`, `page_size` at a time from `*token` to the last page
+// (each page at most `page_size`): the items in order. Stops at the first refused page;
+// *status is its status and *token the token to retry it with.
+std::vector<v1::DirectiveView> ListPages(WhistledProcess& p, const Identity& who,
+                                         const std::string& at, int page_size, std::string* token,
+                                         grpc::Status* status) {
+  std::vector<v1::DirectiveView> out;
+  for (int pages = 0; pages < 100; ++pages) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, who);
+    v1::ListDirectivesRequest req;
+    req.set_jurisdiction_id(at);
+    req.set_page_size(page_size);
+    req.set_page_token(*token);
+    v1::ListDirectivesResponse page;
+    *status = Stub(p)->List(&ctx, req, &page);
+    if (!status->ok()) return out;
+    EXPECT_LE(page.directives_size(), page_size) << at;
+    for (const auto& d : page.directives()) out.push_back(d);
+    *token = page.next_page_token();
+    if (token->empty()) return out;
+  }
+  ADD_FAILURE() << "List(" << at << ") did not end in 100 pages";
+  return out;
+}
+
+// Directive id -> how often List(`at`) at `p` listed it, all pages (size `page_size`).
+std::map<std::string, int> ListedIds(WhistledProcess& p, const Identity& who, const std::string& at,
+                                     int page_size) {
+  std::string token;
+  grpc::Status s;
+  std::map<std::string, int> out;
+  for (const auto& d : ListPages(p, who, at, page_size, &token, &s)) ++out[d.directive().id()];
+  EXPECT_TRUE(s.ok()) << at << ": " << s.error_message();
+  return out;
+}
+
+// List of a jurisdiction whose subtree spans several nodes: this node's own
+// directives, then each child node's (read there, over the link), every
+// directive once however many nodes index it; paged to the end one at a time.
+TEST(DirectiveFederationTest, ListSpansChildNodesEachDirectiveOnce) {
+  const auto& t = Shizuishan();
+  const std::string city = t.root().id();
+  const std::string county = "pl";
+  std::string town;
+  for (const auto* j : t.Children(county)) {
+    if (j->level() == v1::LEVEL_TOWNSHIP) {
+      town = j->id();
+      break;
+    }
+  }
+  ASSERT_FALSE(town.empty());
+  LocalFederation fed(LocalFederation::ThreeLevel(town));  // city -> county -> township
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  ASSERT_EQ(fed.NodeFor(town), town);
+
+  // Each leader at the node hosting their jurisdiction; the city's and the
+  // cross-node ones also reach (and are indexed on) the county and township nodes.
+  std::map<std::string, std::string> ids;  // what -> directive id
+  ids["city at city"] =
+      IssueAt(fed.node(city), Leader(city), county, v1::LEVEL_TOWNSHIP, "市里发到县的乡镇");
+  ids["county at county"] =
+      IssueAt(fed.node(county), Leader(county), county, v1::LEVEL_TOWNSHIP, "县里自行下发");
+  ids["town at town"] =
+      IssueAt(fed.node(town), Leader(town), town, v1::LEVEL_COMMUNITY, "乡镇自行下发");
+  // A county leader issuing at the city's node, and the city's leader at the
+  // county's node: held on both sides of a link, or on the child side only.
+  ids["county at city"] =
+      IssueAt(fed.node(city), Leader(county), county, v1::LEVEL_TOWNSHIP, "县领导在市节点下发");
+  ids["city at county"] =
+      IssueAt(fed.node(county), Leader(city), county, v1::LEVEL_TOWNSHIP, "市领导在县节点下发");
+  for (const auto& [what, id] : ids) ASSERT_FALSE(id.empty()) << what;
+
+  // Every one targets the township: wait until its node lists all five (then
+  // most are indexed on two or three nodes at once).
+  for (auto by = Clock::now() + std::chrono::seconds(20);;) {
+    auto at_town = ListedIds(fed.node(town), Leader(town), town, 50);
+    size_t seen = 0;
+    for (const auto& [what, id] : ids) seen += at_town.count(id);
+    if (seen == ids.size()) break;
+    ASSERT_LT(Clock::now(), by) << "the township node lists " << seen << " of " << ids.size();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // One numbered on a child node is counted there only: its row at the city
+  // is the child's, every target once the township's counts reach the county.
+  for (auto by = Clock::now() + std::chrono::seconds(20);;) {
+    std::string token;
+    grpc::Status s;
+    std::string short_row;
+    for (const auto& d : ListPages(fed.node(city), Leader(city), city, 50, &token, &s)) {
+      if (d.directive().id().rfind("szs-d-", 0) == 0) continue;  // the city's own counts
+      const auto& level = d.directive().draft().targets().level();
+      int64_t units = 0;
+      for (const auto* j : t.Subtree(level.subtree_id())) units += j->level() == level.level();
+      if (d.progress().counts().total() != units) short_row = d.ShortDebugString();
+    }
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    if (short_row.empty()) break;
+    ASSERT_LT(Clock::now(), by) << short_row;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // At the city's node, the city's List, one per page and 50 per page:
+  // every directive exactly once, each with the city's progress row.
+  for (int page_size : {1, 50}) {
+    std::string token;
+    grpc::Status s;
+    auto items = ListPages(fed.node(city), Leader(city), city, page_size, &token, &s);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    std::map<std::string, int> listed;
+    for (const auto& d : items) {
+      ++listed[d.directive().id()];
+      EXPECT_EQ(d.progress().jurisdiction_id(), city) << d.directive().id();
+    }
+    for (const auto& [what, id] : ids) EXPECT_EQ(listed[id], 1) << what << " " << id;
+    EXPECT_EQ(listed.size(), ids.size()) << "page_size " << page_size;
+  }
+  {
+    // The default page holds them all: filled across the nodes, no token left.
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::ListDirectivesRequest req;
+    v1::ListDirectivesResponse page;
+    grpc::Status s = Stub(fed.node(city))->List(&ctx, req, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(page.directives_size(), static_cast<int>(ids.size())) << page.ShortDebugString();
+    EXPECT_EQ(page.next_page_token(), "");
+  }
+  // The county's List at the city's node (read on the county's node, which
+  // spans the township's node the same way): all five, once each.
+  {
+    auto listed = ListedIds(fed.node(city), Leader(county), county, 1);
+    for (const auto& [what, id] : ids) EXPECT_EQ(listed[id], 1) << what << " " << id;
+    EXPECT_EQ(listed.size(), ids.size());
+  }
+  // The township's List at the city's node: two links down, its own node's answer.
+  {
+    auto listed = ListedIds(fed.node(city), Leader(town), town, 1);
+    EXPECT_EQ(listed, ListedIds(fed.node(town), Leader(town), town, 50));
+    EXPECT_EQ(listed.size(), ids.size());
+  }
+
+  // Page tokens this server did not issue are refused, naming the field; the
+  // next List is as before.
+  for (const char* bad : {"9|", "x|abc", "|", "123456|", "1|9|", "0"}) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::ListDirectivesRequest req;
+    req.set_jurisdiction_id(city);
+    req.set_page_token(bad);
+    v1::ListDirectivesResponse page;
+    grpc::Status s = Stub(fed.node(city))->List(&ctx, req, &page);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(s.error_message().find("page_token"), std::string::npos) << s.error_message();
+  }
+  EXPECT_EQ(ListedIds(fed.node(city), Leader(city), city, 50).size(), ids.size());
+
+  // The township's node down: the pages it does not hold are still answered,
+  // the one that needs it is UNAVAILABLE; with the node back, the same token
+  // goes on to the end, every directive once.
+  ASSERT_EQ(fed.Kill(town), -SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string token;
+  grpc::Status s;
+  auto before = ListPages(fed.node(city), Leader(city), city, 1, &token, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_FALSE(token.empty());
+  EXPECT_EQ(before.size(), ids.size() - 1);  // all but the township's own
+  {
+    // A page of 50: what the city and county nodes hold, then the token of
+    // the township's part, which is UNAVAILABLE while its node is down.
+    std::string from;
+    grpc::Status first;
+    auto reachable = ListPages(fed.node(city), Leader(city), city, 50, &from, &first);
+    EXPECT_EQ(first.error_code(), grpc::StatusCode::UNAVAILABLE) << first.error_message();
+    EXPECT_EQ(reachable.size(), ids.size() - 1);
+    EXPECT_FALSE(from.empty());
+  }
+  ASSERT_TRUE(fed.Restart(town)) << fed.Describe();
+  std::vector<v1::DirectiveView> after;
+  for (auto by = Clock::now() + std::chrono::seconds(20);;) {
+    after = ListPages(fed.node(city), Leader(city), city, 1, &token, &s);
+    if (s.ok()) break;
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    ASSERT_LT(Clock::now(), by) << s.error_message() << "\n" << fed.Describe();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::map<std::string, int> listed;
+  for (const auto& d : before) ++listed[d.directive().id()];
+  for (const auto& d : after) ++listed[d.directive().id()];
+  for (const auto& [what, id] : ids) EXPECT_EQ(listed[id], 1) << what << " " << id;
+  EXPECT_EQ(listed.size(), ids.size());
 }
 
 }  // namespace

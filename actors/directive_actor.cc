@@ -190,7 +190,7 @@ void OnIssue(Self* self, DirectiveOp& op) {
   if (!request_key.empty()) {
     const size_t sep = request_key.find('\0');
     storage::RecordIssueRequest(batch, request_key.substr(0, sep), request_key.substr(sep + 1),
-                                d.id());
+                                d.id(), core::DraftFingerprint(op.draft->get()));
   }
   // Listed where it was issued too, even when no target is hosted here.
   for (const auto& j : dir->HostedPath(d.issuer_jurisdiction_id())) {
@@ -851,23 +851,34 @@ void Directives::Issue(core::CheckedDraft draft, const std::string& request_id,
     op.id = number();
   } else {
     const std::string& user = draft.issuer().user();
+    std::string fingerprint = core::DraftFingerprint(draft.get());
     op.request_key = user + '\0' + request_id;
     lock = std::unique_lock(impl_->requests_mu);
     if (auto it = impl_->requests.find(op.request_key); it != impl_->requests.end()) {
+      if (it->second.fingerprint != fingerprint) {
+        const std::string first = it->second.id;
+        lock.unlock();
+        return done(core::IssueRequestReused(user, request_id, first));
+      }
       op.kind = OpKind::kRetry;
-      op.id = it->second;
+      op.id = it->second.id;
     } else {
-      auto found = storage::FindIssueRequest(impl_->ctx->store(), user, request_id);
+      auto found = storage::FindIssueRecord(impl_->ctx->store(), user, request_id);
       if (found.ok()) {
+        // "" = recorded before fingerprints were kept (the service compared it).
+        if (!found->fingerprint.empty() && found->fingerprint != fingerprint) {
+          lock.unlock();
+          return done(core::IssueRequestReused(user, request_id, found->directive_id));
+        }
         // Through the shard: after a restart it may still be resuming the
         // expansion, and the answer waits for that like the first one did.
         op.kind = OpKind::kRetry;
-        op.id = *found;
+        op.id = found->directive_id;
       } else if (found.status().code() != Code::kNotFound) {
         return done(found.status());
       } else {
         op.id = number();
-        impl_->requests[op.request_key] = op.id;
+        impl_->requests[op.request_key] = {op.id, std::move(fingerprint)};
       }
     }
   }
@@ -989,6 +1000,91 @@ StatusOr<SegmentToken> ParseSegmentToken(const std::string& token, size_t segmen
 
 }  // namespace
 
+namespace {
+
+// The caller sees a directive issued in its subtree or addressed into it;
+// `row` is that of a jurisdiction inside the caller's subtree.
+bool Sees(const v1::Caller& caller, const v1::Directive& d, const v1::ProgressRow& row,
+          const core::Topology& topology) {
+  return topology.IsWithin(d.issuer_jurisdiction_id(), caller.jurisdiction_id()) ||
+         row.counts().total() > 0;
+}
+
+v1::ProgressRow Labelled(v1::ProgressRow row, const std::string& id,
+                         const core::Topology& topology) {
+  row.set_jurisdiction_id(id);
+  if (const v1::Jurisdiction* j = topology.Find(id)) {
+    row.set_name(j->name());
+    row.set_level(j->level());
+  }
+  return row;
+}
+
+// A child node's progress of its root `below`, where every target of a
+// directive it numbered lies, as the progress of `at` above it: the same
+// counts, in one row for `at` and one for `at`'s child on the way down.
+v1::GetProgressResponse Above(v1::GetProgressResponse theirs, const std::string& below,
+                              const std::string& at, const core::Topology& topology) {
+  std::string step = below;
+  for (const v1::Jurisdiction* p = topology.Parent(step); p != nullptr && p->id() != at;
+       p = topology.Parent(step)) {
+    step = p->id();
+  }
+  const v1::ProgressRow total = theirs.total();
+  *theirs.mutable_total() = Labelled(total, at, topology);
+  theirs.clear_children();
+  if (total.counts().total() > 0) *theirs.add_children() = Labelled(total, step, topology);
+  return theirs;
+}
+
+// Child node roots inside `at`'s subtree, in id order.
+std::vector<std::string> ChildRootsWithin(const NodeContext& ctx, const std::string& at) {
+  std::vector<std::string> out;
+  for (const auto& root : ctx.placement().child_roots()) {
+    if (ctx.topology().IsWithin(root, at)) out.push_back(root);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Asks the child nodes in `roots` from `next` on, one after another, for
+// directive `id`'s progress of their root, until one holds it: `done` gets
+// that root and its answer; NOT_FOUND when none does (UNAVAILABLE when a
+// node that might hold it did not answer).
+void FindBelow(const Directives::Impl& impl, const v1::Caller& caller, std::string id,
+               std::vector<std::string> roots, size_t next, int hops, bool unreachable,
+               Reply<std::pair<std::string, v1::GetProgressResponse>> done) {
+  if (next >= roots.size()) {
+    if (unreachable) {
+      return done(Status::Unavailable("directive_id: " + core::Quote(id) +
+                                      " not found on the nodes that answered; a child node "
+                                      "did not answer: try again"));
+    }
+    return done(Status::NotFound("directive_id: unknown directive " + core::Quote(id)));
+  }
+  v1::GetProgressRequest request;
+  request.set_directive_id(id);
+  request.set_jurisdiction_id(roots[next]);
+  const std::string hop = roots[next];
+  CallOver(
+      impl, hop, caller, hops,
+      [&](v1::ForwardRequest& r) { *r.mutable_progress() = std::move(request); },
+      [](v1::ForwardAnswer& a) { return std::move(*a.mutable_progress()); },
+      Reply<v1::GetProgressResponse>(
+          [&impl, caller, id, roots, next, hops, unreachable,
+           done = std::move(done)](StatusOr<v1::GetProgressResponse> answer) mutable {
+            if (answer.ok()) return done(std::make_pair(roots[next], std::move(answer).value()));
+            const Code code = answer.status().code();
+            if (code != Code::kNotFound && code != Code::kUnavailable) {
+              return done(answer.status());
+            }
+            FindBelow(impl, caller, std::move(id), std::move(roots), next + 1, hops,
+                      unreachable || code == Code::kUnavailable, std::move(done));
+          }));
+}
+
+}  // namespace
+
 void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest request, int hops,
                              Reply<v1::ListTargetsResponse> done) {
   std::string hop;
@@ -1003,7 +1099,22 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
   // Hosted here: its own units first, then those of each child node below it
   // that the directive was sent to (one with no target never heard of it).
   auto d = Get(request.directive_id());
-  if (!d.ok()) return done(d.status());
+  if (!d.ok()) {
+    auto roots = ChildRootsWithin(*impl_->ctx, request.jurisdiction_id());
+    if (d.status().code() != Code::kNotFound || roots.empty() ||
+        impl_->Mine(request.directive_id())) {
+      return done(d.status());
+    }
+    // Numbered on a node below, which holds every one of its units: read there.
+    const std::string id = request.directive_id();
+    return FindBelow(*impl_, caller, id, std::move(roots), 0, hops, false,
+                     [this, caller, request = std::move(request), hops, done = std::move(done)](
+                         StatusOr<std::pair<std::string, v1::GetProgressResponse>> found) mutable {
+                       if (!found.ok()) return done(found.status());
+                       request.set_jurisdiction_id(found->first);
+                       ListTargets(caller, std::move(request), hops, std::move(done));
+                     });
+  }
   std::vector<std::string> below;
   for (const auto& root : impl_->ChildPeers(*d)) {
     if (impl_->ctx->topology().IsWithin(root, request.jurisdiction_id())) below.push_back(root);
@@ -1042,6 +1153,49 @@ void Directives::ListTargets(const v1::Caller& caller, v1::ListTargetsRequest re
         }
         done(page.status());
       });
+}
+
+void Directives::ProgressOf(const v1::Caller& caller, v1::GetProgressRequest request, int hops,
+                            Reply<v1::GetProgressResponse> done) {
+  const std::string at = request.jurisdiction_id();
+  std::string hop;
+  if (Status s = impl_->RouteUnit(at, &hop); !s.ok()) return done(s);
+  if (!hop.empty()) {
+    // The subtree's counts are held by the node hosting it.
+    return CallOver(
+        *impl_, hop, caller, hops,
+        [&](v1::ForwardRequest& r) { *r.mutable_progress() = std::move(request); },
+        [](v1::ForwardAnswer& a) { return std::move(*a.mutable_progress()); }, std::move(done));
+  }
+  const core::Topology& topology = impl_->ctx->topology();
+  auto d = Get(request.directive_id());
+  if (d.ok()) {
+    auto progress = Progress(*d, at);
+    if (!progress.ok()) return done(progress.status());
+    const std::string& mine = caller.jurisdiction_id();
+    auto mine_row = impl_->ctx->placement().Hosts(mine)
+                        ? Row(*d, mine, 0)
+                        : StatusOr<v1::ProgressRow>(v1::ProgressRow{});
+    const bool addressed_to_mine = mine_row.ok() && mine_row->counts().total() > 0;
+    if (!addressed_to_mine && !Sees(caller, *d, progress->total(), topology)) {
+      return done(Status::PermissionDenied("directive " + d->id() +
+                                           " is neither issued in nor addressed to the "
+                                           "caller's jurisdiction"));
+    }
+    return done(std::move(progress).value());
+  }
+  // Numbered on a node below and never sent up: one of the child nodes under `at` holds it.
+  auto roots = ChildRootsWithin(*impl_->ctx, at);
+  if (d.status().code() != Code::kNotFound || roots.empty() ||
+      impl_->Mine(request.directive_id())) {
+    return done(d.status());
+  }
+  FindBelow(*impl_, caller, request.directive_id(), std::move(roots), 0, hops, false,
+            [at, &topology, done = std::move(done)](
+                StatusOr<std::pair<std::string, v1::GetProgressResponse>> found) {
+              if (!found.ok()) return done(found.status());
+              done(Above(std::move(found->second), found->first, at, topology));
+            });
 }
 
 void Directives::InboxOf(const v1::Caller& caller, v1::InboxRequest request, int hops,

@@ -44,9 +44,13 @@ struct Directives::Impl {
     };
     return true;
   }
-  // user \0 request id -> directive id, for Issues not yet durable.
+  // user \0 request id -> directive id and draft fingerprint, for Issues not yet durable.
+  struct PendingIssue {
+    std::string id;
+    std::string fingerprint;  // core::DraftFingerprint of the draft
+  };
   std::mutex requests_mu;
-  std::unordered_map<std::string, std::string> requests;  // guarded by requests_mu
+  std::unordered_map<std::string, PendingIssue> requests;  // guarded by requests_mu
 
   // "<node id>-d-": directive ids given out here; the rest is 12 digits.
   std::string IdPrefix() const { return ctx->node_id() + "-d-"; }

@@ -130,7 +130,7 @@ StatusOr<v1::InboxResponse> Directives::Inbox(const std::string& unit, int page_
                                               const std::string& page_token) const {
   auto size = PageSize(page_size);
   if (!size.ok()) return size.status();
-  if (Status s = CheckToken(page_token); !s.ok()) return s;
+  if (Status s = storage::CheckInboxToken(page_token); !s.ok()) return s;
   auto page = storage::ListInbox(impl_->ctx->store(), unit, page_token, *size);
   if (!page.ok()) return page.status();
   v1::InboxResponse out;

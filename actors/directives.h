@@ -84,6 +84,16 @@ class Directives {
   // at a child node that is down, and one that starts there is UNAVAILABLE.
   void ListOf(const v1::Caller& caller, v1::ListDirectivesRequest request, int hops,
               Reply<v1::ListDirectivesResponse> done);
+  // `request.directive_id`'s progress in `request.jurisdiction_id`'s subtree
+  // (set, checked by the caller, inside the caller's; not a department):
+  // read here when this node hosts that jurisdiction and holds the
+  // directive; else over the node links, from the node hosting the
+  // jurisdiction, or from the child node below it that numbered the
+  // directive (such a directive never comes up). PERMISSION_DENIED when
+  // the caller may not see the directive (neither issued in nor addressed
+  // into its subtree).
+  void ProgressOf(const v1::Caller& caller, v1::GetProgressRequest request, int hops,
+                  Reply<v1::GetProgressResponse> done);
 
   // ---- Reads ----
   StatusOr<v1::Directive> Get(const std::string& id) const;

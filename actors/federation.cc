@@ -235,6 +235,13 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
     if (owned) {
       // Transferred in: every node with a copy learns which node owns it now.
       AddSyncs(batch, copy, "");
+      // Created on another node (its link here was down): a retry of the
+      // report sent here now answers with this case, not a new one.
+      if (!copy.reporter().empty() && !copy.request_id().empty() &&
+          store_->FindRequestRecord(copy.reporter(), copy.request_id()).status().code() ==
+              Code::kNotFound) {
+        batch.RecordRequest(copy.reporter(), copy.request_id(), id, ReportFingerprintOf(copy));
+      }
     } else {
       // Onwards, away from where it came from; a copy riding on a forwarded
       // answer too, in case it overtook the envelope it duplicates.
@@ -461,6 +468,32 @@ void HandleList(Directives& dirs, const core::Topology& topology, const v1::Call
                                                     &v1::ForwardAnswer::mutable_directives));
 }
 
+void HandleProgress(Directives& dirs, const core::Topology& topology, const v1::Caller& caller,
+                    const v1::ForwardRequest& request, AnswerReply done) {
+  const v1::GetProgressRequest& p = request.progress();
+  if (Status s = core::CheckId("forward.progress.directive_id", p.directive_id(), kMaxIdLength);
+      !s.ok()) {
+    return done(std::move(s));
+  }
+  if (Status s =
+          core::CheckId("forward.progress.jurisdiction_id", p.jurisdiction_id(), kMaxIdLength);
+      !s.ok()) {
+    return done(std::move(s));
+  }
+  if (topology.Find(p.jurisdiction_id()) == nullptr) {
+    return done(Status::InvalidArgument("forward.progress.jurisdiction_id: unknown jurisdiction " +
+                                        core::Quote(p.jurisdiction_id())));
+  }
+  if (caller.role() == v1::ROLE_DEPARTMENT ||
+      !topology.IsWithin(p.jurisdiction_id(), caller.jurisdiction_id())) {
+    return done(Status::PermissionDenied("jurisdiction " + core::Quote(p.jurisdiction_id()) +
+                                         " is outside the caller's jurisdiction"));
+  }
+  dirs.ProgressOf(
+      caller, p, request.hops() + 1,
+      Answering<v1::GetProgressResponse>(std::move(done), &v1::ForwardAnswer::mutable_progress));
+}
+
 }  // namespace
 
 void Node::HandleCall(const v1::ForwardRequest& request,
@@ -471,6 +504,7 @@ void Node::HandleCall(const v1::ForwardRequest& request,
   if (request.hops() < 0 || request.hops() >= kMaxHops) {
     return done(Status::Unavailable("not reachable over the node links; retry"));
   }
+  if (request.has_report()) return HandleReportCall(request, std::move(done));
   if (request.has_receipt()) {
     return HandleReceipt(directives(), ctx->topology(), caller->get(), request, std::move(done));
   }
@@ -479,6 +513,9 @@ void Node::HandleCall(const v1::ForwardRequest& request,
   }
   if (request.has_directives()) {
     return HandleList(directives(), ctx->topology(), caller->get(), request, std::move(done));
+  }
+  if (request.has_progress()) {
+    return HandleProgress(directives(), ctx->topology(), caller->get(), request, std::move(done));
   }
   HandleTargets(directives(), ctx->topology(), caller->get(), request, std::move(done));
 }

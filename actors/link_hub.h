@@ -16,6 +16,10 @@ namespace whistle::actors {
 struct LinkCall {
   v1::ForwardRequest request;
   std::function<void(StatusOr<v1::ForwardAnswer>)> reply;
+  // When set, runs instead of `reply` if the link is down before anything
+  // was sent (the caller may then act locally); once sent, only `reply`
+  // runs: UNAVAILABLE when the outcome is unknown (timeout, link lost).
+  std::function<void()> unsent;
 };
 
 class LinkHub {

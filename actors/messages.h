@@ -24,7 +24,8 @@ struct CaseRequest {
   // for the timer's overdue, which takes the system caller's own path.
   std::variant<std::monostate, core::CheckedReport, core::CheckedCommand> checked;
   // A command as received, for routing and for forwarding over a node link
-  // (the peer checks it again); left empty for reports, which never travel.
+  // (the peer checks it again); left empty for reports, which travel as
+  // ForwardRequest.report instead (Node::SubmitReport).
   v1::Caller caller;
   // For a report: the id reserved for its case where it entered the node
   // (Node::Report), or empty to take the next one.

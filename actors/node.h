@@ -115,6 +115,14 @@ class Node {
   explicit Node(std::unique_ptr<Impl> impl);
   // Counts `done` in flight, or answers RESOURCE_EXHAUSTED and returns false.
   bool Admit(CaseCallback& done);
+  // A report admitted here (from a client, or forwarded by a peer: `hops`
+  // links so far): answered from this node's request index, created here
+  // when its owner is hosted here or the link towards the owner is down
+  // before sending, else forwarded towards the owner's node.
+  void SubmitReport(core::CheckedReport report, int hops, CaseCallback done);
+  // ForwardRequest.report from a peer (HandleCall): checked again, then SubmitReport.
+  void HandleReportCall(const v1::ForwardRequest& request,
+                        std::function<void(StatusOr<v1::ForwardAnswer>)> done);
   std::unique_ptr<Impl> impl_;
 };
 

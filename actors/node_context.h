@@ -52,6 +52,10 @@ class NodeContext {
   // The test clock when the node runs on one (--test-clock-start-ms), else null.
   core::ManualClock* manual_clock() const { return dynamic_cast<core::ManualClock*>(clock_.get()); }
 
+  // The fingerprint (core::ReportFingerprint) of the report that created
+  // `c`, rebuilt from the case: what a retry of it must repeat.
+  static std::string ReportFingerprintOf(const v1::Case& c);
+
   // Loads the case sequence and the per-owner counts from the store.
   Status Load();
   std::string NewCaseId();

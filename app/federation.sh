@@ -11,6 +11,8 @@
 #   app/federation.sh status [--dir DIR]                     the table, liveness, links per node
 #   app/federation.sh address JURISDICTION [--dir DIR]       listen address of the hosting node
 #   app/federation.sh kill NAME [--signal SIG] [--dir DIR]   chaos: SIGKILL (default) one node
+#                           and wait (30 s at most) until it is gone; a signal that leaves it
+#                           running (STOP, CONT, HUP, ...) is sent and not waited for
 #   app/federation.sh restart NAME [--dir DIR]               stop it if alive, start it again
 #
 # Splits: county = 4 nodes (szs hosting the city with children dwk, hn, pl; one node per
@@ -496,13 +498,25 @@ cmd_kill() {
   row=$(node_row "${POSITIONAL[0]}") || exit 1
   IFS=$'\t' read -r name id hosted listen metrics pid parent <<<"$row"
   alive "$name" "$pid" || die "$name (pid $pid) is not running"
-  kill -"$SIGNAL" "$pid"
+  local sig=${SIGNAL^^}
+  sig=${sig#SIG}
+  case $sig in *[!0-9]* | '') ;; *) sig=$(kill -l "$sig" 2>/dev/null) || sig= ;; esac
+  { [ -n "$sig" ] && kill -l "$sig" >/dev/null 2>&1; } || die "--signal: unknown signal \"$SIGNAL\""
+  kill -"$sig" "$pid"
+  # Signals after which whistled runs on: job control, those ignored by default, and HUP
+  # (it reloads its issuer keys). Sent, not waited for; every other signal ends it.
+  case $sig in
+    STOP | TSTP | TTIN | TTOU | CONT | CHLD | URG | WINCH | HUP)
+      echo "$name (pid $pid): SIG$sig sent (it does not end the node; not waiting)"
+      return 0
+      ;;
+  esac
   local _
   for _ in $(seq 300); do alive "$name" "$pid" || break; sleep 0.1; done
   if alive "$name" "$pid"; then
-    echo "$name (pid $pid): SIG$SIGNAL sent, still running after 30 s"
+    echo "$name (pid $pid): SIG$sig sent, still running after 30 s"
   else
-    echo "$name (pid $pid) killed with SIG$SIGNAL"
+    echo "$name (pid $pid) killed with SIG$sig"
   fi
 }
 

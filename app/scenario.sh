@@ -112,7 +112,7 @@ as_bureau history "$CASE"
 step "   cases per state in 长胜街道 ($STREET)"
 as_street count
 
-step "7. a major gas leak (重大) reported in $GRID: created on the street's node, owned by the county"
+step "7. a major gas leak (重大) reported in $GRID on the street's node: forwarded to the county's node, which creates and owns it"
 CASE=$(as_grid --json report --request-id demo-2 --category safety.gas --severity major \
   --grid $GRID --address "5号楼" --text "燃气管道泄漏" | case_id)
 owned_at as_county

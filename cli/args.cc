@@ -99,6 +99,8 @@ bool TakeNumber(Args& args, const std::string& name, int64_t fallback, int64_t m
 
 bool GivenTwice(const std::string& name) { return Found().count(name) != 0; }
 
+bool Given(const std::string& name) { return Found().count(name) != 0; }
+
 std::string Leftover(const std::string& verb, const Args& args) {
   if (args.empty()) return "";
   const std::string& first = args[0];

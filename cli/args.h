@@ -32,6 +32,9 @@ bool TakeNumber(Args& args, const std::string& name, int64_t fallback, int64_t m
 // True when Take, TakeFlag or TakeNumber already took flag `name` in this run:
 // one still in args was given twice (every flag but TakeAll's is single).
 bool GivenTwice(const std::string& name);
+// True when Take, TakeFlag or TakeNumber took flag `name` in this run, even with
+// an empty value: `--at ""` is given (and must parse), not absent.
+bool Given(const std::string& name);
 
 // What a verb left in args after taking its flags and arguments, as an error
 // naming the first leftover: "VERB: --x given twice" (a single flag repeated;

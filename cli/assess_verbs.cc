@@ -48,18 +48,22 @@ bool ParseDate(const std::string& flag, const std::string& text, int64_t* out, s
   return false;
 }
 
-// The period flags into `spec`; false with *why on bad input.
+// The period flags into `spec`; false with *why on bad input. A flag given
+// with an empty value (`--at ""`) is refused as any bad value is, never read
+// as absent (which would answer for the current month).
 bool TakePeriod(Args& args, v1::PeriodSpec* spec, std::string* why) {
   std::string period = Take(args, "--period");
   std::string at = Take(args, "--at");
   std::string from = Take(args, "--from");
   std::string to = Take(args, "--to");
-  if (!from.empty() || !to.empty()) {
-    if (from.empty() || to.empty()) {
-      *why = from.empty() ? "--from: needed with --to" : "--to: needed with --from";
+  const bool has_period = Given("--period"), has_at = Given("--at");
+  const bool has_from = Given("--from"), has_to = Given("--to");
+  if (has_from || has_to) {
+    if (!has_from || !has_to) {
+      *why = has_from ? "--to: needed with --from" : "--from: needed with --to";
       return false;
     }
-    if (!period.empty() || !at.empty()) {
+    if (has_period || has_at) {
       *why = "--period: give --period/--at or --from/--to, not both";
       return false;
     }
@@ -71,13 +75,13 @@ bool TakePeriod(Args& args, v1::PeriodSpec* spec, std::string* why) {
   }
   static const std::map<std::string, v1::Period> kPeriods = {
       {"day", v1::PERIOD_DAY}, {"week", v1::PERIOD_WEEK}, {"month", v1::PERIOD_MONTH}};
-  auto it = kPeriods.find(period.empty() ? "month" : period);
+  auto it = kPeriods.find(has_period ? period : "month");
   if (it == kPeriods.end()) {
     *why = "--period: want day, week or month, got \"" + period + "\"";
     return false;
   }
   spec->set_period(it->second);
-  if (!at.empty()) {
+  if (has_at) {
     int64_t ms = 0;
     if (!ParseDate("--at", at, &ms, why)) return false;
     spec->set_at_ms(ms);

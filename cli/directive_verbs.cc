@@ -329,7 +329,7 @@ int DirectiveVerb(const VerbIo& io, Args args) {
     v1::AmendDirectiveRequest req;
     req.set_directive_id(id);
     const std::string deadline = Take(args, "--deadline");
-    if (!deadline.empty()) {
+    if (Given("--deadline")) {  // `--deadline ""` is an error, not "unchanged"
       req.mutable_amend()->set_deadline_unix_ms(ParseDeadline(deadline));
       if (req.amend().deadline_unix_ms() == 0) {
         return io.usage("--deadline: want +30m, +2h, +3d, 2026-12-01T18:00 or unix ms");
@@ -393,7 +393,7 @@ int DirectiveVerb(const VerbIo& io, Args args) {
     req.set_directive_id(id);
     req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
     const std::string state = Take(args, "--state");
-    if (!state.empty()) {
+    if (Given("--state")) {  // `--state ""` is an error, not every state
       std::string name = "RECEIPT_STATE_" + state;
       for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       v1::ReceiptState parsed;

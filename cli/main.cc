@@ -622,11 +622,13 @@ int List(Client& client, Args args) {
   v1::ListCasesRequest req;
   req.set_jurisdiction_id(Take(args, "--jurisdiction-id"));
   std::string state = Take(args, "--state");
-  if (!state.empty()) {
+  if (Given("--state")) {  // `--state ""` is refused, never read as every state
     std::string name = "CASE_STATE_" + state;
     for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     v1::CaseState parsed;
-    if (!v1::CaseState_Parse(name, &parsed)) return Usage("--state: unknown state " + state);
+    if (!v1::CaseState_Parse(name, &parsed)) {
+      return Usage("--state: unknown state \"" + ForTerminal(state) + "\"");
+    }
     req.set_state(parsed);
   }
   int64_t page_size = 0;
@@ -930,6 +932,7 @@ const std::string kPageFlags =
     "  --page-token T       the page after the one that printed `next page: --page-token T`\n";
 const std::string kAllFlag = "  --all                every page, one after the other\n";
 const std::string kUnitFlag = "  --unit U             the unit to act for (default: your own)\n";
+const std::string kReceiptNoteFlag = "  --note N             a note kept on the unit's receipt\n";
 const std::string kDirectiveArg = "  ID                   the directive id\n";
 const std::string kDeadlineFlag =
     "  --deadline D         +30m, +2h, +3d, 2026-12-01T18:00 (local time) or unix ms\n";
@@ -1069,7 +1072,9 @@ const std::vector<Verb>& Verbs() {
        "  --title T            the directive's title\n" + kDeadlineFlag +
            "  --text T             its text\n"
            "  --attachment URI     a file stored elsewhere; repeatable\n"
-           "  --request-id R       your id for it: sent again, it issues nothing new\n"
+           "  --request-id R       your id for it: sent again with the same content (and the\n"
+           "                       same absolute --deadline), it issues nothing new; with other\n"
+           "                       content it is refused (ALREADY_EXISTS)\n"
            "  --level LEVEL        with --subtree ID: every county, township, community or grid\n"
            "                       under ID\n"
            "  --jurisdictions L    or: these jurisdictions, comma-separated\n"
@@ -1082,11 +1087,11 @@ const std::vector<Verb>& Verbs() {
       {"directive cancel", "Cancel a directive", "directive cancel ID --reason R",
        kDirectiveArg + "  --reason R           why (required)\n", InGroup("cancel", DirectiveVerb)},
       {"directive sign", "Sign for a directive: your unit has received it",
-       "directive sign ID [--unit U] [--note N]", kDirectiveArg + kUnitFlag + kNoteFlag,
+       "directive sign ID [--unit U] [--note N]", kDirectiveArg + kUnitFlag + kReceiptNoteFlag,
        InGroup("sign", DirectiveVerb)},
       {"directive complete", "Report a directive done for your unit",
        "directive complete ID [--unit U] [--note N] [--attachment URI]...",
-       kDirectiveArg + kUnitFlag + kNoteFlag +
+       kDirectiveArg + kUnitFlag + kReceiptNoteFlag +
            "  --attachment URI     a file stored elsewhere; repeatable\n",
        InGroup("complete", DirectiveVerb)},
       {"directive get", "Show a directive and its progress", "directive get ID", kDirectiveArg,

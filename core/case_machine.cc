@@ -628,7 +628,20 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
       }
       // The reporter as it reported: the same user in another role (a staff
       // token of the grid worker who reported) acts by that role's rights only.
-      if (caller.user() == c.reporter() && caller.role() == c.reporter_role()) return Status::Ok();
+      bool on_behalf =
+          command != nullptr && command->has_evaluate() && command->evaluate().on_behalf();
+      if (caller.user() == c.reporter() && caller.role() == c.reporter_role()) {
+        // The grid worker who reported gives the resident's own answer: a
+        // rating it marks on_behalf would be counted as the resident's own.
+        if (on_behalf && c.reporter_role() == v1::ROLE_GRID_WORKER) {
+          return Status::PermissionDenied(
+              "anti-gaming: command.evaluate.on_behalf: grid worker " + Quote(caller.user()) +
+              " reported case " + c.id() +
+              " and rates it with the resident's own answer, never on their behalf; send it "
+              "without on_behalf");
+        }
+        return Status::Ok();
+      }
       if (c.reporter_role() == v1::ROLE_GRID_WORKER) {
         // The grid worker asks the resident; a rating by anyone else would
         // take the resident's place (and end the window before they answer).
@@ -638,8 +651,6 @@ Status CheckWho(const Rule& rule, const v1::Caller& caller, const v1::Case& c, c
             "staff took in (hotline or desk)");
       }
       if (Status s = RequireAuthority(rule.name, caller, c, ctx); !s.ok()) return s;
-      bool on_behalf =
-          command != nullptr && command->has_evaluate() && command->evaluate().on_behalf();
       if (!on_behalf) {
         return Status::PermissionDenied(
             "anti-gaming: only the reporter rates case " + c.id() +

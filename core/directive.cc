@@ -1,6 +1,7 @@
 #include "core/directive.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "core/text.h"
@@ -17,6 +18,9 @@ constexpr size_t kMaxMediaType = 128;
 constexpr size_t kMaxId = 128;
 constexpr int kMaxAttachments = 20;
 constexpr int kMaxListed = 1000;
+// A deadline at most this far ahead (five years, one leap day included): a
+// later one is a typo (seconds for milliseconds, a digit too many).
+constexpr int64_t kMaxDeadlineAheadMs = int64_t{1826} * 24 * 3600 * 1000;
 
 using RS = v1::ReceiptState;
 
@@ -154,6 +158,19 @@ Status CheckCanChange(const v1::Directive& d, const v1::Caller& caller, const To
   return Status::Ok();
 }
 
+// A deadline after `now_ms` and at most kMaxDeadlineAheadMs after it.
+Status CheckDeadline(std::string_view field, int64_t deadline_ms, int64_t now_ms) {
+  if (deadline_ms <= now_ms) {
+    return Status::InvalidArgument(std::string(field) + ": must be in the future");
+  }
+  if (deadline_ms - now_ms > kMaxDeadlineAheadMs) {
+    return Status::InvalidArgument(std::string(field) + ": at most 5 years (" +
+                                   std::to_string(kMaxDeadlineAheadMs / (24 * 3600 * 1000)) +
+                                   " days) ahead, got " + std::to_string(deadline_ms));
+  }
+  return Status::Ok();
+}
+
 StatusOr<ReceiptTransition> ApplyReceipt(const v1::Directive& d, const v1::Receipt& r,
                                          const v1::Caller& caller, ReceiptAction action,
                                          const Topology& topology) {
@@ -212,13 +229,66 @@ StatusOr<CheckedDraft> CheckIssue(const CheckedCaller& issuer, v1::DirectiveDraf
   if (Status s = CheckText("draft.title", draft.title(), kMaxTitle); !s.ok()) return s;
   if (Status s = CheckText("draft.text", draft.text(), kMaxText); !s.ok()) return s;
   if (Status s = CheckAttachments("draft.attachments", draft.attachments()); !s.ok()) return s;
-  if (draft.deadline_unix_ms() <= now_ms) {
-    return Status::InvalidArgument("draft.deadline_unix_ms: must be in the future");
+  if (Status s = CheckDeadline("draft.deadline_unix_ms", draft.deadline_unix_ms(), now_ms);
+      !s.ok()) {
+    return s;
   }
   if (Status s = CheckTargets(draft.targets(), caller, ctx.topology); !s.ok()) return s;
   auto units = static_cast<int64_t>(ExpandTargets(draft.targets(), ctx.topology).size());
   if (units == 0) return Status::InvalidArgument("draft.targets: no unit matches");
   return CheckedDraft(caller, std::move(draft), units);
+}
+
+std::string DraftFingerprint(const v1::DirectiveDraft& draft) {
+  // FNV-1a over length-prefixed fields, like ReportFingerprint: distinct
+  // drafts have distinct encodings (their 64-bit digests may still collide).
+  uint64_t h = 14695981039346656037ull;
+  auto bytes = [&h](std::string_view b) {
+    for (unsigned char ch : b) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+  };
+  auto number = [&bytes](uint64_t v) {
+    char le[8];
+    for (int i = 0; i < 8; ++i) le[i] = static_cast<char>(v >> (8 * i));
+    bytes(std::string_view(le, 8));
+  };
+  auto text = [&](std::string_view t) {
+    number(t.size());
+    bytes(t);
+  };
+  text(draft.title());
+  text(draft.text());
+  number(static_cast<uint64_t>(draft.attachments_size()));
+  for (const auto& a : draft.attachments()) {
+    text(a.uri());
+    text(a.media_type());
+  }
+  number(static_cast<uint64_t>(draft.deadline_unix_ms()));
+  const v1::Targets& t = draft.targets();
+  number(static_cast<uint64_t>(t.kind_case()));
+  if (t.has_level()) {
+    text(t.level().subtree_id());
+    number(static_cast<uint64_t>(t.level().level()));
+  }
+  const auto* ids = t.has_jurisdictions() ? &t.jurisdictions().ids()
+                    : t.has_departments() ? &t.departments().ids()
+                                          : nullptr;
+  if (ids != nullptr) {
+    number(static_cast<uint64_t>(ids->size()));
+    for (const auto& id : *ids) text(id);
+  }
+  char hex[20];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("v1:") + hex;
+}
+
+Status IssueRequestReused(std::string_view user, std::string_view request_id,
+                          std::string_view directive_id) {
+  return Status::AlreadyExists("request_id: " + Quote(request_id) + " of user " + Quote(user) +
+                               " was already used for directive " + std::string(directive_id) +
+                               " with a different draft; a new directive needs a new request id");
 }
 
 v1::Directive NewDirective(const CheckedDraft& draft, std::string id, int64_t now_ms) {
@@ -270,8 +340,11 @@ StatusOr<v1::Directive> ApplyAmend(const v1::Directive& d, const v1::Caller& cal
   if (amend.deadline_unix_ms() == 0 && amend.text().empty()) {
     return Status::InvalidArgument("amend: set deadline_unix_ms or text");
   }
-  if (amend.deadline_unix_ms() != 0 && amend.deadline_unix_ms() <= now_ms) {
-    return Status::InvalidArgument("amend.deadline_unix_ms: must be in the future");
+  if (amend.deadline_unix_ms() != 0) {
+    if (Status s = CheckDeadline("amend.deadline_unix_ms", amend.deadline_unix_ms(), now_ms);
+        !s.ok()) {
+      return s;
+    }
   }
   if (Status s = CheckText("amend.text", amend.text(), kMaxText); !s.ok()) return s;
   v1::Directive next = d;

@@ -38,6 +38,14 @@ class CheckedDraft {
 StatusOr<CheckedDraft> CheckIssue(const CheckedCaller& issuer, v1::DirectiveDraft draft,
                                   const Context& ctx, int64_t now_ms);
 
+// The draft's content as a short string ("v1:<16 hex>"), kept with an Issue's
+// request id: a retry with the same draft gets the first directive, the same
+// request id with another draft is refused (IssueRequestReused).
+std::string DraftFingerprint(const v1::DirectiveDraft& draft);
+// ALREADY_EXISTS naming request_id and the directive it was used for.
+Status IssueRequestReused(std::string_view user, std::string_view request_id,
+                          std::string_view directive_id);
+
 // The directive as issued, under the id the node gave it.
 v1::Directive NewDirective(const CheckedDraft& draft, std::string id, int64_t now_ms);
 

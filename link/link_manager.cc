@@ -280,6 +280,7 @@ void LinkManager::Call(const std::string& peer, actors::LinkCall call) {
     if (it != peers_.end()) session = it->second->session;
   }
   if (!session) {
+    if (call.unsent) return call.unsent();
     return call.reply(Status::Unavailable("node link " + peer +
                                           " towards the node that holds it is down; retry"));
   }

@@ -298,6 +298,7 @@ void Session::Call(actors::LinkCall call) {
   PendingForward pending;
   pending.call_reply = call.reply;
   if (QueueForward(std::move(frame), std::move(pending))) return;
+  if (call.unsent) return call.unsent();  // closed before the frame was queued: never sent
   call.reply(Status::Unavailable("node link " + peer_ + " is down; retry later"));
 }
 
@@ -319,7 +320,7 @@ void Session::OnCall(const v1::ForwardRequest& request) {
 
 void Session::OnForward(const v1::ForwardRequest& request) {
   if (request.has_receipt() || request.has_targets() || request.has_inbox() ||
-      request.has_directives()) {
+      request.has_directives() || request.has_progress() || request.has_report()) {
     return OnCall(request);
   }
   std::weak_ptr<Session> weak = weak_from_this();

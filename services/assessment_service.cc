@@ -116,15 +116,20 @@ Status CheckMayAssess(const v1::Caller& who, const core::Topology& topology,
 // A node's figures for a jurisdiction are complete only at or below its
 // hosted root (its own rows and those its child nodes send up); above it, or
 // beside it, they would be the part this node's cases added: refused, naming
-// where to ask (docs/assessment.md, "Across nodes").
+// where to ask (docs/assessment.md, "Across nodes"). A department is named
+// with the jurisdiction it hangs off (the one that lies above or beside).
 Status CheckAnswersHere(const core::Placement& placement, const core::Topology& topology,
-                        const std::string& jurisdiction_id, std::string_view field) {
+                        const std::string& jurisdiction_id, const std::string& department_id) {
   const std::string& root = placement.hosted_root();
   if (topology.IsWithin(jurisdiction_id, root)) return Status::Ok();
   const bool above = topology.IsWithin(root, jurisdiction_id);
+  const std::string subject = department_id.empty()
+                                  ? "jurisdiction_id: " + core::Quote(jurisdiction_id)
+                                  : "department_id: " + core::Quote(department_id) +
+                                        " hangs off jurisdiction " + core::Quote(jurisdiction_id) +
+                                        ", which";
   return Status::FailedPrecondition(
-      std::string(field) + ": " + core::Quote(jurisdiction_id) +
-      (above ? " lies above this node's root " : " lies outside this node's root ") +
+      subject + (above ? " lies above this node's root " : " lies outside this node's root ") +
       core::Quote(root) + ": ask the node hosting it (this node holds only part of its figures)");
 }
 
@@ -154,10 +159,9 @@ grpc::ServerUnaryReactor* AssessmentService::Assess(grpc::CallbackServerContext*
   if (Status s = CheckMayAssess(caller->get(), topology, jid, did); !s.ok()) {
     return call.Finish(s);
   }
-  if (Status s =
-          CheckAnswersHere(node_.placement(), topology,
-                           !jid.empty() ? jid : topology.FindDepartment(did)->jurisdiction_id(),
-                           !jid.empty() ? "jurisdiction_id" : "department_id");
+  if (Status s = CheckAnswersHere(
+          node_.placement(), topology,
+          !jid.empty() ? jid : topology.FindDepartment(did)->jurisdiction_id(), did);
       !s.ok()) {
     return call.Finish(s);
   }
@@ -203,7 +207,7 @@ grpc::ServerUnaryReactor* AssessmentService::Rank(grpc::CallbackServerContext* c
         " (a count such as received, or a rate such as response_rate; docs/assessment.md)"));
   }
   if (Status s = CheckMayAssess(caller->get(), topology, jid, ""); !s.ok()) return call.Finish(s);
-  if (Status s = CheckAnswersHere(node_.placement(), topology, jid, "jurisdiction_id"); !s.ok()) {
+  if (Status s = CheckAnswersHere(node_.placement(), topology, jid, ""); !s.ok()) {
     return call.Finish(s);
   }
   auto days = DaysOf(request->period(), node_.clock().NowMs(), "period");

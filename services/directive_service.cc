@@ -8,6 +8,7 @@
 #include "services/access.h"
 #include "services/call.h"
 #include "services/identity.h"
+#include "storage/directive_store.h"
 
 namespace whistle::services {
 
@@ -82,12 +83,64 @@ StatusOr<std::string> SubtreeRoot(const actors::Node& node, const v1::Caller& ca
   return root;
 }
 
+// ALREADY_EXISTS when the issuer already used `request_id` for a directive
+// with another draft (a retry with the same draft is answered by Issue).
+Status CheckRequestIdUnused(actors::Node& node, const core::CheckedDraft& draft,
+                            const std::string& request_id) {
+  if (request_id.empty()) return Status::Ok();
+  const std::string& user = draft.issuer().user();
+  auto record = storage::FindIssueRecord(node.store(), user, request_id);
+  if (record.status().code() == Code::kNotFound) return Status::Ok();
+  if (!record.ok()) return record.status();
+  std::string fingerprint = record->fingerprint;
+  if (fingerprint.empty()) {
+    // Recorded without a fingerprint: compared with the directive as issued
+    // while it is unamended (an amended one is taken as the same).
+    auto d = storage::GetDirective(node.store(), record->directive_id);
+    if (!d.ok()) return d.status();
+    if (d->version() != 1) return Status::Ok();
+    fingerprint = core::DraftFingerprint(d->draft());
+  }
+  if (fingerprint == core::DraftFingerprint(draft.get())) return Status::Ok();
+  return core::IssueRequestReused(user, request_id, record->directive_id);
+}
+
 template <class T>
 actors::Reply<T> Respond(Call call, T* response) {
   return [call, response](StatusOr<T> result) {
     if (result.ok()) *response = std::move(result).value();
     call.Finish(result.status());
   };
+}
+
+// Get of a directive this node does not hold (numbered on a node below, it
+// never comes up): its progress in the caller's subtree, read where it is held.
+grpc::ServerUnaryReactor* GetBelow(actors::Node& node, Call call, const v1::Caller& caller,
+                                   const std::string& id, v1::DirectiveView* response) {
+  v1::GetProgressRequest request;
+  request.set_directive_id(id);
+  request.set_jurisdiction_id(caller.jurisdiction_id());
+  const core::Topology& topology = node.topology();
+  auto answer = [call, response, &topology,
+                 mine = caller.jurisdiction_id()](StatusOr<v1::GetProgressResponse> progress) {
+    if (!progress.ok()) {
+      call.Finish(progress.status());
+      return;
+    }
+    v1::ProgressRow row = progress->total();
+    // Every target lies in the issuer's subtree: at or above it, the same counts.
+    const std::string& issuer = progress->directive().issuer_jurisdiction_id();
+    if (const v1::Jurisdiction* j = topology.Find(issuer); j && topology.IsWithin(issuer, mine)) {
+      row.set_jurisdiction_id(issuer);
+      row.set_name(j->name());
+      row.set_level(j->level());
+    }
+    *response->mutable_directive() = progress->directive();
+    *response->mutable_progress() = std::move(row);
+    call.Finish(Status::Ok());
+  };
+  node.directives().ProgressOf(caller, std::move(request), 0, std::move(answer));
+  return call.reactor();
 }
 
 }  // namespace
@@ -106,6 +159,9 @@ grpc::ServerUnaryReactor* DirectiveService::Issue(grpc::CallbackServerContext* c
   }
   auto draft = core::CheckIssue(*caller, request->draft(), node_.context(), node_.clock().NowMs());
   if (!draft.ok()) return call.Finish(draft.status());
+  if (Status s = CheckRequestIdUnused(node_, *draft, request->request_id()); !s.ok()) {
+    return call.Finish(s);
+  }
   node_.directives().Issue(std::move(draft).value(), request->request_id(),
                            Respond(call, response));
   return call.reactor();
@@ -175,6 +231,10 @@ grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* con
   if (!caller.ok()) return call.Finish(caller.status());
   auto& dirs = node_.directives();
   auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
+  if (!d.ok() && d.status().code() == Code::kNotFound &&
+      caller->get().role() != v1::ROLE_DEPARTMENT && !caller->get().jurisdiction_id().empty()) {
+    return GetBelow(node_, call, caller->get(), request->directive_id(), response);
+  }
   if (!d.ok()) return call.Finish(d.status());
   // Progress of the issuer's subtree when the caller is at or above it, else of the caller's.
   const std::string& mine = caller->get().jurisdiction_id();
@@ -209,14 +269,14 @@ grpc::ServerUnaryReactor* DirectiveService::Progress(grpc::CallbackServerContext
   Call call(context, &probe_, "/whistle.v1.DirectiveService/Progress");
   auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
-  auto& dirs = node_.directives();
-  auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
-  if (!d.ok()) return call.Finish(d.status());
+  if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
-  auto progress = dirs.Progress(*d, *root);
-  if (progress.ok()) *response = std::move(progress).value();
-  return call.Finish(progress.status());
+  // Read where the subtree's counts are: here, or over the node links.
+  v1::GetProgressRequest resolved = *request;
+  resolved.set_jurisdiction_id(*root);
+  node_.directives().ProgressOf(caller->get(), std::move(resolved), 0, Respond(call, response));
+  return call.reactor();
 }
 
 grpc::ServerUnaryReactor* DirectiveService::ListTargets(grpc::CallbackServerContext* context,
@@ -231,7 +291,8 @@ grpc::ServerUnaryReactor* DirectiveService::ListTargets(grpc::CallbackServerCont
   }
   auto& dirs = node_.directives();
   auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
-  if (!d.ok()) return call.Finish(d.status());
+  // Not held here: numbered on a node below, which checks it (ListTargets finds it).
+  if (!d.ok() && d.status().code() != Code::kNotFound) return call.Finish(d.status());
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   // A subtree hosted by a child node is read there, over the node links.
@@ -258,6 +319,7 @@ grpc::ServerUnaryReactor* DirectiveService::Inbox(grpc::CallbackServerContext* c
   if (!supervises) {
     if (Status s = ActsFor(c, *unit, topology); !s.ok()) return call.Finish(s);
   }
+  if (Status s = storage::CheckInboxToken(request->page_token()); !s.ok()) return call.Finish(s);
   // A unit hosted by another node: its inbox is read there, over the links.
   v1::InboxRequest resolved = *request;
   resolved.set_unit_id(*unit);

@@ -61,8 +61,11 @@ grpc::ServerUnaryReactor* InboxService::DepartmentCases(grpc::CallbackServerCont
   if (!caller.ok()) return call.Finish(caller.status());
   const v1::Caller& who = caller->get();
   if (who.role() != v1::ROLE_DEPARTMENT) {
+    // "role": the token's claim (or, with --dev-header-identity, its header).
     return call.Finish(Status::PermissionDenied(
-        "x-whistle-role: a department inbox is read by the department itself (role department)"));
+        "role: a department inbox is read by the department itself (role department); the "
+        "caller's role is " +
+        std::string(RoleName(who.role()))));
   }
   auto limit = PageSize(*request);
   if (!limit.ok()) return call.Finish(limit.status());

@@ -9,6 +9,7 @@
 #include <deque>
 #include <optional>
 
+#include "core/directive.h"
 #include "core/text.h"
 #include "services/access.h"
 #include "services/call.h"
@@ -116,6 +117,14 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
     const core::Topology& topology = service_->node_.topology();
     for (const auto& j : c.jurisdiction_ids()) {
       if (topology.IsWithin(j, root_)) return true;
+    }
+    // A directive issued, amended or cancelled above: seen where it is addressed.
+    const v1::DirectiveChange& d = c.directive_change();
+    for (const auto& s : d.target_subtrees()) {
+      if (topology.IsWithin(s, root_) || topology.IsWithin(root_, s)) return true;
+    }
+    for (const auto& u : d.target_units()) {
+      if (topology.IsWithin(core::UnitJurisdiction(u, topology), root_)) return true;
     }
     return false;
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string_view>
 
+#include "core/text.h"
 #include "storage/keys.h"
 #include "storage/raw.h"
 
@@ -86,7 +87,8 @@ StatusOr<IdPage> ListIds(const Store& store, const std::string& prefix, const st
 
 void PutDirective(Batch& batch, const v1::Directive& d) {
   Raw::Put(batch, kF, Id("d/", d.id()), d.SerializeAsString());
-  // Change log (the live watch): the directive as its issuer's row sees it.
+  // Change log (the live watch): the directive as its issuer's row sees it,
+  // with whom it is addressed to (the watch shows it below the issuer too).
   v1::Change change;
   change.set_at_ms(d.updated_at_unix_ms() != 0 ? d.updated_at_unix_ms() : d.issued_at_unix_ms());
   change.add_jurisdiction_ids(d.issuer_jurisdiction_id());
@@ -95,6 +97,10 @@ void PutDirective(Batch& batch, const v1::Directive& d) {
   dc->set_jurisdiction_id(d.issuer_jurisdiction_id());
   dc->set_version(d.version());
   dc->set_state(d.state());
+  const v1::Targets& t = d.draft().targets();
+  if (t.has_level()) dc->add_target_subtrees(t.level().subtree_id());
+  for (const auto& id : t.jurisdictions().ids()) dc->add_target_units(id);
+  for (const auto& id : t.departments().ids()) dc->add_target_units(id);
   batch.RecordChange(change);
 }
 
@@ -109,8 +115,9 @@ void IndexDirective(Batch& batch, const std::string& jurisdiction,
 }
 
 void RecordIssueRequest(Batch& batch, const std::string& user, const std::string& request_id,
-                        const std::string& directive_id) {
-  Raw::Put(batch, kF, Sep("q/", user) + request_id, directive_id);
+                        const std::string& directive_id, const std::string& fingerprint) {
+  Raw::Put(batch, kF, Sep("q/", user) + request_id,
+           fingerprint.empty() ? directive_id : directive_id + '\0' + fingerprint);
 }
 
 void PutReceipt(Batch& batch, const v1::Receipt* before, const v1::Receipt& after) {
@@ -200,11 +207,22 @@ StatusOr<v1::Receipt> GetReceipt(const Store& store, const std::string& directiv
 
 StatusOr<std::string> FindIssueRequest(const Store& store, const std::string& user,
                                        const std::string& request_id) {
-  std::string id;
-  Status s = Raw::Get(store, kF, Sep("q/", user) + request_id, &id);
+  auto record = FindIssueRecord(store, user, request_id);
+  if (!record.ok()) return record.status();
+  return std::move(record->directive_id);
+}
+
+StatusOr<IssueRequestRecord> FindIssueRecord(const Store& store, const std::string& user,
+                                             const std::string& request_id) {
+  std::string value;
+  Status s = Raw::Get(store, kF, Sep("q/", user) + request_id, &value);
   if (s.code() == Code::kNotFound) return Status::NotFound("no issue " + request_id);
   if (!s.ok()) return s;
-  return id;
+  IssueRequestRecord record;
+  const size_t sep = value.find('\0');
+  record.directive_id = value.substr(0, sep);
+  if (sep != std::string::npos) record.fingerprint = value.substr(sep + 1);
+  return record;
 }
 
 StatusOr<v1::DirectiveExpansion> GetExpansion(const Store& store, const std::string& directive_id) {
@@ -328,6 +346,18 @@ StatusOr<IdPage> ListInbox(const Store& store, const std::string& unit, const st
     out.ids.push_back(suffix.substr(2));
   }
   return out;
+}
+
+Status CheckInboxToken(const std::string& token) {
+  constexpr size_t kMaxToken = 300;
+  if (token.empty()) return Status::Ok();
+  const Status bad = Status::InvalidArgument("page_token: not a token this server issued");
+  if (token.size() < 3 || token[1] != '/') return bad;
+  // A receipt state digit (PENDING, SIGNED or DONE), then a directive id.
+  const int state = token[0] - '0';
+  if (state <= v1::RECEIPT_STATE_UNSPECIFIED || !v1::ReceiptState_IsValid(state)) return bad;
+  if (!core::CheckId("page_token", std::string_view(token).substr(2), kMaxToken).ok()) return bad;
+  return Status::Ok();
 }
 
 StatusOr<ReceiptPage> ListReceipts(const Store& store, const std::string& directive_id,

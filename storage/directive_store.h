@@ -13,7 +13,8 @@
 //                                             v1::ProgressCounts for that subtree
 //   u/<unit> \0 <receipt state digit> / <directive> -> ""  (inbox, pending first)
 //   f/<jurisdiction> \0 <directive>        -> ""  (issued in, or addressed into, the subtree)
-//   q/<user> \0 <request id>               -> directive id (Issue idempotency)
+//   q/<user> \0 <request id>               -> directive id [\0 draft fingerprint] (Issue
+//                                             idempotency)
 //   c/<directive> \0 <root> \0 6            -> int64, merged: change sequence of the counts of
 //                                             this node's hosted root (sent up in CountsSync)
 //   p/<directive>                          -> ""  (counts changed, not yet sent to the parent)
@@ -42,9 +43,11 @@ void PutExpansion(Batch& batch, const std::string& directive_id,
                   const v1::DirectiveExpansion& cursor);
 // Lists `directive_id` under `jurisdiction` (idempotent).
 void IndexDirective(Batch& batch, const std::string& jurisdiction, const std::string& directive_id);
-// Remembers user + request id -> directive id (a retried Issue finds the first).
+// Remembers user + request id -> directive id and the fingerprint of the
+// draft (core::DraftFingerprint; value "<directive id>\0<fingerprint>"): a
+// retried Issue finds the first, one with another draft is refused.
 void RecordIssueRequest(Batch& batch, const std::string& user, const std::string& request_id,
-                        const std::string& directive_id);
+                        const std::string& directive_id, const std::string& fingerprint = "");
 // Puts `after` and moves its inbox entry from `before`'s state (nullptr: a new receipt).
 void PutReceipt(Batch& batch, const v1::Receipt* before, const v1::Receipt& after);
 // Adds `delta` to the counts of (directive, jurisdiction); zero fields are skipped.
@@ -82,6 +85,13 @@ StatusOr<v1::Receipt> GetReceipt(const Store& store, const std::string& directiv
 // The directive an earlier Issue with this user + request id created; NOT_FOUND if none.
 StatusOr<std::string> FindIssueRequest(const Store& store, const std::string& user,
                                        const std::string& request_id);
+struct IssueRequestRecord {
+  std::string directive_id;
+  std::string fingerprint;  // "" in records written before fingerprints were kept
+};
+// The same with the draft's fingerprint; NOT_FOUND if none.
+StatusOr<IssueRequestRecord> FindIssueRecord(const Store& store, const std::string& user,
+                                             const std::string& request_id);
 // The expansion cursor; NOT_FOUND before the directive's first batch.
 StatusOr<v1::DirectiveExpansion> GetExpansion(const Store& store, const std::string& directive_id);
 // All zero when nothing was counted there.
@@ -111,8 +121,14 @@ struct IdPage {
 StatusOr<IdPage> ListDirectiveIds(const Store& store, const std::string& jurisdiction,
                                   const std::string& after, size_t limit);
 // Directives in the inbox of `unit`: pending first, then signed, then done; id order within.
+// Its page tokens are "<receipt state digit>/<directive id>".
 StatusOr<IdPage> ListInbox(const Store& store, const std::string& unit, const std::string& after,
                            size_t limit);
+
+// OK for "" and for a token of the shape ListInbox issues; else
+// INVALID_ARGUMENT naming page_token (a garbage token would silently read an
+// empty page, or the whole inbox).
+Status CheckInboxToken(const std::string& token);
 
 struct ReceiptPage {
   std::vector<v1::Receipt> receipts;

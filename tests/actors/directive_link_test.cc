@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <future>
 
 #include "actors/directives.h"
@@ -15,6 +16,13 @@
 
 namespace whistle::actors {
 namespace {
+
+// A deadline well inside the 5 years a draft may look ahead.
+int64_t InAMonthMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch() + hours(24 * 30))
+      .count();
+}
 
 struct Fixture {
   std::string path;
@@ -111,7 +119,7 @@ TEST(DirectiveLinkTest, ChildKeepsTheHighestVersionAndExpandsOnce) {
   v1::Directive d;
   d.set_id("szs-d-000000000001");
   d.mutable_draft()->set_title("t");
-  d.mutable_draft()->set_deadline_unix_ms(4102444800000);
+  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
   d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(city);
   d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_GRID);
   d.set_issuer_user("mayor");

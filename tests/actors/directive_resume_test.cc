@@ -18,6 +18,14 @@
 namespace whistle::actors {
 namespace {
 
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// A deadline well inside the 5 years a draft may look ahead.
+int64_t InAMonthMs() { return NowMs() + 30LL * 24 * 3600 * 1000; }
+
 TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
   char tmpl[] = "/tmp/whistle_directive_resume_XXXXXX";
   const std::string path = mkdtemp(tmpl);
@@ -28,7 +36,7 @@ TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
   v1::Directive d;
   d.set_id("szs-d-000000000005");
   d.mutable_draft()->set_title("crash mid-expansion");
-  d.mutable_draft()->set_deadline_unix_ms(4102444800000);  // 2100
+  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
   d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(city);
   d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_GRID);
   d.set_issuer_user("mayor");
@@ -108,7 +116,7 @@ TEST(DirectiveResumeTest, ExpansionCutShortResumesExactlyOnce) {
   auto caller = core::CheckCaller(mayor, (*node)->context());
   ASSERT_TRUE(caller.ok());
   v1::DirectiveDraft draft = d.draft();
-  auto checked = core::CheckIssue(*caller, draft, (*node)->context(), 0);
+  auto checked = core::CheckIssue(*caller, draft, (*node)->context(), NowMs());
   ASSERT_TRUE(checked.ok()) << checked.status().ToString();
   std::promise<StatusOr<v1::IssueDirectiveResponse>> issued;
   (*node)->directives().Issue(

@@ -1346,6 +1346,14 @@ TEST_F(CaseMachineTest, HandlersMayNotVerifyOrRateTheirOwnCase) {
             "anti-gaming: case szs-000000000001 was reported by grid worker \"gw-wang\", who "
             "rates it for the resident; a rating on the resident's behalf is for cases staff "
             "took in (hotline or desk)");
+  // The reporting grid worker gives the resident's own answer: on_behalf from it
+  // is refused naming the field, never dropped (it would count as the resident's).
+  Status own_on_behalf = Fail(c, OnBehalf(5), grid_worker_, kT0 + 4 * kHour);
+  EXPECT_EQ(own_on_behalf.code(), Code::kPermissionDenied);
+  EXPECT_EQ(own_on_behalf.message(),
+            "anti-gaming: command.evaluate.on_behalf: grid worker \"gw-wang\" reported case "
+            "szs-000000000001 and rates it with the resident's own answer, never on their "
+            "behalf; send it without on_behalf");
   auto self_rated = Act(c, Evaluate(4), grid_worker_, kT0 + 4 * kHour);
   ASSERT_TRUE(self_rated.ok());
   EXPECT_FALSE(self_rated->next.evaluated_on_behalf());

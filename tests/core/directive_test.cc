@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "core/policy.h"
 #include "tests/core/callers.h"
@@ -108,6 +110,77 @@ TEST_F(DirectiveTest, BadDraftsNameTheField) {
   expect_field(d, "draft.targets.departments.ids[1]");
   d.mutable_targets()->mutable_departments()->set_ids(1, "no-such-dept");
   expect_field(d, "draft.targets.departments.ids[1]");
+}
+
+TEST_F(DirectiveTest, DeadlinesAtMostFiveYearsAhead) {
+  auto leader = Checked(MakeCaller("l", v1::ROLE_LEADER, "szs"));
+  constexpr int64_t kDay = 24 * kHour;
+  const int64_t last = kNow + 1826 * kDay;  // five years, one leap day included
+  auto d = Draft("szs", v1::LEVEL_GRID);
+  d.set_deadline_unix_ms(last);
+  EXPECT_TRUE(CheckIssue(leader, d, ctx(), kNow).ok());
+  for (int64_t far : {last + 1, std::numeric_limits<int64_t>::max()}) {
+    d.set_deadline_unix_ms(far);
+    auto r = CheckIssue(leader, d, ctx(), kNow);
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << far;
+    EXPECT_NE(r.status().message().find("draft.deadline_unix_ms: at most 5 years"),
+              std::string::npos)
+        << r.status().ToString();
+  }
+  v1::Directive issued = Issued(Draft("szs", v1::LEVEL_GRID));
+  auto lead = MakeCaller("l", v1::ROLE_LEADER, "szs");
+  v1::AmendDirective amend;
+  amend.set_deadline_unix_ms(last);
+  EXPECT_TRUE(ApplyAmend(issued, lead, amend, topo(), kNow).ok());
+  for (int64_t far : {last + 1, std::numeric_limits<int64_t>::max()}) {
+    amend.set_deadline_unix_ms(far);
+    auto r = ApplyAmend(issued, lead, amend, topo(), kNow);
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << far;
+    EXPECT_NE(r.status().message().find("amend.deadline_unix_ms: at most 5 years"),
+              std::string::npos)
+        << r.status().ToString();
+  }
+}
+
+TEST_F(DirectiveTest, DraftFingerprintTellsDraftsApart) {
+  const auto base = Draft("szs", v1::LEVEL_GRID);
+  EXPECT_EQ(DraftFingerprint(base), DraftFingerprint(Draft("szs", v1::LEVEL_GRID)));
+  std::set<std::string> seen = {DraftFingerprint(base)};
+  auto differs = [&](const v1::DirectiveDraft& d, const char* what) {
+    EXPECT_TRUE(seen.insert(DraftFingerprint(d)).second) << what;
+  };
+  auto d = base;
+  d.set_title("B-other");
+  differs(d, "title");
+  d = base;
+  d.set_text("");
+  differs(d, "text");
+  d = base;
+  d.set_deadline_unix_ms(base.deadline_unix_ms() + 1);
+  differs(d, "deadline");
+  d = base;
+  d.add_attachments()->set_uri("s3://a");
+  differs(d, "attachment");
+  differs(Draft("dwk", v1::LEVEL_GRID), "subtree");
+  differs(Draft("szs", v1::LEVEL_COMMUNITY), "level");
+  d = base;
+  d.mutable_targets()->mutable_jurisdictions()->add_ids("dwk");
+  differs(d, "listed jurisdictions");
+  d = base;
+  d.mutable_targets()->mutable_departments()->add_ids("dwk");
+  differs(d, "listed departments");
+  // Field boundaries count: "ab" + "" is not "a" + "b".
+  d = base;
+  d.set_title("ab");
+  d.set_text("");
+  auto e = d;
+  e.set_title("a");
+  e.set_text("b");
+  EXPECT_NE(DraftFingerprint(d), DraftFingerprint(e));
+  auto reused = IssueRequestReused("mayor", "req-1", "szs-d-000000000007");
+  EXPECT_EQ(reused.code(), Code::kAlreadyExists);
+  EXPECT_NE(reused.message().find("request_id: \"req-1\""), std::string::npos) << reused.message();
+  EXPECT_NE(reused.message().find("szs-d-000000000007"), std::string::npos) << reused.message();
 }
 
 TEST_F(DirectiveTest, DepartmentsBelowAreTargetsOfACountyLeader) {

@@ -145,6 +145,14 @@ TEST(AssessmentRollupTest, ANodeRefusesJurisdictionsAboveItsRoot) {
   EXPECT_NE(s.error_message().find("\"dwk-s02\" lies outside this node's root \"dwk-s01\""),
             std::string::npos)
       << s.error_message();
+  // A department is named as asked, with the jurisdiction that lies above.
+  s = township.Assess(city, "", "dwk-urban_management", {}, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(),
+            "department_id: \"dwk-urban_management\" hangs off jurisdiction \"dwk\", which lies "
+            "above this node's root \"dwk-s01\": ask the node hosting it (this node holds only "
+            "part of its figures)");
+  EXPECT_EQ(out.counts_size(), 0) << "no partial figures";
 
   // The city node hosts them: it answers, with the township's row rolled up.
   AssessmentClient city_node(fed.node("szs").channel());

@@ -98,11 +98,14 @@ for bad in "+${BIG}d" "$BIG" "+10x" "+-5m" 12abc; do
     directive issue --title t --deadline "$bad" --level grid --subtree dwk
 done
 expect 2 "--deadline: want" directive amend D-1 --deadline "+${BIG}h"
+# An empty value is an error naming the flag, not "unchanged" or "every state".
+expect 2 "--deadline: want" directive amend D-1 --deadline ""
+expect 2 "--state: want pending, signed or done" directive targets D-1 --state ""
 expect 2 'MS: want a whole number from 0 to' clock set abc
 expect 2 "MS: want a whole number from 0 to" clock set "$BIG"
 expect 2 'DURATION: want a whole number and a unit' clock advance 10x
 "$CTL" token keygen --dir "$WORK/issuer" --kid t >/dev/null
-for bad in "${BIG}h" 10x abc 0s; do
+for bad in "${BIG}h" 10x abc 0s ""; do
   expect 2 "--ttl: want 1s..30d" token mint --key-file "$WORK/issuer/private.pem" --kid t --user u \
     --role leader --ttl "$bad"
 done
@@ -135,6 +138,23 @@ done
 grep -q "whole number" "$WORK/err" && fail "--at: a date reads as a number: $(cat "$WORK/err")"
 expect 2 '--from: want a date YYYY-MM-DD or unix ms, got "2026-00-01"' \
   rank dwk --by received --from 2026-00-01 --to 2026-01-31
+# An empty value is a bad value naming its flag, never read as the flag left out
+# (which would answer for the current month, or every state).
+expect 2 '--at: want a date YYYY-MM-DD or unix ms, got ""' assess dwk-s01 --at ""
+expect 2 '--at: want a date YYYY-MM-DD or unix ms, got ""' rank dwk --by received --at ""
+expect 2 '--from: want a date YYYY-MM-DD or unix ms, got ""' assess dwk-s01 --from "" --to ""
+expect 2 '--to: want a date YYYY-MM-DD or unix ms, got ""' assess dwk-s01 --from 2026-11-01 --to ""
+expect 2 '--to: needed with --from' assess dwk-s01 --from ""
+expect 2 '--period: give --period/--at or --from/--to, not both' \
+  assess dwk-s01 --from 2026-11-01 --to 2026-11-30 --at ""
+expect 2 '--period: want day, week or month, got ""' assess dwk-s01 --period ""
+expect 2 '--state: unknown state ""' list --state ""
+expect 2 '--page-size: want a whole number from 1 to 500, got ""' inbox summoned --page-size ""
+expect 2 '--max: want a whole number from 0 to 1000000000, got ""' watch --max ""
+expect 2 '--timeout-ms: want a whole number from 1 to 86400000, got ""' --timeout-ms "" count
+expect 2 'MS: want a whole number from 0 to' clock set ""
+expect 2 'DURATION: want a whole number and a unit' clock advance ""
+expect 2 "--deadline: want" directive issue --title t --deadline "" --level grid --subtree dwk
 expect 2 "get: unexpected argument CASE-2" get CASE-1 CASE-2
 expect 2 "accept: unknown flag --frobnicate" accept CASE-1 --frobnicate
 expect 2 "accept: CASE missing" accept --note x

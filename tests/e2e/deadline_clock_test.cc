@@ -302,7 +302,9 @@ TEST_F(DeadlineClockTest, DeadlinesPassedWhileStoppedFireOnceInDueOrderAfterRest
   WhistledProcess node(dir_.path(), Flags(kStart));
   ASSERT_TRUE(node.running()) << node.LogTail();
   // More cases than the timer sends at once (512), reported 10 ms apart:
-  // their accept deadlines pass in that order while the node is down.
+  // their accept deadlines pass in that order while the node is down. All have
+  // one owner (the community): different owners commit side by side, so only
+  // one owner's are in due order (docs/operations.md).
   constexpr int kCases = 600;
   std::vector<std::string> ids;
   {

@@ -48,4 +48,64 @@ set +e
 err=$(grid $G1 directive sign "$ID" --unit $G2 2>&1 >/dev/null)
 set -e
 grep -q "^error: PERMISSION_DENIED: unit_id" <<<"$err" || fail "sign for another unit: $err"
+
+# refused CODE FIELD ARGS...: exit 1 and "error: CODE: FIELD" on stderr.
+refused() {
+  local code=$1 field=$2 err rc
+  shift 2
+  set +e
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  set -e
+  [ $rc = 1 ] || fail "$* exited $rc (want 1): $err"
+  grep -q "^error: $code: $field" <<<"$err" || fail "$*: want $code naming $field, got: $err"
+}
+rows() { grep -cE '^[^ ]+-d-[0-9]+ ' || true; }  # table rows, one per directive
+count_listed() { county directive list --page-size 500 | rows; }
+
+# A deadline more than 5 years ahead (a typo: seconds for ms, a digit too
+# many) is refused at issue and at amend, and nothing changes.
+DL=$(($(date +%s) * 1000 + 7200000))
+ID2=$(county directive issue --title "路灯巡查" --deadline "$DL" --level grid --subtree $T |
+  sed -n 's/^directive   //p')
+[ -n "$ID2" ] || fail "second directive not issued"
+before=$(count_listed)
+refused INVALID_ARGUMENT draft.deadline_unix_ms \
+  county directive issue --title far --deadline 99999999999999 --level grid --subtree $T
+refused INVALID_ARGUMENT amend.deadline_unix_ms county directive amend "$ID2" --deadline 99999999999999
+county directive get "$ID2" | grep -q "^state       active (version 1)$" || fail "refused amend changed $ID2"
+[ "$(count_listed)" = "$before" ] || fail "refused issue listed a directive"
+
+# A request id used again with another draft is ALREADY_EXISTS naming the
+# first directive; the same draft again returns the first.
+issue_req() {
+  county directive issue --request-id same-1 --title "$1" --deadline "$DL" --level grid \
+    --subtree $T
+}
+ID3=$(issue_req A | sed -n 's/^directive   //p')
+[ -n "$ID3" ] || fail "request-id issue"
+[ "$(issue_req A | sed -n 's/^directive   //p')" = "$ID3" ] || fail "retry got another directive"
+before=$(count_listed)
+refused ALREADY_EXISTS "request_id: \"same-1\" .*$ID3" issue_req B-other
+[ "$(count_listed)" = "$before" ] || fail "reused request id issued a directive"
+
+# Inbox page tokens: the ones the node gives out page on; garbage is refused.
+page=$(grid $G1 directive inbox --page-size 1)
+tok=$(sed -n 's/^next page: --page-token //p' <<<"$page")
+[ -n "$tok" ] || fail "inbox paging: $page"
+[ "$(grid $G1 directive inbox --page-size 1 --page-token "$tok" | rows)" = 1 ] ||
+  fail "inbox second page"
+for bad in abc 9/x -1/a / 0/"$ID" 1/ "1/a b" 4/"$ID"; do
+  refused INVALID_ARGUMENT "page_token: not a token this server issued" \
+    grid $G1 directive inbox --page-token "$bad"
+done
+
+# Messages name what the caller sent: with a token, the role claim.
+set +e
+err=$(grid $G1 inbox summoned 2>&1 >/dev/null)
+set -e
+grep -q "^error: PERMISSION_DENIED: role: .*grid_worker" <<<"$err" || fail "summoned: $err"
+if grep -q "x-whistle" <<<"$err"; then fail "names the dev header with a token: $err"; fi
+ctl directive sign --help | grep -q -- "--note N .*the unit's receipt" || fail "sign --help"
+if ctl directive sign --help | grep -q "case's history"; then fail "sign --help: case"; fi
 echo "directive_cli_test: ok"

@@ -741,5 +741,142 @@ TEST(DirectiveFederationTest, ListSpansChildNodesEachDirectiveOnce) {
   EXPECT_EQ(listed.size(), ids.size());
 }
 
+// Progress of `id` in `at` at node `p` as `who`.
+grpc::Status ProgressAs(WhistledProcess& p, const Identity& who, const std::string& id,
+                        const std::string& at, v1::GetProgressResponse* out) {
+  grpc::ClientContext ctx;
+  Prepare(ctx, who);
+  v1::GetProgressRequest req;
+  req.set_directive_id(id);
+  req.set_jurisdiction_id(at);
+  return Stub(p)->Progress(&ctx, req, out);
+}
+
+grpc::Status GetAs(WhistledProcess& p, const Identity& who, const std::string& id,
+                   v1::DirectiveView* out) {
+  grpc::ClientContext ctx;
+  Prepare(ctx, who);
+  v1::GetDirectiveRequest req;
+  req.set_directive_id(id);
+  return Stub(p)->Get(&ctx, req, out);
+}
+
+int64_t UnitsAt(const std::string& subtree, v1::Level level) {
+  int64_t n = 0;
+  for (const auto* j : Shizuishan().Subtree(subtree)) n += j->level() == level;
+  return n;
+}
+
+// Any node answers Get, Progress and ListTargets of any directive its
+// caller may see: one numbered on a node below (which never comes up) is
+// read there, and a subtree hosted on another node is counted where it is.
+TEST(DirectiveFederationTest, ReadsAtAnyNodeFindTheNodeThatHoldsTheCounts) {
+  const auto& t = Shizuishan();
+  const std::string city = t.root().id();
+  const std::string county = "pl";
+  std::string town;
+  for (const auto* j : t.Children(county)) {
+    if (j->level() == v1::LEVEL_TOWNSHIP) {
+      town = j->id();
+      break;
+    }
+  }
+  ASSERT_FALSE(town.empty());
+  LocalFederation fed(LocalFederation::ThreeLevel(town));  // city -> county -> township
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  const std::string by_county =
+      IssueAt(fed.node(county), Leader(county), county, v1::LEVEL_TOWNSHIP, "县里自行下发");
+  const std::string by_town =
+      IssueAt(fed.node(town), Leader(town), town, v1::LEVEL_COMMUNITY, "乡镇自行下发");
+  const std::string by_city =
+      IssueAt(fed.node(city), Leader(city), county, v1::LEVEL_TOWNSHIP, "市里发到县的乡镇");
+  const int64_t townships = UnitsAt(county, v1::LEVEL_TOWNSHIP);
+  const int64_t communities = UnitsAt(town, v1::LEVEL_COMMUNITY);
+  ASSERT_GT(townships, 1);
+  ASSERT_GT(communities, 0);
+
+  // Until every node has expanded its part and the counts came up.
+  auto total_at = [&](WhistledProcess& p, const Identity& who, const std::string& id,
+                      const std::string& at, grpc::Status* s) {
+    v1::GetProgressResponse out;
+    *s = ProgressAs(p, who, id, at, &out);
+    return out.total().counts().total();
+  };
+  for (auto by = Clock::now() + std::chrono::seconds(20);;) {
+    grpc::Status a, b, c;
+    const bool ready = total_at(fed.node(city), Leader(city), by_county, city, &a) == townships &&
+                       total_at(fed.node(city), Leader(city), by_town, city, &b) == communities &&
+                       total_at(fed.node(city), Leader(city), by_city, town, &c) == 1;
+    if (ready) break;
+    ASSERT_LT(Clock::now(), by) << a.error_message() << " | " << b.error_message() << " | "
+                                << c.error_message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // A county's directive at the city's node: Get, Progress of the city (one
+  // row, the county's), of the county, and its targets listed to the end.
+  v1::DirectiveView view;
+  grpc::Status s = GetAs(fed.node(city), Leader(city), by_county, &view);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(view.directive().draft().title(), "县里自行下发");
+  EXPECT_EQ(view.progress().jurisdiction_id(), county);
+  EXPECT_EQ(view.progress().counts().total(), townships);
+  v1::GetProgressResponse p;
+  s = ProgressAs(fed.node(city), Leader(city), by_county, city, &p);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(p.total().jurisdiction_id(), city);
+  ASSERT_EQ(p.children_size(), 1) << p.ShortDebugString();
+  EXPECT_EQ(p.children(0).jurisdiction_id(), county);
+  EXPECT_EQ(p.children(0).counts().total(), townships);
+  ASSERT_TRUE(ProgressAs(fed.node(city), Leader(city), by_county, county, &p).ok());
+  EXPECT_EQ(p.total().counts().total(), townships);
+  grpc::Status listed;
+  EXPECT_EQ(
+      static_cast<int64_t>(
+          TryTargets(fed.node(city), by_county, city, v1::RECEIPT_STATE_PENDING, &listed).size()),
+      townships);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+
+  // Two levels down: the township's directive, read at the city's node.
+  ASSERT_TRUE(GetAs(fed.node(city), Leader(city), by_town, &view).ok());
+  EXPECT_EQ(view.directive().draft().title(), "乡镇自行下发");
+  EXPECT_EQ(view.progress().counts().total(), communities);
+  ASSERT_TRUE(ProgressAs(fed.node(city), Leader(county), by_town, county, &p).ok());
+  EXPECT_EQ(p.total().counts().total(), communities);
+  ASSERT_EQ(p.children_size(), 1);
+  EXPECT_EQ(p.children(0).jurisdiction_id(), town);
+  EXPECT_EQ(static_cast<int64_t>(
+                TryTargets(fed.node(city), by_town, county, v1::RECEIPT_STATE_UNSPECIFIED, &listed)
+                    .size()),
+            communities);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+
+  // The city's directive: the township's row at the city's node is the
+  // township node's (not a zero), and the city's row asked at the township's
+  // node is the city's (read over two links up).
+  ASSERT_TRUE(ProgressAs(fed.node(city), Leader(city), by_city, town, &p).ok());
+  EXPECT_EQ(p.total().jurisdiction_id(), town);
+  EXPECT_EQ(p.total().counts().total(), 1);
+  v1::GetProgressResponse at_city, from_town;
+  ASSERT_TRUE(ProgressAs(fed.node(city), Leader(city), by_city, city, &at_city).ok());
+  ASSERT_TRUE(ProgressAs(fed.node(town), Leader(city), by_city, city, &from_town).ok());
+  EXPECT_EQ(at_city.total().counts().total(), townships);
+  EXPECT_EQ(from_town.total().counts().ShortDebugString(),
+            at_city.total().counts().ShortDebugString());
+
+  // Refusals: an id no node holds; a leader of another county (the
+  // directive is neither issued in nor addressed to it); a department.
+  EXPECT_EQ(GetAs(fed.node(city), Leader(city), "pl-d-000000009999", &view).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ProgressAs(fed.node(city), Leader(city), "zz-d-000000000001", city, &p).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(GetAs(fed.node(city), Leader("dwk"), by_county, &view).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  s = ProgressAs(fed.node(town), Leader("dwk"), by_city, "dwk", &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  s = ProgressAs(fed.node(city), Leader(town), by_county, city, &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+}
+
 }  // namespace
 }  // namespace whistle::testing

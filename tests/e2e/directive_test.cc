@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -97,6 +98,13 @@ class Client {
     grpc::ClientContext ctx;
     who.Apply(ctx);
     return stub_->Inbox(&ctx, v1::InboxRequest(), out);
+  }
+  grpc::Status InboxPage(const Identity& who, const std::string& token, v1::InboxResponse* out) {
+    grpc::ClientContext ctx;
+    who.Apply(ctx);
+    v1::InboxRequest req;
+    req.set_page_token(token);
+    return stub_->Inbox(&ctx, req, out);
   }
   grpc::Status Amend(const Identity& who, const std::string& id, const v1::AmendDirective& amend,
                      v1::Directive* out) {
@@ -434,6 +442,33 @@ TEST_F(DirectiveTest, RefusalsChangeNothing) {
   s = client.Sign(Worker(g1), "szs-d-999999999999", "", &view);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(s.error_message().find("directive_id"), std::string::npos);
+  // Inbox page tokens not of the node's making, whatever their shape.
+  for (const std::string& bad :
+       std::vector<std::string>{"abc", "9/x", "-1/a", "/", "0/" + id, "1/", "4/" + id}) {
+    v1::InboxResponse inbox;
+    s = client.InboxPage(Worker(g1), bad, &inbox);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(s.error_message().find("page_token: not a token this server issued"),
+              std::string::npos)
+        << bad << ": " << s.error_message();
+    EXPECT_EQ(inbox.items_size(), 0) << bad;
+  }
+  // A deadline more than 5 years ahead, at issue and at amend.
+  for (int64_t far :
+       {NowMs() + int64_t{1827} * 24 * 3600 * 1000, std::numeric_limits<int64_t>::max()}) {
+    v1::DirectiveDraft later = draft;
+    later.set_deadline_unix_ms(far);
+    s = client.Issue(Leader(dwk), later, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << far;
+    EXPECT_NE(s.error_message().find("draft.deadline_unix_ms: at most 5 years"), std::string::npos)
+        << s.error_message();
+    v1::AmendDirective postpone;
+    postpone.set_deadline_unix_ms(far);
+    s = client.Amend(Leader(dwk), id, postpone, &d);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << far;
+    EXPECT_NE(s.error_message().find("amend.deadline_unix_ms: at most 5 years"), std::string::npos)
+        << s.error_message();
+  }
   // Progress outside the caller's subtree.
   v1::GetProgressResponse p;
   s = client.Progress(Leader(dwk), id, city, &p);
@@ -450,6 +485,7 @@ TEST_F(DirectiveTest, RefusalsChangeNothing) {
   EXPECT_EQ(p.total().counts().signed_(), 1);
   EXPECT_EQ(p.total().counts().total(), topology.GridsBelow(dwk));
   EXPECT_EQ(p.directive().version(), 1);
+  EXPECT_EQ(p.directive().draft().deadline_unix_ms(), draft.deadline_unix_ms());
 
   // Ids are never given out twice, across a restart either.
   node.Kill();
@@ -488,6 +524,18 @@ TEST_F(DirectiveTest, RetriedIssueReturnsTheFirstAndDepartmentsAnswer) {
   }
   for (auto& th : threads) th.join();
   for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+  // The same request id with another draft: refused, naming the first.
+  v1::DirectiveDraft other = draft;
+  other.set_title("另一项任务");
+  auto expect_reused = [&] {
+    v1::IssueDirectiveResponse r;
+    auto s = client.Issue(Leader(dwk), other, &r, "req-42");
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+    EXPECT_NE(s.error_message().find("request_id: \"req-42\""), std::string::npos)
+        << s.error_message();
+    EXPECT_NE(s.error_message().find(ids[0]), std::string::npos) << s.error_message();
+  };
+  expect_reused();
 
   // A department signs and completes for itself; another department cannot.
   const Identity desk{"desk", "department", "", departments[0]};
@@ -519,6 +567,7 @@ TEST_F(DirectiveTest, RetriedIssueReturnsTheFirstAndDepartmentsAnswer) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(again.directive().id(), ids[0]);
   EXPECT_EQ(again.targets(), 2);
+  expect_reused();
   v1::ListDirectivesResponse list;
   ASSERT_TRUE(client.List(Leader(dwk), dwk, &list).ok());
   EXPECT_EQ(list.directives_size(), 1);

@@ -273,27 +273,33 @@ TEST_F(FederationTest, TownshipWhistlesACountyBureauThatReportsInOnItsOwnNode) {
   }
 }
 
-TEST_F(FederationTest, MajorReportOnTownshipIsCreatedThereAndOwnedByTheCounty) {
+// Sent up the links to the owner's node, which creates it (numbered there).
+TEST_F(FederationTest, MajorReportOnTownshipIsCreatedOnTheCountyThatOwnsIt) {
   LocalFederation fed(LocalFederation::ThreeLevel(ids_.township));
   ASSERT_TRUE(fed.ok()) << fed.Describe();
   auto& township = fed.NodeHosting(ids_.grid);
-  auto& county = fed.NodeHosting(ids_.county);
   auto report = NeighbourDispute(ids_, "fed-major");
   report.set_severity(v1::SEVERITY_MAJOR);
   v1::Case created;
-  ASSERT_TRUE(Report(*township.cases(), grid_, report, &created).ok());
-  EXPECT_EQ(created.id().rfind(LocalFederation::NodeIdFor(ids_.township) + "-", 0), 0u);
+  auto status = Report(*township.cases(), grid_, report, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message() << "\n" << fed.Describe();
   ASSERT_NE(created.owner_id(), ids_.community);
+  const std::string owner_root = fed.NodeFor(created.owner_id());
+  ASSERT_NE(owner_root, fed.NodeFor(ids_.township));
+  EXPECT_EQ(created.id().rfind(LocalFederation::NodeIdFor(owner_root) + "-", 0), 0u)
+      << created.id();
+  // Read on the township right after its answer: its copy is there already.
+  v1::Case copy;
+  auto read = Get(*township.cases(), kCityLeader, created.id(), &copy);
+  EXPECT_TRUE(read.ok()) << read.error_message();
+  EXPECT_TRUE(copy.read_only());
   // The owner's node has it and owns it; a retry on the township returns the same case.
-  ASSERT_TRUE(WaitFor([&] {
-    v1::Case c;
-    return Get(*fed.NodeHosting(created.owner_id()).cases(), kCityLeader, created.id(), &c).ok() &&
-           !c.read_only();
-  }));
+  v1::Case owned;
+  ASSERT_TRUE(Get(*fed.node(owner_root).cases(), kCityLeader, created.id(), &owned).ok());
+  EXPECT_FALSE(owned.read_only());
   v1::Case again;
   ASSERT_TRUE(Report(*township.cases(), grid_, report, &again).ok());
   EXPECT_EQ(again.id(), created.id());
-  (void)county;
 }
 
 }  // namespace

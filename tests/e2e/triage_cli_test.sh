@@ -70,6 +70,14 @@ set +e
 err=$(street2 evaluate "$C" 5 --on-behalf 2>&1); code=$?
 set -e
 [ $code -ne 0 ] && grep -q "who rates it for the resident" <<<"$err" || fail "staff rated: $err"
+# That grid worker gives the resident's own answer: --on-behalf from it is refused
+# naming the field, not dropped, and the case stays unrated (the next rating lands).
+set +e
+err=$(grid evaluate "$C" 4 --on-behalf 2>&1); code=$?
+set -e
+[ $code -ne 0 ] &&
+  grep -q "PERMISSION_DENIED: anti-gaming: command.evaluate.on_behalf: grid worker" <<<"$err" ||
+  fail "the reporting grid worker rated on behalf: $code $err"
 grid evaluate "$C" 4 | grep -q "^satisfaction 4/5$" || fail "the reporter's rating"
 
 # A call the street's desk took in: other staff rate on the resident's behalf only.

@@ -320,6 +320,76 @@ TEST_F(WatchTest, ATownshipSeesOnlyItsSubtreeAndBadTokensAreRefused) {
   EXPECT_EQ(future.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
 }
 
+// A directive issued above a township, addressed into it, shows its issue,
+// amend and cancel on the township's watch, once each; one addressed to
+// another township does not.
+TEST_F(WatchTest, ATownshipSeesTheDirectivesAddressedIntoItFromAbove) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running()) << node.log_path();
+  auto [other_township, other_grid] = Ids(node).OtherTownshipAndGrid(ids);
+  ASSERT_FALSE(other_township.empty());
+  auto stub = v1::DirectiveService::NewStub(node.channel());
+  const auto in_a_day = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch() + 24h)
+                            .count();
+  auto issue = [&](const v1::Targets& targets, const std::string& title) {
+    grpc::ClientContext ctx;
+    county_leader.Apply(ctx);
+    v1::IssueDirectiveRequest req;
+    req.mutable_draft()->set_title(title);
+    req.mutable_draft()->set_deadline_unix_ms(in_a_day);
+    *req.mutable_draft()->mutable_targets() = targets;
+    v1::IssueDirectiveResponse out;
+    EXPECT_TRUE(stub->Issue(&ctx, req, &out).ok()) << title;
+    return out.directive().id();
+  };
+  v1::Targets every_community;  // of the county: the township's among them
+  every_community.mutable_level()->set_subtree_id(ids.county);
+  every_community.mutable_level()->set_level(v1::LEVEL_COMMUNITY);
+  v1::Targets other;  // the other township itself, listed
+  other.mutable_jurisdictions()->add_ids(other_township);
+  const std::string mine = issue(every_community, "各社区排查");
+  const std::string theirs = issue(other, "另一街道");
+  ASSERT_FALSE(mine.empty());
+  ASSERT_FALSE(theirs.empty());
+  {
+    grpc::ClientContext ctx;
+    county_leader.Apply(ctx);
+    v1::AmendDirectiveRequest req;
+    req.set_directive_id(mine);
+    req.mutable_amend()->set_deadline_unix_ms(in_a_day + 3600 * 1000);
+    v1::Directive out;
+    ASSERT_TRUE(stub->Amend(&ctx, req, &out).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    county_leader.Apply(ctx);
+    v1::CancelDirectiveRequest req;
+    req.set_directive_id(mine);
+    req.mutable_cancel()->set_reason("改期");
+    v1::Directive out;
+    ASSERT_TRUE(stub->Cancel(&ctx, req, &out).ok());
+  }
+  Identity street{"zhao.street", "staff", ids.township, ""};
+  std::vector<std::pair<std::string, int64_t>> versions;
+  auto w = Watch(
+      node.channel(), street, "", "0",
+      [&](const Collected& c) {
+        const auto& d = c.changes.back().directive_change();
+        if (c.changes.back().has_directive_change() && d.version() > 0) {
+          versions.emplace_back(d.directive_id(), d.version());
+        }
+        return versions.size() >= 3;
+      },
+      5s);
+  const std::vector<std::pair<std::string, int64_t>> want = {{mine, 1}, {mine, 2}, {mine, 3}};
+  EXPECT_EQ(versions, want);
+  ASSERT_TRUE(w.status.ok()) << w.status.error_message();
+  for (const auto& c : w.changes) {
+    EXPECT_NE(c.directive_change().directive_id(), theirs) << "another township's directive leaked";
+  }
+}
+
 TEST_F(WatchTest, TrimmedTokensAreOutOfRangeAndASlowConsumerEndsResumable) {
   WhistledProcess node(dir.path(), {"--change-log-max-entries", "5", "--watch-max-lag", "3"});
   ASSERT_TRUE(node.running()) << node.log_path();

@@ -106,6 +106,44 @@ TEST_F(DirectiveStoreTest, ReceiptsCountsAndInbox) {
   EXPECT_EQ(*LastDirectiveSeq(*store_, "other-d-"), 0u);
 }
 
+TEST_F(DirectiveStoreTest, InboxTokensAreTheOnesListInboxGives) {
+  Batch b;
+  for (const char* id : {"n-d-000000000001", "n-d-000000000002"}) {
+    PutReceipt(b, nullptr, NewReceipt(id, "g1"));
+  }
+  ASSERT_TRUE(store_->CommitAndWait(std::move(b)).ok());
+  auto first = ListInbox(*store_, "g1", "", 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->next.empty());
+  EXPECT_TRUE(CheckInboxToken(first->next).ok()) << first->next;
+  EXPECT_TRUE(CheckInboxToken("").ok());
+  EXPECT_TRUE(CheckInboxToken("3/n-d-000000000001").ok());
+  for (const std::string& bad : std::vector<std::string>{
+           "abc", "9/x", "-1/a", "/", "0/n-d-000000000001", "4/n-d-1", "1/", "1/a b", "1:n-d-1",
+           std::string("1/a\0b", 5), std::string(400, '1')}) {
+    Status s = CheckInboxToken(bad);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), "page_token: not a token this server issued") << bad;
+  }
+}
+
+TEST_F(DirectiveStoreTest, IssueRequestsKeepTheDraftFingerprint) {
+  Batch b;
+  RecordIssueRequest(b, "mayor", "r1", "n-d-000000000001", "v1:0123456789abcdef");
+  RecordIssueRequest(b, "mayor", "r2", "n-d-000000000002");  // as before fingerprints
+  ASSERT_TRUE(store_->CommitAndWait(std::move(b)).ok());
+  auto r1 = FindIssueRecord(*store_, "mayor", "r1");
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->directive_id, "n-d-000000000001");
+  EXPECT_EQ(r1->fingerprint, "v1:0123456789abcdef");
+  EXPECT_EQ(*FindIssueRequest(*store_, "mayor", "r1"), "n-d-000000000001");
+  auto r2 = FindIssueRecord(*store_, "mayor", "r2");
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->directive_id, "n-d-000000000002");
+  EXPECT_EQ(r2->fingerprint, "");
+  EXPECT_EQ(FindIssueRecord(*store_, "other", "r1").status().code(), Code::kNotFound);
+}
+
 TEST_F(DirectiveStoreTest, IncompleteExpansionsAreFound) {
   v1::Directive d;
   d.set_id("n-d-000000000007");

@@ -949,6 +949,22 @@ void CallOver(const Directives::Impl& impl, const std::string& hop, const v1::Ca
 
 }  // namespace
 
+void Directives::IssueOf(core::CheckedDraft draft, const std::string& request_id, int hops,
+                         Reply<v1::IssueDirectiveResponse> done) {
+  std::string hop;
+  if (Status s = impl_->RouteUnit(draft.issuer().jurisdiction_id(), &hop); !s.ok()) {
+    return done(s);
+  }
+  if (hop.empty()) return Issue(std::move(draft), request_id, std::move(done));
+  v1::IssueDirectiveRequest forward;
+  *forward.mutable_draft() = draft.get();
+  forward.set_request_id(request_id);
+  CallOver(
+      *impl_, hop, draft.issuer(), hops,
+      [&](v1::ForwardRequest& r) { *r.mutable_issue() = std::move(forward); },
+      [](v1::ForwardAnswer& a) { return std::move(*a.mutable_issued()); }, std::move(done));
+}
+
 void Directives::ApplyReceipt(const v1::Caller& caller, v1::ReceiptForward receipt, int hops,
                               Reply<v1::ReceiptView> done) {
   std::string hop;
@@ -1160,7 +1176,14 @@ void Directives::ProgressOf(const v1::Caller& caller, v1::GetProgressRequest req
   const std::string at = request.jurisdiction_id();
   std::string hop;
   if (Status s = impl_->RouteUnit(at, &hop); !s.ok()) return done(s);
-  if (!hop.empty()) {
+  auto d = Get(request.directive_id());
+  // A child node the directive was not sent to has no target of it: zeros, here.
+  bool untargeted_child = false;
+  if (!hop.empty() && hop != core::kParentPeer && d.ok()) {
+    const std::vector<std::string> sent = impl_->ChildPeers(*d);
+    untargeted_child = std::find(sent.begin(), sent.end(), hop) == sent.end();
+  }
+  if (!hop.empty() && !untargeted_child) {
     // The subtree's counts are held by the node hosting it.
     return CallOver(
         *impl_, hop, caller, hops,
@@ -1168,7 +1191,6 @@ void Directives::ProgressOf(const v1::Caller& caller, v1::GetProgressRequest req
         [](v1::ForwardAnswer& a) { return std::move(*a.mutable_progress()); }, std::move(done));
   }
   const core::Topology& topology = impl_->ctx->topology();
-  auto d = Get(request.directive_id());
   if (d.ok()) {
     auto progress = Progress(*d, at);
     if (!progress.ok()) return done(progress.status());

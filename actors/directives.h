@@ -56,6 +56,11 @@ class Directives {
   // answered once that one is durable.
   void Issue(core::CheckedDraft draft, const std::string& request_id,
              Reply<v1::IssueDirectiveResponse> done);
+  // Issue on the node hosting the issuer's jurisdiction: here, or forwarded
+  // over the node links (`hops` so far). There it is numbered and deduped,
+  // and every target lies at or below it.
+  void IssueOf(core::CheckedDraft draft, const std::string& request_id, int hops,
+               Reply<v1::IssueDirectiveResponse> done);
   void Amend(const std::string& id, const v1::Caller& caller, v1::AmendDirective amend,
              Reply<v1::Directive> done);
   void Cancel(const std::string& id, const v1::Caller& caller, v1::CancelDirective cancel,

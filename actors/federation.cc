@@ -494,6 +494,24 @@ void HandleProgress(Directives& dirs, const core::Topology& topology, const v1::
       Answering<v1::GetProgressResponse>(std::move(done), &v1::ForwardAnswer::mutable_progress));
 }
 
+void HandleIssue(Directives& dirs, const core::Context& c, int64_t now_ms,
+                 const core::CheckedCaller& caller, const v1::ForwardRequest& request,
+                 AnswerReply done) {
+  const v1::IssueDirectiveRequest& issue = request.issue();
+  if (!issue.request_id().empty()) {
+    if (Status s = core::CheckId("forward.issue.request_id", issue.request_id(), kMaxIdLength);
+        !s.ok()) {
+      return done(std::move(s));
+    }
+  }
+  // Checked again here, as the service checks a client's.
+  auto draft = core::CheckIssue(caller, issue.draft(), c, now_ms);
+  if (!draft.ok()) return done(draft.status());
+  dirs.IssueOf(
+      std::move(draft).value(), issue.request_id(), request.hops() + 1,
+      Answering<v1::IssueDirectiveResponse>(std::move(done), &v1::ForwardAnswer::mutable_issued));
+}
+
 }  // namespace
 
 void Node::HandleCall(const v1::ForwardRequest& request,
@@ -516,6 +534,9 @@ void Node::HandleCall(const v1::ForwardRequest& request,
   }
   if (request.has_progress()) {
     return HandleProgress(directives(), ctx->topology(), caller->get(), request, std::move(done));
+  }
+  if (request.has_issue()) {
+    return HandleIssue(directives(), ctx->core(), ctx->NowMs(), *caller, request, std::move(done));
   }
   HandleTargets(directives(), ctx->topology(), caller->get(), request, std::move(done));
 }

@@ -81,6 +81,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/fingerprint.h"
 #include "core/text.h"
 
 namespace whistle::core {
@@ -1317,46 +1318,21 @@ StatusOr<CheckedCommand> CheckCommand(v1::Caller caller, v1::Command command, co
 }
 
 std::string ReportFingerprint(const v1::ReportCommand& report) {
-  // FNV-1a over length-prefixed fields: distinct reports have distinct encodings
-  // (the 64-bit digest of two may still collide, in theory).
-  uint64_t h = 14695981039346656037ull;
-  auto bytes = [&h](std::string_view b) {
-    for (unsigned char ch : b) {
-      h ^= ch;
-      h *= 1099511628211ull;
-    }
-  };
-  auto number = [&bytes](uint64_t v) {
-    char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<char>(v >> (8 * i));
-    bytes(std::string_view(le, 8));
-  };
-  auto text = [&](std::string_view t) {
-    number(t.size());
-    bytes(t);
-  };
-  auto real = [&number](double d) {
-    uint64_t bits = 0;
-    static_assert(sizeof bits == sizeof d);
-    std::memcpy(&bits, &d, sizeof bits);
-    number(bits);
-  };
-  text(report.request_id());
-  text(report.category());
-  number(static_cast<uint64_t>(report.severity()));
-  text(report.place().grid_id());
-  text(report.place().address());
-  real(report.place().latitude());
-  real(report.place().longitude());
-  text(report.text());
-  number(static_cast<uint64_t>(report.attachments_size()));
+  Fingerprint f;
+  f.Text(report.request_id());
+  f.Text(report.category());
+  f.Number(static_cast<uint64_t>(report.severity()));
+  f.Text(report.place().grid_id());
+  f.Text(report.place().address());
+  f.Real(report.place().latitude());
+  f.Real(report.place().longitude());
+  f.Text(report.text());
+  f.Number(static_cast<uint64_t>(report.attachments_size()));
   for (const auto& a : report.attachments()) {
-    text(a.uri());
-    text(a.media_type());
+    f.Text(a.uri());
+    f.Text(a.media_type());
   }
-  char hex[20];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return std::string("v1:") + hex;
+  return f.Digest();
 }
 
 StatusOr<std::string> RouteReport(const v1::ReportCommand& report, const Context& ctx) {

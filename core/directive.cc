@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <set>
 
+#include "core/fingerprint.h"
 #include "core/text.h"
 
 namespace whistle::core {
@@ -240,48 +241,29 @@ StatusOr<CheckedDraft> CheckIssue(const CheckedCaller& issuer, v1::DirectiveDraf
 }
 
 std::string DraftFingerprint(const v1::DirectiveDraft& draft) {
-  // FNV-1a over length-prefixed fields, like ReportFingerprint: distinct
-  // drafts have distinct encodings (their 64-bit digests may still collide).
-  uint64_t h = 14695981039346656037ull;
-  auto bytes = [&h](std::string_view b) {
-    for (unsigned char ch : b) {
-      h ^= ch;
-      h *= 1099511628211ull;
-    }
-  };
-  auto number = [&bytes](uint64_t v) {
-    char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<char>(v >> (8 * i));
-    bytes(std::string_view(le, 8));
-  };
-  auto text = [&](std::string_view t) {
-    number(t.size());
-    bytes(t);
-  };
-  text(draft.title());
-  text(draft.text());
-  number(static_cast<uint64_t>(draft.attachments_size()));
+  Fingerprint f;
+  f.Text(draft.title());
+  f.Text(draft.text());
+  f.Number(static_cast<uint64_t>(draft.attachments_size()));
   for (const auto& a : draft.attachments()) {
-    text(a.uri());
-    text(a.media_type());
+    f.Text(a.uri());
+    f.Text(a.media_type());
   }
-  number(static_cast<uint64_t>(draft.deadline_unix_ms()));
+  f.Number(static_cast<uint64_t>(draft.deadline_unix_ms()));
   const v1::Targets& t = draft.targets();
-  number(static_cast<uint64_t>(t.kind_case()));
+  f.Number(static_cast<uint64_t>(t.kind_case()));
   if (t.has_level()) {
-    text(t.level().subtree_id());
-    number(static_cast<uint64_t>(t.level().level()));
+    f.Text(t.level().subtree_id());
+    f.Number(static_cast<uint64_t>(t.level().level()));
   }
   const auto* ids = t.has_jurisdictions() ? &t.jurisdictions().ids()
                     : t.has_departments() ? &t.departments().ids()
                                           : nullptr;
   if (ids != nullptr) {
-    number(static_cast<uint64_t>(ids->size()));
-    for (const auto& id : *ids) text(id);
+    f.Number(static_cast<uint64_t>(ids->size()));
+    for (const auto& id : *ids) f.Text(id);
   }
-  char hex[20];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return std::string("v1:") + hex;
+  return f.Digest();
 }
 
 Status IssueRequestReused(std::string_view user, std::string_view request_id,

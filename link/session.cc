@@ -320,7 +320,8 @@ void Session::OnCall(const v1::ForwardRequest& request) {
 
 void Session::OnForward(const v1::ForwardRequest& request) {
   if (request.has_receipt() || request.has_targets() || request.has_inbox() ||
-      request.has_directives() || request.has_progress() || request.has_report()) {
+      request.has_directives() || request.has_progress() || request.has_report() ||
+      request.has_issue()) {
     return OnCall(request);
   }
   std::weak_ptr<Session> weak = weak_from_this();

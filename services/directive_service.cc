@@ -113,15 +113,18 @@ actors::Reply<T> Respond(Call call, T* response) {
   };
 }
 
-// Get of a directive this node does not hold (numbered on a node below, it
-// never comes up): its progress in the caller's subtree, read where it is held.
-grpc::ServerUnaryReactor* GetBelow(actors::Node& node, Call call, const v1::Caller& caller,
-                                   const std::string& id, v1::DirectiveView* response) {
+// Get read where `at`'s row is counted (over the node links when another node
+// hosts it): also finds a directive numbered on a node below, which never
+// comes up here. Without `at` ("": the directive is not held here), the
+// caller's row, shown as the issuer's when the caller is at or above it.
+grpc::ServerUnaryReactor* GetVia(actors::Node& node, Call call, const v1::Caller& caller,
+                                 const std::string& id, const std::string& at,
+                                 v1::DirectiveView* response) {
   v1::GetProgressRequest request;
   request.set_directive_id(id);
-  request.set_jurisdiction_id(caller.jurisdiction_id());
+  request.set_jurisdiction_id(at.empty() ? caller.jurisdiction_id() : at);
   const core::Topology& topology = node.topology();
-  auto answer = [call, response, &topology,
+  auto answer = [call, response, &topology, relabel = at.empty(),
                  mine = caller.jurisdiction_id()](StatusOr<v1::GetProgressResponse> progress) {
     if (!progress.ok()) {
       call.Finish(progress.status());
@@ -130,7 +133,8 @@ grpc::ServerUnaryReactor* GetBelow(actors::Node& node, Call call, const v1::Call
     v1::ProgressRow row = progress->total();
     // Every target lies in the issuer's subtree: at or above it, the same counts.
     const std::string& issuer = progress->directive().issuer_jurisdiction_id();
-    if (const v1::Jurisdiction* j = topology.Find(issuer); j && topology.IsWithin(issuer, mine)) {
+    const v1::Jurisdiction* j = topology.Find(issuer);
+    if (relabel && j != nullptr && topology.IsWithin(issuer, mine)) {
       row.set_jurisdiction_id(issuer);
       row.set_name(j->name());
       row.set_level(j->level());
@@ -162,8 +166,10 @@ grpc::ServerUnaryReactor* DirectiveService::Issue(grpc::CallbackServerContext* c
   if (Status s = CheckRequestIdUnused(node_, *draft, request->request_id()); !s.ok()) {
     return call.Finish(s);
   }
-  node_.directives().Issue(std::move(draft).value(), request->request_id(),
-                           Respond(call, response));
+  // Issued on the node hosting the issuer's jurisdiction (over the links when
+  // that is another node): numbered and deduped there, every target below it.
+  node_.directives().IssueOf(std::move(draft).value(), request->request_id(), 0,
+                             Respond(call, response));
   return call.reactor();
 }
 
@@ -230,14 +236,39 @@ grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* con
   auto caller = AdmitCaller(auth_, limiter_, call, *context, node_.context());
   if (!caller.ok()) return call.Finish(caller.status());
   auto& dirs = node_.directives();
-  auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
-  if (!d.ok() && d.status().code() == Code::kNotFound &&
-      caller->get().role() != v1::ROLE_DEPARTMENT && !caller->get().jurisdiction_id().empty()) {
-    return GetBelow(node_, call, caller->get(), request->directive_id(), response);
+  const v1::Caller& c = caller->get();
+  if (c.role() != v1::ROLE_DEPARTMENT && !c.jurisdiction_id().empty()) {
+    if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
+    auto held = dirs.Get(request->directive_id());
+    if (!held.ok() && held.status().code() == Code::kNotFound) {
+      return GetVia(node_, call, c, request->directive_id(), "", response);
+    }
+    if (!held.ok()) return call.Finish(held.status());
+    // Progress of the issuer's subtree when the caller is at or above it, else of the caller's.
+    const std::string& mine = c.jurisdiction_id();
+    const std::string& at = node_.topology().IsWithin(held->issuer_jurisdiction_id(), mine)
+                                ? held->issuer_jurisdiction_id()
+                                : mine;
+    // That row, and whether the caller may see the directive, are known where
+    // `at` and the caller's jurisdiction are hosted.
+    const core::Placement& placement = node_.placement();
+    if (!placement.Hosts(at) || !placement.Hosts(mine)) {
+      return GetVia(node_, call, c, request->directive_id(), at, response);
+    }
   }
+  if (c.role() == v1::ROLE_DEPARTMENT) {
+    // Its receipt, which says the directive is addressed to it, lives on the node hosting it.
+    const std::string j = core::UnitJurisdiction(c.department_id(), node_.topology());
+    if (!node_.placement().Hosts(j)) {
+      return call.Finish(Status::FailedPrecondition(
+          "directive_id: a department reads a directive on the node hosting it (" + j +
+          ") or in its inbox (Inbox, from any node)"));
+    }
+  }
+  auto d = ReadDirective(node_, dirs, c, request->directive_id());
   if (!d.ok()) return call.Finish(d.status());
   // Progress of the issuer's subtree when the caller is at or above it, else of the caller's.
-  const std::string& mine = caller->get().jurisdiction_id();
+  const std::string& mine = c.jurisdiction_id();
   const std::string& at = node_.topology().IsWithin(d->issuer_jurisdiction_id(), mine)
                               ? d->issuer_jurisdiction_id()
                               : mine;
@@ -291,8 +322,14 @@ grpc::ServerUnaryReactor* DirectiveService::ListTargets(grpc::CallbackServerCont
   }
   auto& dirs = node_.directives();
   auto d = ReadDirective(node_, dirs, caller->get(), request->directive_id());
-  // Not held here: numbered on a node below, which checks it (ListTargets finds it).
-  if (!d.ok() && d.status().code() != Code::kNotFound) return call.Finish(d.status());
+  // Not held here (numbered on a node below: ListTargets finds it), or not
+  // addressed into the caller's jurisdiction as far as this node counts,
+  // which hosts no part of it: the units listed are the caller's own anyway.
+  const bool seen_elsewhere = d.status().code() == Code::kPermissionDenied &&
+                              !node_.placement().Hosts(caller->get().jurisdiction_id());
+  if (!d.ok() && d.status().code() != Code::kNotFound && !seen_elsewhere) {
+    return call.Finish(d.status());
+  }
   auto root = SubtreeRoot(node_, caller->get(), request->jurisdiction_id());
   if (!root.ok()) return call.Finish(root.status());
   // A subtree hosted by a child node is read there, over the node links.

@@ -177,6 +177,8 @@ TEST_F(DirectiveTest, DraftFingerprintTellsDraftsApart) {
   e.set_title("a");
   e.set_text("b");
   EXPECT_NE(DraftFingerprint(d), DraftFingerprint(e));
+  // Stored with issue records: the same draft keeps its fingerprint across versions.
+  EXPECT_EQ(DraftFingerprint(base), "v1:1419026d3c2cfbca");
   auto reused = IssueRequestReused("mayor", "req-1", "szs-d-000000000007");
   EXPECT_EQ(reused.code(), Code::kAlreadyExists);
   EXPECT_NE(reused.message().find("request_id: \"req-1\""), std::string::npos) << reused.message();

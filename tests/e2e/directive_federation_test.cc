@@ -876,6 +876,77 @@ TEST(DirectiveFederationTest, ReadsAtAnyNodeFindTheNodeThatHoldsTheCounts) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
   s = ProgressAs(fed.node(city), Leader(town), by_county, city, &p);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+
+  // Below the issuer: Get shows the issuer's row as counted where it is
+  // hosted (not zeros), and a county leader reads the city's directive and
+  // its targets at the township's node.
+  ASSERT_TRUE(GetAs(fed.node(town), Leader(city), by_city, &view).ok());
+  EXPECT_EQ(view.progress().jurisdiction_id(), city);
+  EXPECT_EQ(view.progress().counts().total(), townships);
+  s = GetAs(fed.node(town), Leader(county), by_city, &view);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(view.progress().jurisdiction_id(), county);
+  EXPECT_EQ(view.progress().counts().total(), townships);
+  {
+    v1::ListTargetsRequest req;
+    req.set_directive_id(by_city);
+    req.set_page_size(500);
+    int64_t listed = 0;
+    for (;;) {  // pages end where one node's units end
+      grpc::ClientContext page_ctx;
+      Prepare(page_ctx, Leader(county));
+      v1::ListTargetsResponse page;
+      s = Stub(fed.node(town))->ListTargets(&page_ctx, req, &page);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      listed += page.receipts_size();
+      if (page.next_page_token().empty()) break;
+      req.set_page_token(page.next_page_token());
+    }
+    EXPECT_EQ(listed, townships);
+  }
+
+  // A subtree the directive has no target in, hosted on a child node it was
+  // never sent to: zeros, not NOT_FOUND.
+  const std::string elsewhere =
+      IssueAt(fed.node(city), Leader(city), "dwk", v1::LEVEL_TOWNSHIP, "只发大武口区");
+  s = ProgressAs(fed.node(city), Leader(city), elsewhere, county, &p);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(p.total().counts().total(), 0);
+
+  // Issued at another node than the issuer's: it goes to the issuer's node
+  // (the county's), reaches every target there and below, and a retry at any
+  // node returns it; another draft under the same request id is refused.
+  const int64_t deadline = NowMs() + 7200000;  // one absolute deadline: the draft is compared
+  auto issue = [&](WhistledProcess& at, const std::string& title, v1::IssueDirectiveResponse* out) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(county));
+    v1::IssueDirectiveRequest req;
+    req.set_request_id("county-1");
+    auto* d = req.mutable_draft();
+    d->set_title(title);
+    d->set_deadline_unix_ms(deadline);
+    d->mutable_targets()->mutable_level()->set_subtree_id(county);
+    d->mutable_targets()->mutable_level()->set_level(v1::LEVEL_TOWNSHIP);
+    return Stub(at)->Issue(&ctx, req, out);
+  };
+  v1::IssueDirectiveResponse first, again, other;
+  s = issue(fed.node(town), "在乡镇节点下发", &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(first.targets(), townships);
+  for (auto by = Clock::now() + std::chrono::seconds(20);;) {
+    grpc::Status st;
+    if (total_at(fed.node(city), Leader(city), first.directive().id(), city, &st) == townships) {
+      break;
+    }
+    ASSERT_LT(Clock::now(), by) << st.error_message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  s = issue(fed.node(city), "在乡镇节点下发", &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.directive().id(), first.directive().id());
+  s = issue(fed.node(county), "另一份", &other);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
+  EXPECT_NE(s.error_message().find(first.directive().id()), std::string::npos);
 }
 
 }  // namespace

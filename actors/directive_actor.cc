@@ -1194,12 +1194,14 @@ void Directives::ProgressOf(const v1::Caller& caller, v1::GetProgressRequest req
   if (d.ok()) {
     auto progress = Progress(*d, at);
     if (!progress.ok()) return done(progress.status());
-    const std::string& mine = caller.jurisdiction_id();
-    auto mine_row = impl_->ctx->placement().Hosts(mine)
-                        ? Row(*d, mine, 0)
-                        : StatusOr<v1::ProgressRow>(v1::ProgressRow{});
-    const bool addressed_to_mine = mine_row.ok() && mine_row->counts().total() > 0;
-    if (!addressed_to_mine && !Sees(caller, *d, progress->total(), topology)) {
+    // The caller's own row is read only when the asked one does not decide.
+    auto addressed_to_mine = [&] {
+      const std::string& mine = caller.jurisdiction_id();
+      if (!impl_->ctx->placement().Hosts(mine)) return false;
+      auto row = Row(*d, mine, 0);
+      return row.ok() && row->counts().total() > 0;
+    };
+    if (!Sees(caller, *d, progress->total(), topology) && !addressed_to_mine()) {
       return done(Status::PermissionDenied("directive " + d->id() +
                                            " is neither issued in nor addressed to the "
                                            "caller's jurisdiction"));

@@ -237,25 +237,6 @@ grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* con
   if (!caller.ok()) return call.Finish(caller.status());
   auto& dirs = node_.directives();
   const v1::Caller& c = caller->get();
-  if (c.role() != v1::ROLE_DEPARTMENT && !c.jurisdiction_id().empty()) {
-    if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
-    auto held = dirs.Get(request->directive_id());
-    if (!held.ok() && held.status().code() == Code::kNotFound) {
-      return GetVia(node_, call, c, request->directive_id(), "", response);
-    }
-    if (!held.ok()) return call.Finish(held.status());
-    // Progress of the issuer's subtree when the caller is at or above it, else of the caller's.
-    const std::string& mine = c.jurisdiction_id();
-    const std::string& at = node_.topology().IsWithin(held->issuer_jurisdiction_id(), mine)
-                                ? held->issuer_jurisdiction_id()
-                                : mine;
-    // That row, and whether the caller may see the directive, are known where
-    // `at` and the caller's jurisdiction are hosted.
-    const core::Placement& placement = node_.placement();
-    if (!placement.Hosts(at) || !placement.Hosts(mine)) {
-      return GetVia(node_, call, c, request->directive_id(), at, response);
-    }
-  }
   if (c.role() == v1::ROLE_DEPARTMENT) {
     // Its receipt, which says the directive is addressed to it, lives on the node hosting it.
     const std::string j = core::UnitJurisdiction(c.department_id(), node_.topology());
@@ -265,13 +246,26 @@ grpc::ServerUnaryReactor* DirectiveService::Get(grpc::CallbackServerContext* con
           ") or in its inbox (Inbox, from any node)"));
     }
   }
-  auto d = ReadDirective(node_, dirs, c, request->directive_id());
+  if (Status s = ValidateDirectiveId(request->directive_id()); !s.ok()) return call.Finish(s);
+  // A jurisdiction's reader may be answered by another node; a department only here.
+  const bool reader = c.role() != v1::ROLE_DEPARTMENT && !c.jurisdiction_id().empty();
+  auto d = dirs.Get(request->directive_id());
+  if (reader && !d.ok() && d.status().code() == Code::kNotFound) {
+    return GetVia(node_, call, c, request->directive_id(), "", response);
+  }
   if (!d.ok()) return call.Finish(d.status());
   // Progress of the issuer's subtree when the caller is at or above it, else of the caller's.
   const std::string& mine = c.jurisdiction_id();
   const std::string& at = node_.topology().IsWithin(d->issuer_jurisdiction_id(), mine)
                               ? d->issuer_jurisdiction_id()
                               : mine;
+  // That row, and whether the caller may see the directive, are known where
+  // `at` and the caller's jurisdiction are hosted.
+  const core::Placement& placement = node_.placement();
+  if (reader && (!placement.Hosts(at) || !placement.Hosts(mine))) {
+    return GetVia(node_, call, c, request->directive_id(), at, response);
+  }
+  if (Status s = CheckCanSee(dirs, c, *d, node_.topology()); !s.ok()) return call.Finish(s);
   auto row = dirs.Row(*d, at, node_.clock().NowMs());
   if (!row.ok()) return call.Finish(row.status());
   *response->mutable_directive() = std::move(d).value();

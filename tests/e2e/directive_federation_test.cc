@@ -50,14 +50,29 @@ void Prepare(grpc::ClientContext& ctx, const Identity& who) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
-grpc::Status Progress(WhistledProcess& p, const std::string& id, const std::string& at,
-                      v1::GetProgressResponse* out) {
+// Progress of `id` in `at` at node `p` as `who`.
+grpc::Status ProgressAs(WhistledProcess& p, const Identity& who, const std::string& id,
+                        const std::string& at, v1::GetProgressResponse* out) {
   grpc::ClientContext ctx;
-  Prepare(ctx, Leader(Shizuishan().root().id()));
+  Prepare(ctx, who);
   v1::GetProgressRequest req;
   req.set_directive_id(id);
   req.set_jurisdiction_id(at);
   return Stub(p)->Progress(&ctx, req, out);
+}
+
+// The same as the city's leader.
+grpc::Status Progress(WhistledProcess& p, const std::string& id, const std::string& at,
+                      v1::GetProgressResponse* out) {
+  return ProgressAs(p, Leader(Shizuishan().root().id()), id, at, out);
+}
+
+// The first township of `county` in the topology ("" when it has none).
+std::string FirstTownshipOf(const std::string& county) {
+  for (const auto* j : Shizuishan().Children(county)) {
+    if (j->level() == v1::LEVEL_TOWNSHIP) return j->id();
+  }
+  return "";
 }
 
 // Receipts of units under `at` stored on node `p`, in `state`, all pages;
@@ -590,13 +605,7 @@ TEST(DirectiveFederationTest, ListSpansChildNodesEachDirectiveOnce) {
   const auto& t = Shizuishan();
   const std::string city = t.root().id();
   const std::string county = "pl";
-  std::string town;
-  for (const auto* j : t.Children(county)) {
-    if (j->level() == v1::LEVEL_TOWNSHIP) {
-      town = j->id();
-      break;
-    }
-  }
+  const std::string town = FirstTownshipOf(county);
   ASSERT_FALSE(town.empty());
   LocalFederation fed(LocalFederation::ThreeLevel(town));  // city -> county -> township
   ASSERT_TRUE(fed.ok()) << fed.Describe();
@@ -741,17 +750,6 @@ TEST(DirectiveFederationTest, ListSpansChildNodesEachDirectiveOnce) {
   EXPECT_EQ(listed.size(), ids.size());
 }
 
-// Progress of `id` in `at` at node `p` as `who`.
-grpc::Status ProgressAs(WhistledProcess& p, const Identity& who, const std::string& id,
-                        const std::string& at, v1::GetProgressResponse* out) {
-  grpc::ClientContext ctx;
-  Prepare(ctx, who);
-  v1::GetProgressRequest req;
-  req.set_directive_id(id);
-  req.set_jurisdiction_id(at);
-  return Stub(p)->Progress(&ctx, req, out);
-}
-
 grpc::Status GetAs(WhistledProcess& p, const Identity& who, const std::string& id,
                    v1::DirectiveView* out) {
   grpc::ClientContext ctx;
@@ -774,13 +772,7 @@ TEST(DirectiveFederationTest, ReadsAtAnyNodeFindTheNodeThatHoldsTheCounts) {
   const auto& t = Shizuishan();
   const std::string city = t.root().id();
   const std::string county = "pl";
-  std::string town;
-  for (const auto* j : t.Children(county)) {
-    if (j->level() == v1::LEVEL_TOWNSHIP) {
-      town = j->id();
-      break;
-    }
-  }
+  const std::string town = FirstTownshipOf(county);
   ASSERT_FALSE(town.empty());
   LocalFederation fed(LocalFederation::ThreeLevel(town));  // city -> county -> township
   ASSERT_TRUE(fed.ok()) << fed.Describe();

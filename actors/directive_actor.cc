@@ -8,9 +8,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "actors/directive_context.h"
 #include "actors/link_hub.h"
@@ -42,9 +45,9 @@ struct DirectiveOp {
   Reply<v1::ReceiptView> on_receipt;
 };
 
-// A receipt's batch is durable: the shard may forget its in-memory copy.
+// A batch of receipts is durable: the shard may forget their in-memory copies.
 struct ReceiptDurable {
-  std::string key;  // directive \0 unit
+  std::vector<std::string> keys;  // directive \0 unit, one per receipt written
 };
 
 // A newer version of a directive came down the parent link (queued to the store).
@@ -71,6 +74,7 @@ using directive_internal::ReceiptDurable;
 using directive_op_atom = caf::atom_constant<caf::atom("dirop")>;
 using receipt_durable_atom = caf::atom_constant<caf::atom("rcptdur")>;
 using directive_update_atom = caf::atom_constant<caf::atom("dirupd")>;
+using receipt_flush_atom = caf::atom_constant<caf::atom("rcptflush")>;
 
 constexpr size_t kShards = 4;
 // Receipts per batch while expanding: 1,903 grids are one batch; 100,000
@@ -84,8 +88,34 @@ constexpr int kMaxLinkHops = 16;  // a unit is at most a few links away
 constexpr const char* kDirectiveRef = "d:";
 constexpr const char* kCountsRef = "c:";
 
+// A receipt applied in memory, answered when its batch is durable.
+struct PendingReceipt {
+  v1::ReceiptView view;
+  v1::Level level = v1::LEVEL_UNSPECIFIED;
+  v1::ProgressCounts delta;
+  Reply<v1::ReceiptView> reply;
+};
+
+// The receipts a shard has applied since its last flush.
+struct ReceiptBatch {
+  storage::Batch batch;
+  std::map<std::pair<std::string, std::string>, v1::ProgressCounts> deltas;  // (id, row)
+  std::vector<PendingReceipt> pending;
+  std::vector<std::string> keys;
+  bool flush_queued = false;
+};
+
+void Add(v1::ProgressCounts& sum, const v1::ProgressCounts& d) {
+  sum.set_total(sum.total() + d.total());
+  sum.set_signed_(sum.signed_() + d.signed_());
+  sum.set_done(sum.done() + d.done());
+  sum.set_signed_late(sum.signed_late() + d.signed_late());
+  sum.set_done_late(sum.done_late() + d.done_late());
+}
+
 struct ShardState {
   Directives::Impl* dir = nullptr;
+  ReceiptBatch open;  // receipts applied, not yet handed to the store
   std::unordered_map<std::string, v1::Directive> directives;  // as last applied here
   std::unordered_map<std::string, v1::Receipt> receipts;      // changed, not yet durable
   std::unordered_map<std::string, int> inflight;              // receipt key -> batches queued
@@ -310,7 +340,7 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   Status why;
   const v1::Directive* d = Find(self, op.id, &why);
   if (d == nullptr) return op.on_receipt(why);
-  const std::string key = op.id + '\0' + op.unit;
+  std::string key = op.id + '\0' + op.unit;
   v1::Receipt current;
   if (auto it = st.receipts.find(key); it != st.receipts.end()) {
     current = it->second;
@@ -329,30 +359,54 @@ void OnReceipt(Self* self, DirectiveOp& op) {
                ? core::ApplySign(*d, current, op.caller, op.sign, ctx->topology(), now)
                : core::ApplyComplete(*d, current, op.caller, op.complete, ctx->topology(), now);
   if (!t.ok()) return op.on_receipt(t.status());
-  storage::Batch batch;
-  storage::PutReceipt(batch, &current, t->next);
-  for (const auto& j : dir->CountedAt(t->next)) {
-    storage::AddProgress(batch, op.id, j, t->delta);
-  }
-  dir->CountsChanged(batch, op.id);
+  // Into the shard's open batch: the receipts that arrive together are written
+  // together, with their counts summed per row (one merge per row and batch).
+  ReceiptBatch& open = st.open;
+  storage::PutReceipt(open.batch, &current, t->next);
+  for (const auto& j : dir->CountedAt(t->next)) Add(open.deltas[{op.id, j}], t->delta);
   st.receipts[key] = t->next;
   ++st.inflight[key];
+  PendingReceipt pending;
+  *pending.view.mutable_directive() = *d;
+  *pending.view.mutable_receipt() = t->next;
+  pending.level = dir->UnitLevel(op.unit);
+  pending.delta = t->delta;
+  pending.reply = std::move(op.on_receipt);
+  open.pending.push_back(std::move(pending));
+  open.keys.push_back(std::move(key));
+  if (!open.flush_queued) {
+    // Behind every receipt already in the mailbox: they join this batch.
+    open.flush_queued = true;
+    caf::anon_send(caf::actor_cast<caf::actor>(self), receipt_flush_atom::value);
+  }
+}
+
+// Commits the open batch of receipts; each is answered once it is durable.
+void FlushReceipts(Self* self) {
+  auto& st = self->state;
+  ReceiptBatch open = std::move(st.open);
+  st.open = ReceiptBatch{};
+  if (open.pending.empty()) return;
+  Directives::Impl* dir = st.dir;
+  std::unordered_set<std::string> ids;
+  for (const auto& [row, delta] : open.deltas) {
+    storage::AddProgress(open.batch, row.first, row.second, delta);
+    ids.insert(row.first);
+  }
+  for (const auto& id : ids) dir->CountsChanged(open.batch, id);
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  v1::ReceiptView view;
-  *view.mutable_directive() = *d;
-  *view.mutable_receipt() = t->next;
-  const v1::Level level = dir->UnitLevel(op.unit);
-  ctx->store().Commit(std::move(batch),
-                      [dir, me, key, level, delta = t->delta, view = std::move(view),
-                       reply = std::move(op.on_receipt)](const Status& s) {
-                        if (!s.ok()) CommitFailed(s);
-                        if (delta.signed_() > 0)
-                          dir->probe->Signed(level, view.receipt().signed_late());
-                        if (delta.done() > 0) dir->probe->Done(level, view.receipt().done_late());
-                        caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{key});
-                        reply(view);
-                      });
-  dir->Unsent(op.id);
+  dir->ctx->store().Commit(
+      std::move(open.batch), [dir, me, keys = std::move(open.keys),
+                              pending = std::move(open.pending)](const Status& s) mutable {
+        if (!s.ok()) CommitFailed(s);
+        for (auto& p : pending) {
+          if (p.delta.signed_() > 0) dir->probe->Signed(p.level, p.view.receipt().signed_late());
+          if (p.delta.done() > 0) dir->probe->Done(p.level, p.view.receipt().done_late());
+          p.reply(std::move(p.view));
+        }
+        caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{std::move(keys)});
+      });
+  for (const auto& id : ids) dir->Unsent(id);
 }
 
 // Spawned with its arguments (CAF 0.17: see jurisdiction_actor.cc).
@@ -360,6 +414,8 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
   self->state.dir = dir;
   return {
       [self](directive_op_atom, DirectiveOp& op) {
+        // Other changes commit after the receipts applied before them.
+        if (op.kind != OpKind::kSign && op.kind != OpKind::kComplete) FlushReceipts(self);
         switch (op.kind) {
           case OpKind::kIssue:
             return OnIssue(self, op);
@@ -379,12 +435,15 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
         auto& slot = self->state.directives[u.directive.id()];
         if (slot.version() < u.directive.version()) slot = std::move(u.directive);
       },
+      [self](receipt_flush_atom) { FlushReceipts(self); },
       [self](receipt_durable_atom, const ReceiptDurable& r) {
         auto& st = self->state;
-        auto it = st.inflight.find(r.key);
-        if (it != st.inflight.end() && --it->second <= 0) {
-          st.inflight.erase(it);
-          st.receipts.erase(r.key);
+        for (const auto& key : r.keys) {
+          auto it = st.inflight.find(key);
+          if (it != st.inflight.end() && --it->second <= 0) {
+            st.inflight.erase(it);
+            st.receipts.erase(key);
+          }
         }
       },
   };

@@ -8,8 +8,11 @@
 //          communities x 250 grids) over 5 whistled (city + one per county)
 // Signers: --client callback (default: gRPC's callback API, --signers calls in
 // flight) or sync (--signers threads each blocked on one call, the first client).
+// Tokens: warm (default: every worker has opened its inbox once before the
+// issue, as an app does when it starts, so its node has verified the token) or
+// cold (the Sign is each token's first call: one ES256 check per Sign).
 // Not in CI. Usage: directive_bench [--scenarios one,split,big] [--client callback|sync]
-//                                   [--signers 128]
+//                                   [--signers 128] [--tokens warm|cold]
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -45,7 +48,14 @@ int64_t NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+struct Options {
+  std::string client = "callback";  // callback or sync
+  int signers = 128;                // calls in flight
+  bool warm = true;                 // every worker opened its inbox before the issue
+};
+
 struct Result {
+  double inbox_s = 0;         // the workers' first calls (warm tokens), before the clock
   double issue_ms = 0;        // Issue answered
   double all_counted_ms = 0;  // the city's total counts every target (every node expanded)
   double all_signed_ms = 0;   // the city's progress shows every target signed
@@ -158,6 +168,30 @@ void SignCallback(Signers& s, int window) {
   }
 }
 
+// Runs call(i, done) for every grid with `window` calls in flight (each
+// answer starts the next grid). Returns the wall seconds.
+double Windowed(size_t n, int window,
+                const std::function<void(size_t, std::function<void()>)>& call) {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t answered = 0;
+  std::atomic<size_t> next{0};
+  std::function<void(size_t)> start = [&](size_t i) {
+    call(i, [&] {
+      if (size_t j = next++; j < n) start(j);
+      std::lock_guard lock(mu);
+      if (++answered == n) cv.notify_all();
+    });
+  };
+  const auto t0 = Clock::now();
+  for (int k = 0; k < window; ++k) {
+    if (size_t j = next++; j < n) start(j);
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return answered == n; });
+  return Seconds(Clock::now() - t0);
+}
+
 // The floor under any Sign: one grpc.health.v1.Health/Check per grid at the
 // node hosting it, `window` in flight, over the signers' connections (no
 // token, no actor, no write). Returns the wall seconds.
@@ -167,35 +201,47 @@ double HealthFloor(Signers& s, int window) {
     grpc::ClientContext ctx;
     grpc::ByteBuffer response;
   };
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t answered = 0;
-  std::atomic<size_t> next{0};
-  std::function<void(size_t)> start = [&](size_t i) {
+  return Windowed(s.grids.size(), window, [&](size_t i, std::function<void()> done) {
     auto* call = new Call;
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     const auto& of = s.health[s.host[i]];
     of[i % of.size()]->UnaryCall(&call->ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                                 &request, &call->response, [&, call](grpc::Status) {
+                                 &request, &call->response,
+                                 [call, done = std::move(done)](grpc::Status) {
                                    delete call;
-                                   if (size_t j = next++; j < s.grids.size()) start(j);
-                                   std::lock_guard lock(mu);
-                                   if (++answered == s.grids.size()) cv.notify_all();
+                                   done();
                                  });
+  });
+}
+
+// Every grid worker opens its inbox once at the node hosting it, as a worker's
+// app does when it starts: the node has then seen (verified) each token.
+// Returns the wall seconds; exits if a call fails.
+double OpenInboxes(Signers& s, int window) {
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::InboxRequest req;
+    v1::InboxResponse resp;
   };
-  const auto t0 = Clock::now();
-  for (int k = 0; k < window; ++k) {
-    if (size_t j = next++; j < s.grids.size()) start(j);
-  }
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return answered == s.grids.size(); });
-  return Seconds(Clock::now() - t0);
+  return Windowed(s.grids.size(), window, [&](size_t i, std::function<void()> done) {
+    auto* call = new Call;
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    call->ctx.AddMetadata("authorization", s.bearer[i]);
+    s.StubFor(i).async()->Inbox(&call->ctx, &call->req, &call->resp,
+                                [call, done = std::move(done)](grpc::Status st) {
+                                  if (!st.ok()) {
+                                    std::fprintf(stderr, "inbox: %s\n", st.error_message().c_str());
+                                    std::exit(1);
+                                  }
+                                  delete call;
+                                  done();
+                                });
+  });
 }
 
 // `host(grid)` is the process a grid's worker calls.
 Result Run(WhistledProcess& city, const std::string& root, const std::vector<std::string>& grids,
-           const std::function<WhistledProcess&(const std::string&)>& host,
-           const std::string& client, int signers) {
+           const std::function<WhistledProcess&(const std::string&)>& host, const Options& o) {
   Result out;
   auto stub = v1::DirectiveService::NewStub(city.channel());
   const Identity leader{"leader." + root, "leader", root, ""};
@@ -232,9 +278,10 @@ Result Run(WhistledProcess& city, const std::string& root, const std::vector<std
     for (auto* p : nodes) sum += ProcessCpuSeconds(p->pid());
     return sum;
   };
+  if (o.warm) out.inbox_s = OpenInboxes(s, o.signers);
   {
     const double client0 = SelfCpuSeconds(), nodes0 = nodes_cpu();
-    out.floor_s = HealthFloor(s, signers);
+    out.floor_s = HealthFloor(s, o.signers);
     out.floor_client_cpu_s = SelfCpuSeconds() - client0;
     out.floor_nodes_cpu_s = nodes_cpu() - nodes0;
   }
@@ -261,10 +308,10 @@ Result Run(WhistledProcess& city, const std::string& root, const std::vector<std
   out.issue_ms = Seconds(Clock::now() - t0) * 1e3;
   s.directive_id = issued.directive().id();
   std::thread signing([&] {
-    if (client == "sync") {
-      SignSync(s, signers);
+    if (o.client == "sync") {
+      SignSync(s, o.signers);
     } else {
-      SignCallback(s, signers);
+      SignCallback(s, o.signers);
     }
     out.rpcs_done_ms = Seconds(Clock::now() - t0) * 1e3;
   });
@@ -302,11 +349,12 @@ void Print(const std::string& scenario, int processes, size_t grids, const Resul
       "all_sign_rpcs_answered=%.0f ms  count_updates_received_by_city=%lld  sign_retries=%lld  "
       "cpu_per_sign: nodes=%.0f us client=%.0f us\n"
       "       baseline, one Health/Check per grid the same way: %.0f ms  "
-      "cpu_per_check: nodes=%.0f us client=%.0f us\n",
+      "cpu_per_check: nodes=%.0f us client=%.0f us  tokens=%s (first inbox calls: %.0f ms)\n",
       scenario.c_str(), processes, grids, r.issue_ms, r.all_counted_ms, r.all_signed_ms,
       r.rpcs_done_ms, static_cast<long long>(r.updates), static_cast<long long>(r.retries),
       r.nodes_cpu_s * per_sign_us, r.client_cpu_s * per_sign_us, r.floor_s * 1e3,
-      r.floor_nodes_cpu_s * per_sign_us, r.floor_client_cpu_s * per_sign_us);
+      r.floor_nodes_cpu_s * per_sign_us, r.floor_client_cpu_s * per_sign_us,
+      r.inbox_s > 0 ? "warm" : "cold", r.inbox_s * 1e3);
   std::fflush(stdout);
 }
 
@@ -318,7 +366,7 @@ std::vector<std::string> GridsOf(const core::Topology& t) {
   return grids;
 }
 
-void One(const std::string& client, int signers) {
+void One(const Options& o) {
   testing::TempDir dir;
   WhistledProcess node(dir.path() + "/one");
   if (!node.running()) {
@@ -330,10 +378,10 @@ void One(const std::string& client, int signers) {
   Print("one", 1, grids.size(),
         Run(
             node, t->root().id(), grids,
-            [&](const std::string&) -> WhistledProcess& { return node; }, client, signers));
+            [&](const std::string&) -> WhistledProcess& { return node; }, o));
 }
 
-void Split(const std::string& client, int signers) {
+void Split(const Options& o) {
   LocalFederation fed(LocalFederation::CountySplit());
   if (!fed.ok()) {
     std::fprintf(stderr, "%s\n", fed.Describe().c_str());
@@ -344,11 +392,10 @@ void Split(const std::string& client, int signers) {
   Print("split", static_cast<int>(fed.plan().size()), grids.size(),
         Run(
             fed.node(t->root().id()), t->root().id(), grids,
-            [&](const std::string& g) -> WhistledProcess& { return fed.NodeHosting(g); }, client,
-            signers));
+            [&](const std::string& g) -> WhistledProcess& { return fed.NodeHosting(g); }, o));
 }
 
-void Big(const std::string& client, int signers) {
+void Big(const Options& o) {
   testing::TempDir dir;
   const std::string file = dir.path() + "/big.json";
   constexpr int kCounties = 4, kTowns = 10, kCommunities = 10, kGrids = 250;
@@ -394,8 +441,7 @@ void Big(const std::string& client, int signers) {
   Print("big", static_cast<int>(plan.size()), grids.size(),
         Run(
             fed.node("big"), "big", grids,
-            [&](const std::string& g) -> WhistledProcess& { return fed.node(g.substr(0, 2)); },
-            client, signers));
+            [&](const std::string& g) -> WhistledProcess& { return fed.node(g.substr(0, 2)); }, o));
 }
 
 }  // namespace
@@ -403,24 +449,31 @@ void Big(const std::string& client, int signers) {
 
 int main(int argc, char** argv) {
   using namespace whistle::bench;
-  Flags flags(argc, argv, {"scenarios", "signers", "client"},
+  Flags flags(argc, argv, {"scenarios", "signers", "client", "tokens"},
               "directive_bench [--scenarios one,split,big] [--client callback|sync] "
-              "[--signers 128]");
+              "[--signers 128] [--tokens warm|cold]");
   const std::string scenarios = flags.Get("scenarios", "one,split,big");
-  const int signers = static_cast<int>(flags.GetInt("signers", 128));
-  const std::string client = flags.Get("client", "callback");
-  if (client != "callback" && client != "sync") {
-    std::fprintf(stderr, "--client: callback or sync, not %s\n", client.c_str());
+  Options o;
+  o.signers = static_cast<int>(flags.GetInt("signers", 128));
+  o.client = flags.Get("client", "callback");
+  if (o.client != "callback" && o.client != "sync") {
+    std::fprintf(stderr, "--client: callback or sync, not %s\n", o.client.c_str());
     return 2;
   }
+  const std::string tokens = flags.Get("tokens", "warm");
+  if (tokens != "warm" && tokens != "cold") {
+    std::fprintf(stderr, "--tokens: warm or cold, not %s\n", tokens.c_str());
+    return 2;
+  }
+  o.warm = tokens == "warm";
   std::stringstream list(scenarios);
   for (std::string s; std::getline(list, s, ',');) {
     if (s == "one") {
-      One(client, signers);
+      One(o);
     } else if (s == "split") {
-      Split(client, signers);
+      Split(o);
     } else if (s == "big") {
-      Big(client, signers);
+      Big(o);
     } else {
       std::fprintf(stderr, "unknown scenario %s\n", s.c_str());
       return 2;

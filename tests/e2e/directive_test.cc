@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -654,6 +656,98 @@ TEST_F(DirectiveTest, HundredThousandUnitsSurviveAKillMidExpansion) {
               node.LogTail(200).find("resuming") != std::string::npos
                   ? "the kill landed mid-expansion; resumed"
                   : "the kill landed before the first or after the last chunk");
+}
+
+// Receipts that reach a node together are written together (one batch, their
+// counts summed per row): every grid sends two Signs and, for half of them, a
+// Complete at once, 256 calls in flight. Each grid is signed once, the counts
+// equal the hand count at every level, and stay so across a SIGKILL.
+TEST_F(DirectiveTest, ReceiptsSentTogetherCountOnceEach) {
+  WhistledProcess node(dir.path());
+  ASSERT_TRUE(node.running()) << node.LogTail();
+  Client client(node.channel());
+  const std::string city = Shizuishan().root().id();
+  const std::vector<std::string> grids = AllGrids();
+  v1::IssueDirectiveResponse issued;
+  auto s = client.Issue(Leader(city), AllGridsDraft("同时签收"), &issued);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string id = issued.directive().id();
+
+  struct Call {
+    size_t grid = 0;
+    bool complete = false;
+    grpc::ClientContext ctx;
+    v1::SignDirectiveRequest sign;
+    v1::CompleteDirectiveRequest done;
+    v1::ReceiptView view;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  for (size_t i = 0; i < grids.size(); ++i) {
+    for (int k = 0; k < (i % 2 == 0 ? 3 : 2); ++k) {
+      auto c = std::make_unique<Call>();
+      c->grid = i;
+      c->complete = k == 2;
+      Worker(grids[i]).Apply(c->ctx);
+      c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      c->sign.set_directive_id(id);
+      c->done.set_directive_id(id);
+      calls.push_back(std::move(c));
+    }
+  }
+  auto stub = v1::DirectiveService::NewStub(node.channel());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<int> signs_ok(grids.size(), 0), completes_ok(grids.size(), 0);
+  size_t answered = 0, next = 0;
+  std::vector<std::string> unexpected;
+  std::function<void()> start_next;
+  auto on_answer = [&](Call* c, const grpc::Status& st) {
+    std::lock_guard lock(mu);
+    if (st.ok()) {
+      ++(c->complete ? completes_ok : signs_ok)[c->grid];
+    } else if (st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+      unexpected.push_back(grids[c->grid] + ": " + st.error_message());
+    }
+    ++answered;
+    cv.notify_all();
+  };
+  start_next = [&] {
+    Call* c = nullptr;
+    {
+      std::lock_guard lock(mu);
+      if (next == calls.size()) return;
+      c = calls[next++].get();
+    }
+    auto cb = [&, c](grpc::Status st) {
+      on_answer(c, st);
+      start_next();
+    };
+    if (c->complete) {
+      stub->async()->Complete(&c->ctx, &c->done, &c->view, cb);
+    } else {
+      stub->async()->Sign(&c->ctx, &c->sign, &c->view, cb);
+    }
+  };
+  for (int k = 0; k < 256; ++k) start_next();
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return answered == calls.size(); });
+  }
+  EXPECT_TRUE(unexpected.empty()) << unexpected.front();
+  std::set<std::string> all(grids.begin(), grids.end()), done;
+  for (size_t i = 0; i < grids.size(); ++i) {
+    // A Complete that came first signs too, and then both Signs are refused.
+    EXPECT_EQ(signs_ok[i] + (i % 2 == 0 && signs_ok[i] == 0 ? 1 : 0), 1) << grids[i];
+    EXPECT_EQ(completes_ok[i], i % 2 == 0 ? 1 : 0) << grids[i];
+    if (i % 2 == 0) done.insert(grids[i]);
+  }
+  ExpectCountsEverywhere(client, id, all, done);
+  node.Kill();
+  ASSERT_TRUE(node.Restart()) << node.LogTail();
+  ExpectCountsEverywhere(client, id, all, done);
+  std::vector<v1::Receipt> pending;
+  ASSERT_TRUE(client.Targets(Leader(city), id, city, v1::RECEIPT_STATE_PENDING, &pending).ok());
+  EXPECT_TRUE(pending.empty());
 }
 
 }  // namespace

@@ -77,8 +77,9 @@ using directive_update_atom = caf::atom_constant<caf::atom("dirupd")>;
 using receipt_flush_atom = caf::atom_constant<caf::atom("rcptflush")>;
 
 constexpr size_t kShards = 4;
-// Receipts per batch while expanding: 1,903 grids are one batch; 100,000
-// units are ~50 batches, each atomic with the cursor (about 0.5 MB).
+// Receipts per batch while expanding (1,903 grids are one batch; 100,000
+// units are ~50 batches, each atomic with the cursor, about 0.5 MB), and at
+// most per batch of signs and completions.
 constexpr size_t kExpandChunk = 2048;
 // Coalescing window of count updates to the parent: the first change waits
 // this long, then one message per directive carries every change since.
@@ -230,6 +231,7 @@ void OnIssue(Self* self, DirectiveOp& op) {
   // expands to its own units and relays further down.
   for (const auto& peer : dir->ChildPeers(d))
     batch.Send(peer, kDirectiveRef + d.id(), ctx->NowMs());
+  dir->SendUp(batch, d.id());
   const int64_t all_units = op.draft->unit_count();
   const v1::Level level = ctx->topology().Find(d.issuer_jurisdiction_id()) != nullptr
                               ? ctx->topology().Find(d.issuer_jurisdiction_id())->level()
@@ -321,6 +323,7 @@ void OnChange(Self* self, DirectiveOp& op) {
   storage::PutDirective(batch, *next);
   // The new version travels down like the first: the children keep the highest.
   for (const auto& peer : dir->ChildPeers(*next)) batch.Send(peer, kDirectiveRef + op.id, now);
+  dir->SendUp(batch, op.id);
   const bool cancelled = op.kind == OpKind::kCancel;
   const bool mine = next->id().rfind(dir->IdPrefix(), 0) == 0;
   const v1::Jurisdiction* issuer = ctx->topology().Find(next->issuer_jurisdiction_id());
@@ -332,6 +335,8 @@ void OnChange(Self* self, DirectiveOp& op) {
     reply(d);
   });
 }
+
+void FlushReceipts(Self* self);
 
 void OnReceipt(Self* self, DirectiveOp& op) {
   auto& st = self->state;
@@ -374,6 +379,7 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   pending.reply = std::move(op.on_receipt);
   open.pending.push_back(std::move(pending));
   open.keys.push_back(std::move(key));
+  if (open.pending.size() >= kExpandChunk) return FlushReceipts(self);  // bounded batches
   if (!open.flush_queued) {
     // Behind every receipt already in the mailbox: they join this batch.
     open.flush_queued = true;
@@ -528,6 +534,33 @@ Status CheckDirectiveSync(const v1::Directive& d, const core::Topology& topology
   return Status::Ok();
 }
 
+// A directive a child node sends up was issued in its subtree and addresses
+// only units there.
+Status CheckFromBelow(const std::string& from, const v1::Directive& d,
+                      const core::Topology& topology) {
+  if (!topology.IsWithin(d.issuer_jurisdiction_id(), from)) {
+    return Status::InvalidArgument("directive_sync.directive.issuer_jurisdiction_id: \"" +
+                                   d.issuer_jurisdiction_id().substr(0, kMaxIdLength) +
+                                   "\" is not in the subtree of the link's child root \"" + from +
+                                   "\"");
+  }
+  const auto& t = d.draft().targets();
+  bool inside = !t.has_level() || topology.IsWithin(t.level().subtree_id(), from);
+  for (const auto& id : t.jurisdictions().ids()) {
+    inside = inside && topology.IsWithin(core::UnitJurisdiction(id, topology), from);
+  }
+  for (const auto& id : t.departments().ids()) {
+    inside = inside && topology.IsWithin(core::UnitJurisdiction(id, topology), from);
+  }
+  if (!inside) {
+    return Status::InvalidArgument(
+        "directive_sync.directive.draft.targets: a target lies outside the subtree of the "
+        "link's child root \"" +
+        from + "\"");
+  }
+  return Status::Ok();
+}
+
 Status CheckCountsSync(const std::string& from, const v1::CountsSync& c,
                        const core::Topology& topology) {
   if (from == core::kParentPeer) {
@@ -629,13 +662,17 @@ void Directives::Impl::FlushLoop() {
   }
 }
 
+void Directives::Impl::SendUp(storage::Batch& batch, const std::string& id) const {
+  if (!ctx->placement().has_parent()) return;
+  batch.Send(std::string(core::kParentPeer), kDirectiveRef + id, ctx->NowMs());
+}
+
 void Directives::Impl::ApplyDirective(const std::string& from, v1::Directive d,
                                       storage::Batch batch,
                                       std::function<void(const Status&)> finish) {
+  const bool from_below = from != core::kParentPeer;
   Status bad = CheckDirectiveSync(d, ctx->topology());
-  if (bad.ok() && from != core::kParentPeer) {
-    bad = Status::InvalidArgument("directive_sync: only the parent link sends directives down");
-  }
+  if (bad.ok() && from_below) bad = CheckFromBelow(from, d, ctx->topology());
   if (bad.ok() && Mine(d.id())) {
     bad = Status::InvalidArgument("directive_sync: directive " + d.id() + " is this node's own");
   }
@@ -649,12 +686,21 @@ void Directives::Impl::ApplyDirective(const std::string& from, v1::Directive d,
     auto it = versions.find(d.id());
     if (it != versions.end()) {
       have = it->second;
-    } else if (auto stored = storage::GetDirective(ctx->store(), d.id()); stored.ok()) {
+    } else if (auto stored = from_below ? storage::GetDirectiveFromBelow(ctx->store(), d.id())
+                                        : storage::GetDirective(ctx->store(), d.id());
+               stored.ok()) {
       have = stored->version();
     }
     if (d.version() > have) versions[d.id()] = d.version();
+    if (from_below) this->from_below.insert(d.id());
   }
   if (d.version() <= have) return ctx->store().Commit(std::move(batch), std::move(finish));
+  if (from_below) {
+    // Kept for the watch and passed on up; every target lies below `from`.
+    storage::PutDirectiveFromBelow(batch, d);
+    SendUp(batch, d.id());
+    return ctx->store().Commit(std::move(batch), std::move(finish));
+  }
   const int64_t now = ctx->NowMs();
   probe->FanoutLatency(
       static_cast<double>(now - (have == 0 ? d.issued_at_unix_ms() : d.updated_at_unix_ms())) /
@@ -682,6 +728,15 @@ void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync
     return ctx->store().Commit(std::move(batch), std::move(finish));
   }
   const std::string& id = sync.directive_id();
+  // Come up from below: counted for the watch and passed on up, never listed
+  // here (the child lists it). Held here (issued here or come down): listed.
+  bool below = false;
+  {
+    std::lock_guard lock(link_mu);
+    below = from_below.count(id) > 0;  // its "d:" came first on this link, maybe not durable
+  }
+  below = below || (!storage::GetDirective(ctx->store(), id).ok() &&
+                    storage::GetDirectiveFromBelow(ctx->store(), id).ok());
   const std::string key = id + '\0' + from;
   v1::ChildCounts last;
   v1::ChildCounts next;
@@ -716,7 +771,7 @@ void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync
   }
   for (const auto& j : at) {
     storage::AddProgress(batch, id, j, delta);
-    storage::IndexDirective(batch, j, id);
+    if (!below) storage::IndexDirective(batch, j, id);
   }
   storage::PutChildCounts(batch, id, from, next);
   storage::CountUpdateReceived(batch, id);
@@ -792,6 +847,7 @@ bool Directives::BuildPayload(const std::string& ref, v1::LinkPayload* payload) 
   }
   if (ref.rfind(kDirectiveRef, 0) == 0) {
     auto d = storage::GetDirective(store, ref.substr(2));
+    if (!d.ok()) d = storage::GetDirectiveFromBelow(store, ref.substr(2));  // passed on up
     if (d.ok()) *payload->mutable_directive_sync()->mutable_directive() = std::move(d).value();
     return true;
   }
@@ -1267,7 +1323,7 @@ void Directives::ProgressOf(const v1::Caller& caller, v1::GetProgressRequest req
     }
     return done(std::move(progress).value());
   }
-  // Numbered on a node below and never sent up: one of the child nodes under `at` holds it.
+  // Numbered on a node below (kept here only for the watch): a child node under `at` holds it.
   auto roots = ChildRootsWithin(*impl_->ctx, at);
   if (d.status().code() != Code::kNotFound || roots.empty() ||
       impl_->Mine(request.directive_id())) {

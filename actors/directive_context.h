@@ -69,9 +69,10 @@ struct Directives::Impl {
   // ---- Federation (directive_actor.cc) ----
   // True for a directive numbered on this node.
   bool Mine(const std::string& id) const { return id.rfind(IdPrefix(), 0) == 0; }
-  // True when this node reports the directive's counts to its parent: it
-  // came down the parent link (children never send directives up).
-  bool SendsUp(const std::string& id) const { return ctx->placement().has_parent() && !Mine(id); }
+  // True when this node reports the directive's counts to its parent: every
+  // directive does on a node with a parent (one that came down, one issued
+  // here, one that came up from below), so every node above sees it move.
+  bool SendsUp(const std::string& /*id*/) const { return ctx->placement().has_parent(); }
   // Child links whose subtree holds a target unit of `d`.
   std::vector<std::string> ChildPeers(const v1::Directive& d) const;
   // For a batch that changes the counts of the hosted root: bumps their
@@ -82,6 +83,8 @@ struct Directives::Impl {
   void FlushLoop();
   // Applies a directive or counts update from link `from` in one batch with
   // the inbox mark `batch` already holds; `finish` once durable.
+  // Queues "d:<id>" to the parent in `batch` (nothing on the root node).
+  void SendUp(storage::Batch& batch, const std::string& id) const;
   void ApplyDirective(const std::string& from, v1::Directive d, storage::Batch batch,
                       std::function<void(const Status&)> finish);
   void ApplyCounts(const std::string& from, const v1::CountsSync& sync, int64_t written_at_ms,
@@ -97,6 +100,7 @@ struct Directives::Impl {
 
   std::mutex link_mu;
   std::unordered_map<std::string, int64_t> versions;  // guarded by link_mu: highest queued
+  std::unordered_set<std::string> from_below;         // guarded: came up, maybe not durable yet
   std::unordered_map<std::string, v1::ChildCounts> child_counts;  // guarded: directive \0 child
   std::mutex unsent_mu;
   std::condition_variable unsent_cv;

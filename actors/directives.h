@@ -94,7 +94,7 @@ class Directives {
   // read here when this node hosts that jurisdiction and holds the
   // directive; else over the node links, from the node hosting the
   // jurisdiction, or from the child node below it that numbered the
-  // directive (such a directive never comes up). PERMISSION_DENIED when
+  // directive (not held above it). PERMISSION_DENIED when
   // the caller may not see the directive (neither issued in nor addressed
   // into its subtree).
   void ProgressOf(const v1::Caller& caller, v1::GetProgressRequest request, int hops,

@@ -85,8 +85,9 @@ StatusOr<IdPage> ListIds(const Store& store, const std::string& prefix, const st
 
 }  // namespace
 
-void PutDirective(Batch& batch, const v1::Directive& d) {
-  Raw::Put(batch, kF, Id("d/", d.id()), d.SerializeAsString());
+namespace {
+
+void RecordDirectiveChange(Batch& batch, const v1::Directive& d) {
   // Change log (the live watch): the directive as its issuer's row sees it,
   // with whom it is addressed to (the watch shows it below the issuer too).
   v1::Change change;
@@ -102,6 +103,18 @@ void PutDirective(Batch& batch, const v1::Directive& d) {
   for (const auto& id : t.jurisdictions().ids()) dc->add_target_units(id);
   for (const auto& id : t.departments().ids()) dc->add_target_units(id);
   batch.RecordChange(change);
+}
+
+}  // namespace
+
+void PutDirective(Batch& batch, const v1::Directive& d) {
+  Raw::Put(batch, kF, Id("d/", d.id()), d.SerializeAsString());
+  RecordDirectiveChange(batch, d);
+}
+
+void PutDirectiveFromBelow(Batch& batch, const v1::Directive& d) {
+  Raw::Put(batch, kF, Id("b/", d.id()), d.SerializeAsString());
+  RecordDirectiveChange(batch, d);
 }
 
 void PutExpansion(Batch& batch, const std::string& directive_id,
@@ -197,6 +210,10 @@ int64_t CountUpdates(const Store& store, const std::string& directive_id) {
 
 StatusOr<v1::Directive> GetDirective(const Store& store, const std::string& directive_id) {
   return GetMessage<v1::Directive>(store, Id("d/", directive_id), "directive " + directive_id);
+}
+
+StatusOr<v1::Directive> GetDirectiveFromBelow(const Store& store, const std::string& directive_id) {
+  return GetMessage<v1::Directive>(store, Id("b/", directive_id), "directive " + directive_id);
 }
 
 StatusOr<v1::Receipt> GetReceipt(const Store& store, const std::string& directive_id,

@@ -7,6 +7,8 @@
 //
 // Column family "directives" (\0 ends every variable-length id):
 //   d/<directive>                          -> v1::Directive
+//   b/<directive>                          -> v1::Directive numbered on a node below (as it
+//                                             came up: the watch, and passed on up)
 //   x/<directive>                          -> v1::DirectiveExpansion (expansion cursor)
 //   r/<directive> \0 <unit>                -> v1::Receipt
 //   c/<directive> \0 <jurisdiction> \0 <n> -> int64, merged by addition: field n of
@@ -39,6 +41,11 @@ namespace whistle::storage {
 // ---- Writes ----
 
 void PutDirective(Batch& batch, const v1::Directive& d);
+// A directive numbered on a node below, as it came up: kept apart from those
+// issued here or come down ("b/", not "d/"), so reads never take it for one
+// this node holds (they ask the node below), and recorded in the change log
+// (the live watch above the issuer).
+void PutDirectiveFromBelow(Batch& batch, const v1::Directive& d);
 void PutExpansion(Batch& batch, const std::string& directive_id,
                   const v1::DirectiveExpansion& cursor);
 // Lists `directive_id` under `jurisdiction` (idempotent).
@@ -80,6 +87,7 @@ int64_t CountUpdates(const Store& store, const std::string& directive_id);
 
 // NOT_FOUND when absent.
 StatusOr<v1::Directive> GetDirective(const Store& store, const std::string& directive_id);
+StatusOr<v1::Directive> GetDirectiveFromBelow(const Store& store, const std::string& directive_id);
 StatusOr<v1::Receipt> GetReceipt(const Store& store, const std::string& directive_id,
                                  const std::string& unit_id);
 // The directive an earlier Issue with this user + request id created; NOT_FOUND if none.

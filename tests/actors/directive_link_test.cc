@@ -145,5 +145,51 @@ TEST(DirectiveLinkTest, ChildKeepsTheHighestVersionAndExpandsOnce) {
   EXPECT_TRUE(storage::GetExpansion(node->store(), d.id())->complete());
 }
 
+// A directive a child node sends up (issued in its subtree) is kept apart:
+// not a directive this node holds, not listed here, its counts merged for the
+// watch. One issued outside the child's subtree, or addressed outside it, is
+// refused and nothing is kept.
+TEST(DirectiveLinkTest, ParentKeepsADirectiveFromBelowApart) {
+  Fixture f;
+  const std::string city = f.topology->root().id();
+  auto node = f.Start("szs", city, {"pl", "dwk"}, false);
+  v1::Directive d;
+  d.set_id("pl-d-000000000001");
+  d.mutable_draft()->set_title("t");
+  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
+  d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id("pl");
+  d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_TOWNSHIP);
+  d.set_issuer_user("county.leader");
+  d.set_issuer_jurisdiction_id("pl");
+  d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
+  d.set_version(1);
+  auto envelope = [&](uint64_t seq, const v1::Directive& dd) {
+    v1::LinkEnvelope env;
+    env.set_seq(seq);
+    *env.mutable_payload()->mutable_directive_sync()->mutable_directive() = dd;
+    return env;
+  };
+  Apply(*node, "pl", envelope(1, d));
+  Apply(*node, "pl", Counts(2, d.id(), "pl", 1, 12, 3, 0));
+  EXPECT_EQ(storage::GetDirective(node->store(), d.id()).status().code(), Code::kNotFound);
+  EXPECT_EQ(storage::GetDirectiveFromBelow(node->store(), d.id())->version(), 1);
+  EXPECT_EQ(At(*node, d.id(), city).signed_(), 3);
+  EXPECT_TRUE(storage::ListDirectiveIds(node->store(), city, "", 10)->ids.empty());
+  EXPECT_TRUE(storage::ListDirectiveIds(node->store(), "pl", "", 10)->ids.empty());
+
+  v1::Directive outside = d;  // issued in another county
+  outside.set_id("pl-d-000000000002");
+  outside.set_issuer_jurisdiction_id("dwk");
+  outside.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id("dwk");
+  v1::Directive wide = d;  // issued in pl, addressed to the whole city
+  wide.set_id("pl-d-000000000003");
+  wide.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(city);
+  Apply(*node, "pl", envelope(3, outside));
+  Apply(*node, "pl", envelope(4, wide));
+  EXPECT_FALSE(storage::GetDirectiveFromBelow(node->store(), outside.id()).ok());
+  EXPECT_FALSE(storage::GetDirectiveFromBelow(node->store(), wide.id()).ok());
+  EXPECT_EQ(node->DurableInboxSeq("pl"), 4u);
+}
+
 }  // namespace
 }  // namespace whistle::actors

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -766,7 +767,7 @@ int64_t UnitsAt(const std::string& subtree, v1::Level level) {
 }
 
 // Any node answers Get, Progress and ListTargets of any directive its
-// caller may see: one numbered on a node below (which never comes up) is
+// caller may see: one numbered on a node below (not held above it) is
 // read there, and a subtree hosted on another node is counted where it is.
 TEST(DirectiveFederationTest, ReadsAtAnyNodeFindTheNodeThatHoldsTheCounts) {
   const auto& t = Shizuishan();
@@ -939,6 +940,92 @@ TEST(DirectiveFederationTest, ReadsAtAnyNodeFindTheNodeThatHoldsTheCounts) {
   s = issue(fed.node(county), "另一份", &other);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS) << s.error_message();
   EXPECT_NE(s.error_message().find(first.directive().id()), std::string::npos);
+}
+
+// What a watch of `at` on node `p` (as `who`, from the start of the log)
+// shows of directive `id`: the versions of its issue/amend/cancel changes and
+// the signed count of row `at`, read until `done` says so or 10 s pass.
+struct Watched {
+  std::vector<int64_t> versions;
+  int64_t signed_ = 0;
+};
+Watched WatchDirective(WhistledProcess& p, const Identity& who, const std::string& at,
+                       const std::string& id, const std::function<bool(const Watched&)>& done,
+                       int seconds = 10) {
+  auto stub = v1::WatchService::NewStub(p.channel());
+  grpc::ClientContext ctx;
+  who.Apply(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  v1::WatchRequest req;
+  req.set_jurisdiction_id(at);
+  req.set_from_token("0");
+  auto stream = stub->Watch(&ctx, req);
+  Watched out;
+  v1::Change change;
+  while (!done(out) && stream->Read(&change)) {
+    const auto& dc = change.directive_change();
+    if (dc.directive_id() != id) continue;
+    if (dc.version() > 0) out.versions.push_back(dc.version());
+    if (dc.jurisdiction_id() == at) out.signed_ += dc.delta().signed_();
+  }
+  ctx.TryCancel();
+  stream->Finish();
+  return out;
+}
+
+// A directive issued on a node below comes up for the watches above it: the
+// township's directive, its amend and its signatures show on the county's and
+// the city's watches (their rows move), and List still shows it once.
+TEST(DirectiveFederationTest, WatchesAboveTheIssuerSeeItsChanges) {
+  const auto& t = Shizuishan();
+  const std::string city = t.root().id();
+  const std::string county = "pl";
+  const std::string town = FirstTownshipOf(county);
+  ASSERT_FALSE(town.empty());
+  LocalFederation fed(LocalFederation::ThreeLevel(town));  // city -> county -> township
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  const std::string id =
+      IssueAt(fed.node(town), Leader(town), town, v1::LEVEL_GRID, "乡镇自行下发");
+  ASSERT_FALSE(id.empty());
+  std::vector<std::string> grids;
+  for (const auto* j : t.Subtree(town)) {
+    if (j->level() == v1::LEVEL_GRID) grids.push_back(j->id());
+  }
+  ASSERT_FALSE(grids.empty());
+  std::atomic<int> retries{0};
+  for (const auto& g : grids) ASSERT_TRUE(Answer(fed, id, g, Step::kSign, &retries));
+  {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(town));
+    v1::AmendDirectiveRequest req;
+    req.set_directive_id(id);
+    req.mutable_amend()->set_deadline_unix_ms(NowMs() + 7200 * 1000);
+    v1::Directive out;
+    grpc::Status s = Stub(fed.node(town))->Amend(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const auto n = static_cast<int64_t>(grids.size());
+  const std::vector<int64_t> both = {1, 2};
+  for (const std::string& at : {county, city}) {
+    Watched w = WatchDirective(fed.node(at), Leader(at), at, id, [&](const Watched& w) {
+      return w.versions.size() >= 2 && w.signed_ >= n;
+    });
+    EXPECT_EQ(w.versions, both) << "watch of " << at;
+    EXPECT_EQ(w.signed_, n) << "watch of " << at;
+  }
+  // Another county's watch at the city does not see it.
+  Watched other = WatchDirective(
+      fed.node(city), Leader("dwk"), "dwk", id,
+      [](const Watched& w) { return !w.versions.empty(); }, 2);
+  EXPECT_TRUE(other.versions.empty());
+  // Still listed once at every level, and read where it is held.
+  for (const std::string& at : {city, county, town}) {
+    EXPECT_EQ(ListedIds(fed.node(city), Leader(city), at, 50)[id], 1) << at;
+  }
+  v1::GetProgressResponse p;
+  grpc::Status s = ProgressAs(fed.node(city), Leader(city), id, city, &p);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(p.total().counts().signed_(), n);
 }
 
 }  // namespace

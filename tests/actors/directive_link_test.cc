@@ -73,6 +73,13 @@ v1::LinkEnvelope Counts(uint64_t seq, const std::string& id, const std::string& 
   return env;
 }
 
+v1::LinkEnvelope Sync(uint64_t seq, const v1::Directive& d) {
+  v1::LinkEnvelope env;
+  env.set_seq(seq);
+  *env.mutable_payload()->mutable_directive_sync()->mutable_directive() = d;
+  return env;
+}
+
 v1::ProgressCounts At(Node& node, const std::string& id, const std::string& j) {
   return storage::GetProgress(node.store(), id, j).value();
 }
@@ -126,19 +133,13 @@ TEST(DirectiveLinkTest, ChildKeepsTheHighestVersionAndExpandsOnce) {
   d.set_issuer_jurisdiction_id(city);
   d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
   d.set_version(1);
-  auto envelope = [&](uint64_t seq, const v1::Directive& dd) {
-    v1::LinkEnvelope env;
-    env.set_seq(seq);
-    *env.mutable_payload()->mutable_directive_sync()->mutable_directive() = dd;
-    return env;
-  };
   v1::Directive v2 = d;
   v2.set_version(2);
   v2.mutable_draft()->set_text("amended");
-  Apply(*node, "parent", envelope(1, d));
-  Apply(*node, "parent", envelope(2, v2));
-  Apply(*node, "parent", envelope(3, d));  // older version arriving late: ignored
-  Apply(*node, "parent", envelope(2, d));  // resend: ignored
+  Apply(*node, "parent", Sync(1, d));
+  Apply(*node, "parent", Sync(2, v2));
+  Apply(*node, "parent", Sync(3, d));  // older version arriving late: ignored
+  Apply(*node, "parent", Sync(2, d));  // resend: ignored
   EXPECT_EQ(storage::GetDirective(node->store(), d.id())->version(), 2);
   const int64_t grids = f.topology->GridsBelow("pl");
   EXPECT_EQ(At(*node, d.id(), "pl").total(), grids);  // expanded once
@@ -163,13 +164,7 @@ TEST(DirectiveLinkTest, ParentKeepsADirectiveFromBelowApart) {
   d.set_issuer_jurisdiction_id("pl");
   d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
   d.set_version(1);
-  auto envelope = [&](uint64_t seq, const v1::Directive& dd) {
-    v1::LinkEnvelope env;
-    env.set_seq(seq);
-    *env.mutable_payload()->mutable_directive_sync()->mutable_directive() = dd;
-    return env;
-  };
-  Apply(*node, "pl", envelope(1, d));
+  Apply(*node, "pl", Sync(1, d));
   Apply(*node, "pl", Counts(2, d.id(), "pl", 1, 12, 3, 0));
   EXPECT_EQ(storage::GetDirective(node->store(), d.id()).status().code(), Code::kNotFound);
   EXPECT_EQ(storage::GetDirectiveFromBelow(node->store(), d.id())->version(), 1);
@@ -184,8 +179,8 @@ TEST(DirectiveLinkTest, ParentKeepsADirectiveFromBelowApart) {
   v1::Directive wide = d;  // issued in pl, addressed to the whole city
   wide.set_id("pl-d-000000000003");
   wide.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(city);
-  Apply(*node, "pl", envelope(3, outside));
-  Apply(*node, "pl", envelope(4, wide));
+  Apply(*node, "pl", Sync(3, outside));
+  Apply(*node, "pl", Sync(4, wide));
   EXPECT_FALSE(storage::GetDirectiveFromBelow(node->store(), outside.id()).ok());
   EXPECT_FALSE(storage::GetDirectiveFromBelow(node->store(), wide.id()).ok());
   EXPECT_EQ(node->DurableInboxSeq("pl"), 4u);

@@ -300,18 +300,25 @@ void OnResume(Self* self, DirectiveOp& op) {
   Expand(self->state.dir, d, units, from, op.resume.cursor, storage::Batch(), nullptr);
 }
 
+std::string IssuedElsewhere(const std::string& id, const std::string& here) {
+  const std::string node = id.substr(0, id.find("-d-"));
+  return "directive_id: " + core::Quote(id) + " was issued on node " + core::Quote(node) +
+         ", not on this node (" + here + "); amend and cancel it there";
+}
+
 void OnChange(Self* self, DirectiveOp& op) {
   auto& st = self->state;
   Directives::Impl* dir = st.dir;
   NodeContext* ctx = dir->ctx;
   Status why;
   const v1::Directive* current = Find(self, op.id, &why);
+  if (current == nullptr && why.code() == Code::kNotFound &&
+      storage::GetDirectiveFromBelow(ctx->store(), op.id).ok()) {
+    why = Status::FailedPrecondition(IssuedElsewhere(op.id, ctx->node_id()));
+  }
   if (current == nullptr) return op.on_directive(why);
   if (!dir->Mine(op.id)) {
-    const std::string node = op.id.substr(0, op.id.find("-d-"));
-    return op.on_directive(Status::FailedPrecondition(
-        "directive_id: " + core::Quote(op.id) + " was issued on node " + core::Quote(node) +
-        ", not on this node (" + ctx->node_id() + "); amend and cancel it there"));
+    return op.on_directive(Status::FailedPrecondition(IssuedElsewhere(op.id, ctx->node_id())));
   }
   const int64_t now = ctx->NowMs();
   auto next = op.kind == OpKind::kAmend
@@ -683,16 +690,27 @@ void Directives::Impl::ApplyDirective(const std::string& from, v1::Directive d,
   int64_t have = 0;
   {
     std::lock_guard lock(link_mu);
-    auto it = versions.find(d.id());
-    if (it != versions.end()) {
+    if (from_below &&
+        (versions.count(d.id()) > 0 || storage::GetDirective(ctx->store(), d.id()).ok())) {
+      bad = Status::InvalidArgument("directive_sync: directive " + d.id() +
+                                    " came down from the parent; a child cannot send it up");
+    }
+    auto& seen = from_below ? below_versions : versions;
+    auto it = seen.find(d.id());
+    if (!bad.ok()) {
+      // Refused below, outside the lock.
+    } else if (it != seen.end()) {
       have = it->second;
     } else if (auto stored = from_below ? storage::GetDirectiveFromBelow(ctx->store(), d.id())
                                         : storage::GetDirective(ctx->store(), d.id());
                stored.ok()) {
       have = stored->version();
     }
-    if (d.version() > have) versions[d.id()] = d.version();
-    if (from_below) this->from_below.insert(d.id());
+    if (bad.ok() && d.version() > have) seen[d.id()] = d.version();
+  }
+  if (!bad.ok()) {
+    LogRefused(from, bad);
+    return ctx->store().Commit(std::move(batch), std::move(finish));
   }
   if (d.version() <= have) return ctx->store().Commit(std::move(batch), std::move(finish));
   if (from_below) {
@@ -733,7 +751,7 @@ void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync
   bool below = false;
   {
     std::lock_guard lock(link_mu);
-    below = from_below.count(id) > 0;  // its "d:" came first on this link, maybe not durable
+    below = below_versions.count(id) > 0;  // its "d:" came first on this link, maybe not durable
   }
   below = below || (!storage::GetDirective(ctx->store(), id).ok() &&
                     storage::GetDirectiveFromBelow(ctx->store(), id).ok());

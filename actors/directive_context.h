@@ -100,7 +100,9 @@ struct Directives::Impl {
 
   std::mutex link_mu;
   std::unordered_map<std::string, int64_t> versions;  // guarded by link_mu: highest queued
-  std::unordered_set<std::string> from_below;         // guarded: came up, maybe not durable yet
+  // The same for directives that came up from child nodes, kept apart so a
+  // child can never hold back a version coming down (guarded by link_mu).
+  std::unordered_map<std::string, int64_t> below_versions;
   std::unordered_map<std::string, v1::ChildCounts> child_counts;  // guarded: directive \0 child
   std::mutex unsent_mu;
   std::condition_variable unsent_cv;

@@ -186,5 +186,36 @@ TEST(DirectiveLinkTest, ParentKeepsADirectiveFromBelowApart) {
   EXPECT_EQ(node->DurableInboxSeq("pl"), 4u);
 }
 
+// A child cannot send up a directive that came down from the parent (say,
+// with a higher version to hold back the parent's next amend): refused, and
+// the parent's versions still arrive.
+TEST(DirectiveLinkTest, AChildCannotHoldBackADirectiveComingDown) {
+  Fixture f;
+  const std::string city = f.topology->root().id();
+  const std::string town = f.topology->Children("pl").front()->id();
+  auto node = f.Start("pl", "pl", {town}, true);
+  v1::Directive d;
+  d.set_id("szs-d-000000000001");
+  d.mutable_draft()->set_title("t");
+  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
+  d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id("pl");
+  d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_TOWNSHIP);
+  d.set_issuer_user("mayor");
+  d.set_issuer_jurisdiction_id(city);
+  d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
+  d.set_version(1);
+  Apply(*node, "parent", Sync(1, d));
+  v1::Directive forged = d;  // the same id, "issued" in the township, far ahead
+  forged.set_version(99);
+  forged.set_issuer_jurisdiction_id(town);
+  forged.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(town);
+  Apply(*node, town, Sync(1, forged));
+  EXPECT_FALSE(storage::GetDirectiveFromBelow(node->store(), d.id()).ok());
+  v1::Directive v2 = d;
+  v2.set_version(2);
+  Apply(*node, "parent", Sync(2, v2));
+  EXPECT_EQ(storage::GetDirective(node->store(), d.id())->version(), 2);
+}
+
 }  // namespace
 }  // namespace whistle::actors

@@ -1026,6 +1026,20 @@ TEST(DirectiveFederationTest, WatchesAboveTheIssuerSeeItsChanges) {
   grpc::Status s = ProgressAs(fed.node(city), Leader(city), id, city, &p);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(p.total().counts().signed_(), n);
+  // Amended only where it was issued: the nodes above say where.
+  for (const std::string& at : {city, county}) {
+    grpc::ClientContext ctx;
+    Prepare(ctx, Leader(city));
+    v1::AmendDirectiveRequest req;
+    req.set_directive_id(id);
+    req.mutable_amend()->set_text("改");
+    v1::Directive out;
+    s = Stub(fed.node(at))->Amend(&ctx, req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << at << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("amend and cancel it there"), std::string::npos)
+        << s.error_message();
+  }
 }
 
 }  // namespace

@@ -53,8 +53,10 @@ StatusOr<uint64_t> ParseChangeToken(const std::string& token) {
 
 class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
  public:
-  Stream(WatchService* service, std::string root, uint64_t after)
+  Stream(WatchService* service, grpc::CallbackServerContext* context, std::string root,
+         uint64_t after)
       : service_(service),
+        context_(context),
         root_(std::move(root)),
         pos_(after),
         head_(after),
@@ -130,7 +132,7 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   }
 
   void PumpLocked() {
-    if (finished_ || writing_) return;
+    if (finished_ || writing_ || !StillAllowedLocked()) return;
     while (buffer_.empty()) {
       auto read = service_->node_.store().ReadChanges(pos_, service_->options_.chunk);
       if (!read.ok()) {
@@ -152,6 +154,22 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
     StartWrite(&buffer_.front());
   }
 
+  // The caller is checked again (at most once a second) before anything more
+  // is sent: a token that expired, or whose key was removed by a JWKS reload,
+  // ends the stream (UNAUTHENTICATED); the client resumes from its last token
+  // with a new one.
+  bool StillAllowedLocked() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < recheck_at_) return true;
+    recheck_at_ = now + std::chrono::seconds(1);
+    auto caller = CallerFrom(service_->auth_, *context_, service_->node_.context());
+    Status s = caller.ok() ? CheckCanReadSubtree(caller->get(), root_, service_->node_.topology())
+                           : caller.status();
+    if (s.ok()) return true;
+    FinishLocked(s);
+    return false;
+  }
+
   // Ends the stream once no write is in flight (Finish never overlaps a write).
   void FinishLocked(const Status& status) {
     if (finished_) return;
@@ -170,6 +188,7 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   }
 
   WatchService* const service_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
   const std::string root_;
   std::mutex mu_;
   uint64_t pos_;                   // last change-log seq read (guarded by mu_)
@@ -180,6 +199,7 @@ class WatchService::Stream final : public grpc::ServerWriteReactor<v1::Change> {
   bool finished_ = false;
   std::optional<Status> deferred_;  // FinishLocked while writing (guarded by mu_)
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point recheck_at_ = started_ + std::chrono::seconds(1);
 };
 
 WatchService::WatchService(actors::Node& node, RpcProbe& probe, const Authenticator& auth,
@@ -231,7 +251,7 @@ grpc::ServerWriteReactor<v1::Change>* WatchService::Watch(grpc::CallbackServerCo
     auto probe = store.ReadChanges(after, 1);
     if (!probe.ok()) return refuse(probe.status());
   }
-  auto* stream = new Stream(this, std::move(root), after);
+  auto* stream = new Stream(this, context, std::move(root), after);
   {
     std::lock_guard lock(mu_);
     streams_.insert(stream);

@@ -21,6 +21,7 @@
 #include "services/token.h"
 #include "tests/e2e/raw_h2.h"
 #include "tests/e2e/scenario.h"
+#include "whistle/v1/watch.grpc.pb.h"
 
 namespace whistle::testing {
 namespace {
@@ -526,6 +527,72 @@ TEST(AuthRotationTest, SighupReloadsTheKeysAndKeepsThemOnABadFile) {
   EXPECT_EQ(wait_for("whistle_auth_jwks_reloads_total{result=\"ok\"}", 2), 2);
   EXPECT_EQ(count_token(before_rotation), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(count_with(rotated->private_pem, "new"), grpc::StatusCode::OK);
+  EXPECT_EQ(node.Terminate(), 0);
+}
+
+// A watch opened with a token whose key a reload then removes: it delivers
+// the change made before the reload and ends UNAUTHENTICATED before the next
+// one, instead of streaming on for a caller the node no longer accepts.
+TEST(AuthRotationTest, AnOpenWatchEndsWhenItsKeyIsRemoved) {
+  TempDir dir;
+  auto old_key = services::GenerateKeyPair(services::KeyType::kEc256, "old");
+  auto new_key = services::GenerateKeyPair(services::KeyType::kEc256, "new");
+  ASSERT_TRUE(old_key.ok() && new_key.ok());
+  const std::string jwks = dir.path() + "/jwks.json";
+  WriteAll(jwks, JwksOf({old_key->jwks_json, new_key->jwks_json}));
+  WhistledProcess node(dir.path() + "/node", {"--jwks-file", jwks});
+  ASSERT_TRUE(node.running()) << node.LogTail();
+  const ScenarioIds ids = DawukouIds();
+  Claims leader;
+  leader.user = "sun.city";
+  leader.role = v1::ROLE_LEADER;
+  leader.jurisdiction = "szs";
+  Claims worker;
+  worker.user = "gw.1";
+  worker.role = v1::ROLE_GRID_WORKER;
+  worker.jurisdiction = ids.grid;
+  auto report = [&](const std::string& request_id) {
+    grpc::ClientContext ctx;
+    Raw{"Bearer " + services::MintToken(new_key->private_pem, "new", worker, Now(), 600).value(),
+        {}}
+        .Apply(ctx);
+    v1::ReportCaseRequest req;
+    *req.mutable_report() = NeighbourDispute(ids, request_id);
+    v1::Case out;
+    grpc::Status s = node.cases()->Report(&ctx, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out.id();
+  };
+
+  auto watch = v1::WatchService::NewStub(node.channel());
+  grpc::ClientContext ctx;
+  Raw{"Bearer " + services::MintToken(old_key->private_pem, "old", leader, Now(), 600).value(), {}}
+      .Apply(ctx);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::WatchRequest req;
+  req.set_jurisdiction_id("szs");
+  req.set_from_token("0");
+  auto stream = watch->Watch(&ctx, req);
+  const std::string first = report("watch-1");
+  v1::Change change;
+  ASSERT_TRUE(stream->Read(&change));  // the first case, while the key is loaded
+  EXPECT_EQ(change.case_change().case_id(), first);
+
+  WriteAll(jwks, new_key->jwks_json);
+  node.Signal(SIGHUP);
+  for (int i = 0; i < 100 && MetricValue(node.metrics_port(),
+                                         "whistle_auth_jwks_reloads_total{result=\"ok\"}") != 1;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the stream's recheck
+  const std::string second = report("watch-2");
+  ASSERT_FALSE(second.empty());
+  int after_reload = 0;
+  while (stream->Read(&change)) after_reload += change.case_change().case_id() == second;
+  grpc::Status end = stream->Finish();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAUTHENTICATED) << end.error_message();
+  EXPECT_EQ(after_reload, 0) << "a change reached a caller whose key was removed";
   EXPECT_EQ(node.Terminate(), 0);
 }
 

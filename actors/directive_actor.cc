@@ -312,14 +312,19 @@ void OnChange(Self* self, DirectiveOp& op) {
   NodeContext* ctx = dir->ctx;
   Status why;
   const v1::Directive* current = Find(self, op.id, &why);
-  if (current == nullptr && why.code() == Code::kNotFound &&
-      storage::GetDirectiveFromBelow(ctx->store(), op.id).ok()) {
-    why = Status::FailedPrecondition(IssuedElsewhere(op.id, ctx->node_id()));
-  }
-  if (current == nullptr) return op.on_directive(why);
   if (!dir->Mine(op.id)) {
+    // Held here from above, or kept from below: the caller who may change it
+    // is sent to the issuing node; anyone else is refused as it would be there.
+    StatusOr<v1::Directive> copy = current != nullptr ? StatusOr<v1::Directive>(*current)
+                                   : why.code() == Code::kNotFound
+                                       ? storage::GetDirectiveFromBelow(ctx->store(), op.id)
+                                       : StatusOr<v1::Directive>(why);
+    if (!copy.ok()) return op.on_directive(current == nullptr ? why : copy.status());
+    Status may = core::CheckCanChange(*copy, op.caller, ctx->topology());
+    if (may.code() == Code::kPermissionDenied) return op.on_directive(may);
     return op.on_directive(Status::FailedPrecondition(IssuedElsewhere(op.id, ctx->node_id())));
   }
+  if (current == nullptr) return op.on_directive(why);
   const int64_t now = ctx->NowMs();
   auto next = op.kind == OpKind::kAmend
                   ? core::ApplyAmend(*current, op.caller, op.amend, ctx->topology(), now)

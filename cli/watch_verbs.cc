@@ -171,6 +171,10 @@ int WatchVerb(const VerbIo& io, bool json, Args args) {
                         status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)) {
     std::fprintf(stderr, "resume with: whistlectl watch --from %s\n", last.c_str());
   }
+  // The token expired or its key was withdrawn mid-stream: resume with a new one.
+  if (!last.empty() && status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    std::fprintf(stderr, "resume with a new token: whistlectl watch --from %s\n", last.c_str());
+  }
   return io.print(status, v1::Change(), [] {});
 }
 

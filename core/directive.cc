@@ -147,18 +147,6 @@ bool IsLeaderAtOrAbove(const v1::Caller& caller, std::string_view jurisdiction,
          topology.IsWithin(jurisdiction, caller.jurisdiction_id());
 }
 
-Status CheckCanChange(const v1::Directive& d, const v1::Caller& caller, const Topology& topology) {
-  if (!IsLeaderAtOrAbove(caller, d.issuer_jurisdiction_id(), topology)) {
-    return Status::PermissionDenied("directive " + d.id() +
-                                    ": only a leader of the issuing jurisdiction or above may "
-                                    "change it");
-  }
-  if (d.state() != v1::DIRECTIVE_STATE_ACTIVE) {
-    return Status::FailedPrecondition("directive " + d.id() + " is cancelled");
-  }
-  return Status::Ok();
-}
-
 // A deadline after `now_ms` and at most kMaxDeadlineAheadMs after it.
 Status CheckDeadline(std::string_view field, int64_t deadline_ms, int64_t now_ms) {
   if (deadline_ms <= now_ms) {
@@ -219,6 +207,18 @@ v1::ProgressCounts Minus(v1::ProgressCounts a, const v1::ProgressCounts& b) {
 }
 
 }  // namespace
+
+Status CheckCanChange(const v1::Directive& d, const v1::Caller& caller, const Topology& topology) {
+  if (!IsLeaderAtOrAbove(caller, d.issuer_jurisdiction_id(), topology)) {
+    return Status::PermissionDenied("directive " + d.id() +
+                                    ": only a leader of the issuing jurisdiction or above may "
+                                    "change it");
+  }
+  if (d.state() != v1::DIRECTIVE_STATE_ACTIVE) {
+    return Status::FailedPrecondition("directive " + d.id() + " is cancelled");
+  }
+  return Status::Ok();
+}
 
 StatusOr<CheckedDraft> CheckIssue(const CheckedCaller& issuer, v1::DirectiveDraft draft,
                                   const Context& ctx, int64_t now_ms) {

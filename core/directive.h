@@ -56,6 +56,10 @@ std::vector<std::string> ExpandTargets(const v1::Targets& targets, const Topolog
 // The jurisdiction a unit sits in: itself, or a department's jurisdiction.
 std::string UnitJurisdiction(std::string_view unit_id, const Topology& topology);
 
+// Whether `caller` may amend or cancel `d`: PERMISSION_DENIED unless a leader
+// at the issuer's jurisdiction or above; FAILED_PRECONDITION once cancelled.
+Status CheckCanChange(const v1::Directive& d, const v1::Caller& caller, const Topology& topology);
+
 // Amend (deadline, text) and cancel: by a leader at the issuer's jurisdiction
 // or above, while the directive is active. Each bumps `version`.
 StatusOr<v1::Directive> ApplyAmend(const v1::Directive& d, const v1::Caller& caller,

@@ -1040,6 +1040,15 @@ TEST(DirectiveFederationTest, WatchesAboveTheIssuerSeeItsChanges) {
     EXPECT_NE(s.error_message().find("amend and cancel it there"), std::string::npos)
         << s.error_message();
   }
+  // A leader of another county is refused as at the issuing node, not pointed there.
+  grpc::ClientContext ctx;
+  Prepare(ctx, Leader("dwk"));
+  v1::AmendDirectiveRequest req;
+  req.set_directive_id(id);
+  req.mutable_amend()->set_text("改");
+  v1::Directive out;
+  s = Stub(fed.node(city))->Amend(&ctx, req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
 }
 
 }  // namespace

@@ -100,7 +100,8 @@ struct PendingReceipt {
 // The receipts a shard has applied since its last flush.
 struct ReceiptBatch {
   storage::Batch batch;
-  std::map<std::pair<std::string, std::string>, v1::ProgressCounts> deltas;  // (id, row)
+  // Directive -> jurisdiction row -> summed delta (keys copied once per batch).
+  std::map<std::string, std::map<std::string, v1::ProgressCounts>> deltas;
   std::vector<PendingReceipt> pending;
   std::vector<std::string> keys;
   bool flush_queued = false;
@@ -380,7 +381,8 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   // together, with their counts summed per row (one merge per row and batch).
   ReceiptBatch& open = st.open;
   storage::PutReceipt(open.batch, &current, t->next);
-  for (const auto& j : dir->CountedAt(t->next)) Add(open.deltas[{op.id, j}], t->delta);
+  auto& rows = open.deltas[op.id];
+  for (auto& j : dir->CountedAt(t->next)) Add(rows[std::move(j)], t->delta);
   st.receipts[key] = t->next;
   ++st.inflight[key];
   PendingReceipt pending;
@@ -406,12 +408,10 @@ void FlushReceipts(Self* self) {
   st.open = ReceiptBatch{};
   if (open.pending.empty()) return;
   Directives::Impl* dir = st.dir;
-  std::unordered_set<std::string> ids;
-  for (const auto& [row, delta] : open.deltas) {
-    storage::AddProgress(open.batch, row.first, row.second, delta);
-    ids.insert(row.first);
+  for (const auto& [id, rows] : open.deltas) {
+    for (const auto& [j, delta] : rows) storage::AddProgress(open.batch, id, j, delta);
+    dir->CountsChanged(open.batch, id);
   }
-  for (const auto& id : ids) dir->CountsChanged(open.batch, id);
   caf::actor me = caf::actor_cast<caf::actor>(self);
   dir->ctx->store().Commit(
       std::move(open.batch), [dir, me, keys = std::move(open.keys),
@@ -424,7 +424,7 @@ void FlushReceipts(Self* self) {
         }
         caf::anon_send(me, receipt_durable_atom::value, ReceiptDurable{std::move(keys)});
       });
-  for (const auto& id : ids) dir->Unsent(id);
+  for (const auto& [id, rows] : open.deltas) dir->Unsent(id);
 }
 
 // Spawned with its arguments (CAF 0.17: see jurisdiction_actor.cc).
@@ -695,15 +695,12 @@ void Directives::Impl::ApplyDirective(const std::string& from, v1::Directive d,
   int64_t have = 0;
   {
     std::lock_guard lock(link_mu);
+    auto& seen = from_below ? below_versions : versions;
+    auto it = seen.find(d.id());
     if (from_below &&
         (versions.count(d.id()) > 0 || storage::GetDirective(ctx->store(), d.id()).ok())) {
       bad = Status::InvalidArgument("directive_sync: directive " + d.id() +
                                     " came down from the parent; a child cannot send it up");
-    }
-    auto& seen = from_below ? below_versions : versions;
-    auto it = seen.find(d.id());
-    if (!bad.ok()) {
-      // Refused below, outside the lock.
     } else if (it != seen.end()) {
       have = it->second;
     } else if (auto stored = from_below ? storage::GetDirectiveFromBelow(ctx->store(), d.id())

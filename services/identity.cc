@@ -39,9 +39,12 @@ constexpr size_t kVerifiedGeneration = 65536;
 // The key a verified token is remembered by: its SHA-256 (32 bytes), so the
 // cache holds no token bytes and a long token costs no more memory.
 std::string TokenDigest(std::string_view token) {
+  // Fetched once: EVP_sha256() looks the implementation up again on every call.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(token.data(), token.size(), md, &len, EVP_sha256(), nullptr) != 1) return {};
+  if (sha256 == nullptr || EVP_Digest(token.data(), token.size(), md, &len, sha256, nullptr) != 1)
+    return {};
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 

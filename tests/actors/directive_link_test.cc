@@ -73,6 +73,23 @@ v1::LinkEnvelope Counts(uint64_t seq, const std::string& id, const std::string& 
   return env;
 }
 
+// An active directive, version 1, issued by `user` at `issuer` to every unit
+// of `level` under `subtree`.
+v1::Directive Active(const std::string& id, const std::string& issuer, const std::string& user,
+                     const std::string& subtree, v1::Level level) {
+  v1::Directive d;
+  d.set_id(id);
+  d.mutable_draft()->set_title("t");
+  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
+  d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(subtree);
+  d.mutable_draft()->mutable_targets()->mutable_level()->set_level(level);
+  d.set_issuer_user(user);
+  d.set_issuer_jurisdiction_id(issuer);
+  d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
+  d.set_version(1);
+  return d;
+}
+
 v1::LinkEnvelope Sync(uint64_t seq, const v1::Directive& d) {
   v1::LinkEnvelope env;
   env.set_seq(seq);
@@ -123,16 +140,7 @@ TEST(DirectiveLinkTest, ChildKeepsTheHighestVersionAndExpandsOnce) {
   Fixture f;
   const std::string city = f.topology->root().id();
   auto node = f.Start("pl", "pl", {}, true);
-  v1::Directive d;
-  d.set_id("szs-d-000000000001");
-  d.mutable_draft()->set_title("t");
-  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
-  d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id(city);
-  d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_GRID);
-  d.set_issuer_user("mayor");
-  d.set_issuer_jurisdiction_id(city);
-  d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
-  d.set_version(1);
+  v1::Directive d = Active("szs-d-000000000001", city, "mayor", city, v1::LEVEL_GRID);
   v1::Directive v2 = d;
   v2.set_version(2);
   v2.mutable_draft()->set_text("amended");
@@ -154,16 +162,7 @@ TEST(DirectiveLinkTest, ParentKeepsADirectiveFromBelowApart) {
   Fixture f;
   const std::string city = f.topology->root().id();
   auto node = f.Start("szs", city, {"pl", "dwk"}, false);
-  v1::Directive d;
-  d.set_id("pl-d-000000000001");
-  d.mutable_draft()->set_title("t");
-  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
-  d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id("pl");
-  d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_TOWNSHIP);
-  d.set_issuer_user("county.leader");
-  d.set_issuer_jurisdiction_id("pl");
-  d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
-  d.set_version(1);
+  v1::Directive d = Active("pl-d-000000000001", "pl", "county.leader", "pl", v1::LEVEL_TOWNSHIP);
   Apply(*node, "pl", Sync(1, d));
   Apply(*node, "pl", Counts(2, d.id(), "pl", 1, 12, 3, 0));
   EXPECT_EQ(storage::GetDirective(node->store(), d.id()).status().code(), Code::kNotFound);
@@ -194,16 +193,7 @@ TEST(DirectiveLinkTest, AChildCannotHoldBackADirectiveComingDown) {
   const std::string city = f.topology->root().id();
   const std::string town = f.topology->Children("pl").front()->id();
   auto node = f.Start("pl", "pl", {town}, true);
-  v1::Directive d;
-  d.set_id("szs-d-000000000001");
-  d.mutable_draft()->set_title("t");
-  d.mutable_draft()->set_deadline_unix_ms(InAMonthMs());
-  d.mutable_draft()->mutable_targets()->mutable_level()->set_subtree_id("pl");
-  d.mutable_draft()->mutable_targets()->mutable_level()->set_level(v1::LEVEL_TOWNSHIP);
-  d.set_issuer_user("mayor");
-  d.set_issuer_jurisdiction_id(city);
-  d.set_state(v1::DIRECTIVE_STATE_ACTIVE);
-  d.set_version(1);
+  v1::Directive d = Active("szs-d-000000000001", city, "mayor", "pl", v1::LEVEL_TOWNSHIP);
   Apply(*node, "parent", Sync(1, d));
   v1::Directive forged = d;  // the same id, "issued" in the township, far ahead
   forged.set_version(99);

@@ -470,14 +470,7 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
 }  // namespace
 
 std::vector<std::string> Directives::Impl::HostedPath(const std::string& jurisdiction) const {
-  std::vector<std::string> out;
-  const core::Topology& topology = ctx->topology();
-  if (topology.Find(jurisdiction) == nullptr) return out;
-  if (ctx->placement().Hosts(jurisdiction)) out.push_back(jurisdiction);
-  for (const v1::Jurisdiction* up : topology.Path(jurisdiction)) {
-    if (ctx->placement().Hosts(up->id())) out.push_back(up->id());
-  }
-  return out;
+  return ctx->placement().HostedPath(jurisdiction);
 }
 
 std::vector<std::string> Directives::Impl::CountedAt(const v1::Receipt& r) const {

@@ -332,7 +332,12 @@ Result Run(WhistledProcess& city, const std::string& root, const std::vector<std
       out.updates = p.count_updates_received();
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Every 2 ms, or every 0.5 % of the time so far when longer: the figure
+    // is late by at most that, and 100,000 signers are not slowed by ~2,500
+    // Progress calls at the city.
+    const auto so_far = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+    std::this_thread::sleep_for(
+        std::max<std::chrono::microseconds>(so_far / 200, std::chrono::milliseconds(2)));
   }
   out.client_cpu_s = SelfCpuSeconds() - client_cpu0;
   out.nodes_cpu_s = nodes_cpu() - nodes_cpu0;

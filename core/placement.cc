@@ -31,19 +31,43 @@ StatusOr<Placement> Placement::Build(const Topology& topology, std::string hoste
       }
     }
     p.child_roots_.push_back(child);
-    for (const v1::Jurisdiction* j : topology.Subtree(child)) p.below_[j->id()] = child;
+  }
+  p.where_.assign(topology.jurisdiction_count(), kAbove);
+  for (const v1::Jurisdiction* j : topology.Subtree(p.hosted_root_)) {
+    p.where_[topology.IndexOf(j->id())] = kHere;
+  }
+  for (size_t k = 0; k < p.child_roots_.size(); ++k) {
+    for (const v1::Jurisdiction* j : topology.Subtree(p.child_roots_[k])) {
+      p.where_[topology.IndexOf(j->id())] = static_cast<int>(k);
+    }
   }
   return p;
 }
 
-bool Placement::Hosts(std::string_view id) const {
-  return topology_->IsWithin(id, hosted_root_) && below_.find(std::string(id)) == below_.end();
+int Placement::WhereOf(std::string_view id) const {
+  const int i = topology_->IndexOf(id);
+  return i < 0 ? kAbove : where_[i];
 }
 
+bool Placement::Hosts(std::string_view id) const { return WhereOf(id) == kHere; }
+
 std::string Placement::NextHop(std::string_view id) const {
-  if (!topology_->IsWithin(id, hosted_root_)) return std::string(kParentPeer);
-  auto it = below_.find(std::string(id));
-  return it == below_.end() ? std::string() : it->second;
+  const int where = WhereOf(id);
+  if (where == kAbove) return std::string(kParentPeer);
+  return where == kHere ? std::string() : child_roots_[where];
+}
+
+std::vector<std::string> Placement::HostedPath(std::string_view id) const {
+  std::vector<std::string> out;
+  int i = topology_->IndexOf(id);
+  if (i < 0) return out;
+  if (where_[i] == kHere) out.push_back(std::string(id));
+  const size_t self = out.size();
+  for (i = topology_->ParentIndex(i); i >= 0; i = topology_->ParentIndex(i)) {
+    if (where_[i] == kHere) out.push_back(topology_->At(i).id());
+  }
+  std::reverse(out.begin() + static_cast<std::ptrdiff_t>(self), out.end());  // root first
+  return out;
 }
 
 std::vector<std::string> Placement::SyncPeers(const v1::Case& c, std::string_view from) const {

@@ -6,7 +6,6 @@
 
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -31,6 +30,9 @@ class Placement {
   bool federated() const { return has_parent_ || !child_roots_.empty(); }
 
   bool Hosts(std::string_view jurisdiction_id) const;
+  // The jurisdictions hosted here that count a unit of `jurisdiction_id`:
+  // itself if hosted here, then its hosted ancestors, root first.
+  std::vector<std::string> HostedPath(std::string_view jurisdiction_id) const;
   // "" when hosted here, kParentPeer when above (or outside) this node's
   // root, else the child root whose subtree holds it.
   std::string NextHop(std::string_view jurisdiction_id) const;
@@ -46,7 +48,12 @@ class Placement {
   std::string hosted_root_;
   std::vector<std::string> child_roots_;
   bool has_parent_ = false;
-  std::unordered_map<std::string, std::string> below_;  // jurisdiction -> child root
+  // By topology index: kAbove (the parent's side), kHere, or k >= 0 for
+  // child_roots_[k]. One lookup answers Hosts and NextHop.
+  static constexpr int kAbove = -2;
+  static constexpr int kHere = -1;
+  std::vector<int> where_;
+  int WhereOf(std::string_view id) const;
 };
 
 // A jurisdiction as seen by placement: a department counts as the

@@ -195,24 +195,29 @@ Status Topology::Index() {
 const v1::Jurisdiction& Topology::root() const { return config_.jurisdictions(root_); }
 
 const v1::Jurisdiction* Topology::Find(std::string_view id) const {
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : &config_.jurisdictions(it->second);
 }
 
+int Topology::IndexOf(std::string_view id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? -1 : it->second;
+}
+
 const v1::Department* Topology::FindDepartment(std::string_view id) const {
-  auto it = dept_by_id_.find(std::string(id));
+  auto it = dept_by_id_.find(id);
   return it == dept_by_id_.end() ? nullptr : &config_.departments(it->second);
 }
 
 const v1::Jurisdiction* Topology::Parent(std::string_view id) const {
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   if (it == by_id_.end() || parent_[it->second] < 0) return nullptr;
   return &config_.jurisdictions(parent_[it->second]);
 }
 
 bool Topology::IsWithin(std::string_view id, std::string_view ancestor) const {
-  auto it = by_id_.find(std::string(id));
-  auto at = by_id_.find(std::string(ancestor));
+  auto it = by_id_.find(id);
+  auto at = by_id_.find(ancestor);
   if (it == by_id_.end() || at == by_id_.end()) return false;
   int i = it->second;
   // Climb to the ancestor's depth; the tree is at most five levels deep.
@@ -221,7 +226,7 @@ bool Topology::IsWithin(std::string_view id, std::string_view ancestor) const {
 }
 
 const v1::Jurisdiction* Topology::AncestorAt(std::string_view id, v1::Level level) const {
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   if (it == by_id_.end()) return nullptr;
   for (int i = it->second; i >= 0; i = parent_[i]) {
     const auto& j = config_.jurisdictions(i);
@@ -233,7 +238,7 @@ const v1::Jurisdiction* Topology::AncestorAt(std::string_view id, v1::Level leve
 
 std::vector<const v1::Jurisdiction*> Topology::Path(std::string_view id) const {
   std::vector<const v1::Jurisdiction*> path;
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   if (it == by_id_.end()) return path;
   for (int i = parent_[it->second]; i >= 0; i = parent_[i]) {
     path.insert(path.begin(), &config_.jurisdictions(i));
@@ -243,7 +248,7 @@ std::vector<const v1::Jurisdiction*> Topology::Path(std::string_view id) const {
 
 std::vector<const v1::Jurisdiction*> Topology::Children(std::string_view id) const {
   std::vector<const v1::Jurisdiction*> out;
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   if (it == by_id_.end()) return out;
   for (int c : children_[it->second]) out.push_back(&config_.jurisdictions(c));
   return out;
@@ -259,7 +264,7 @@ std::vector<const v1::Department*> Topology::DepartmentsOf(std::string_view juri
 
 std::vector<const v1::Jurisdiction*> Topology::Subtree(std::string_view id) const {
   std::vector<const v1::Jurisdiction*> out;
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   if (it == by_id_.end()) return out;
   std::vector<int> stack = {it->second};
   while (!stack.empty()) {
@@ -273,7 +278,7 @@ std::vector<const v1::Jurisdiction*> Topology::Subtree(std::string_view id) cons
 }
 
 int64_t Topology::GridsBelow(std::string_view id) const {
-  auto it = by_id_.find(std::string(id));
+  auto it = by_id_.find(id);
   return it == by_id_.end() ? 0 : grids_below_[it->second];
 }
 

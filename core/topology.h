@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,11 @@ class Topology {
 
   // nullptr when unknown.
   const v1::Jurisdiction* Find(std::string_view id) const;
+  // Position of a jurisdiction in config().jurisdictions(), -1 when unknown;
+  // lets a caller walk the tree by position (ParentIndex) after one lookup.
+  int IndexOf(std::string_view id) const;
+  int ParentIndex(int index) const { return parent_[index]; }  // -1 for the root
+  const v1::Jurisdiction& At(int index) const { return config_.jurisdictions(index); }
   const v1::Department* FindDepartment(std::string_view id) const;
   const v1::Jurisdiction* Parent(std::string_view id) const;
 
@@ -49,11 +55,18 @@ class Topology {
 
   v1::Topology config_;
   int root_ = -1;
-  std::unordered_map<std::string, int> by_id_;       // index into config_.jurisdictions
-  std::unordered_map<std::string, int> dept_by_id_;  // index into config_.departments
-  std::vector<std::vector<int>> children_;           // by jurisdiction index
-  std::vector<std::vector<int>> departments_;        // by jurisdiction index
-  std::vector<int> parent_;                          // -1 for the root
+  // Looked up by string_view without building a string (transparent hash).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  using IdIndex = std::unordered_map<std::string, int, IdHash, std::equal_to<>>;
+
+  IdIndex by_id_;                              // index into config_.jurisdictions
+  IdIndex dept_by_id_;                         // index into config_.departments
+  std::vector<std::vector<int>> children_;     // by jurisdiction index
+  std::vector<std::vector<int>> departments_;  // by jurisdiction index
+  std::vector<int> parent_;                    // -1 for the root
   std::vector<int> depth_;
   std::vector<int64_t> grids_below_;
 };

@@ -263,6 +263,22 @@ TEST_F(PlacementTest, TownshipSplit) {
   EXPECT_EQ(street.NextHop("dwk-s01-c01"), "");
 }
 
+// The rows that count a unit: the hosted part of its path, itself first.
+TEST_F(PlacementTest, HostedPathKeepsOnlyWhatThisNodeHosts) {
+  using Ids = std::vector<std::string>;
+  const std::string grid = "dwk-s03-c01-g001";
+  EXPECT_EQ(Build("szs", {}, false).HostedPath(grid),
+            (Ids{grid, "szs", "dwk", "dwk-s03", "dwk-s03-c01"}));
+  EXPECT_EQ(TownshipSplitDwk().HostedPath(grid), (Ids{grid, "dwk", "dwk-s03", "dwk-s03-c01"}));
+  // A unit on a child node: only the rows above that child.
+  EXPECT_EQ(TownshipSplitDwk().HostedPath("dwk-s01-c03-g002"), (Ids{"dwk"}));
+  EXPECT_EQ(CountySplitCity().HostedPath(grid), (Ids{"szs"}));
+  EXPECT_EQ(CountySplitCity().HostedPath("szs"), (Ids{"szs"}));
+  EXPECT_EQ(Build("dwk-s01", {}, true).HostedPath("dwk-s01-c03"), (Ids{"dwk-s01-c03", "dwk-s01"}));
+  EXPECT_TRUE(CountySplitDwk().HostedPath("hn-s01").empty());
+  EXPECT_TRUE(CountySplitDwk().HostedPath("atlantis").empty());
+}
+
 TEST_F(PlacementTest, UnknownIdsAreNeitherHostedNorBelow) {
   Placement p = CountySplitCity();
   EXPECT_FALSE(p.Hosts("atlantis"));

@@ -129,6 +129,12 @@ TEST_F(TimerStoreTest, ChangesWithoutAStampGetTheStoreClocksTime) {
   ASSERT_EQ(changes->size(), 2u);
   EXPECT_EQ((*changes)[0].change.at_ms(), 1'700'000'000'000);
   EXPECT_EQ((*changes)[1].change.at_ms(), 1'699'999'999'000);
+  // The stamp is added to the stored bytes: the rest reads back unchanged.
+  const v1::Change& first = (*changes)[0].change;
+  ASSERT_EQ(first.jurisdiction_ids_size(), 1);
+  EXPECT_EQ(first.jurisdiction_ids(0), "j");
+  EXPECT_EQ(first.directive_change().directive_id(), "d1");
+  EXPECT_EQ(first.directive_change().delta().total(), 1);
 }
 
 }  // namespace

@@ -803,8 +803,8 @@ Status Directives::Impl::RouteUnit(const std::string& unit, std::string* hop) co
   const core::Placement& placement = ctx->placement();
   if (!placement.federated()) return Status::Ok();
   const std::string j = core::UnitJurisdiction(unit, ctx->topology());
-  if (ctx->topology().Find(j) == nullptr || placement.Hosts(j)) return Status::Ok();
-  const std::string next = placement.NextHop(j);
+  const std::string next = placement.NextHop(j);  // "" when hosted here
+  if (next.empty() || ctx->topology().Find(j) == nullptr) return Status::Ok();
   if (ctx->link_hub() != nullptr) {
     *hop = next;
     return Status::Ok();

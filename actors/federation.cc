@@ -237,10 +237,13 @@ void NodeContext::ApplySync(const std::string& from, uint64_t seq, v1::CaseSync 
       AddSyncs(batch, copy, "");
       // Created on another node (its link here was down): a retry of the
       // report sent here now answers with this case, not a new one.
-      if (!copy.reporter().empty() && !copy.request_id().empty() &&
-          store_->FindRequestRecord(copy.reporter(), copy.request_id()).status().code() ==
-              Code::kNotFound) {
-        batch.RecordRequest(copy.reporter(), copy.request_id(), id, ReportFingerprintOf(copy));
+      // A record of a report sent on from here whose answer was lost ("" case
+      // id) is completed the same way.
+      if (!copy.reporter().empty() && !copy.request_id().empty()) {
+        auto record = store_->FindRequestRecord(copy.reporter(), copy.request_id());
+        if (record.status().code() == Code::kNotFound || (record.ok() && record->case_id.empty())) {
+          batch.RecordRequest(copy.reporter(), copy.request_id(), id, ReportFingerprintOf(copy));
+        }
       }
     } else {
       // Onwards, away from where it came from; a copy riding on a forwarded

@@ -271,9 +271,18 @@ namespace {
 
 Status RequestIdReused(const std::string& user, const std::string& request_id,
                        const std::string& case_id) {
+  const std::string used = case_id.empty() ? "for another report" : "for case " + case_id;
   return Status::AlreadyExists("report.request_id: " + core::Quote(request_id) + " of user " +
-                               core::Quote(user) + " was already used for case " + case_id +
+                               core::Quote(user) + " was already used " + used +
                                " with different content; a new report needs a new request id");
+}
+
+// A retry of a report sent on earlier whose answer never came, while the
+// node it went to cannot be asked.
+Status ReportInDoubt(const std::string& request_id, const std::string& hop) {
+  return Status::Unavailable("report.request_id: " + core::Quote(request_id) +
+                             " was sent on to node link " + hop +
+                             " and its answer was lost; retry once that link is back");
 }
 
 // True when copies of `c` travel to this node: its owner, its grid or a
@@ -339,6 +348,7 @@ void Node::SubmitReport(core::CheckedReport report, int hops, CaseCallback done)
   std::string key = user + '\0' + request_id;
   std::string fingerprint = core::ReportFingerprint(report.report());
   std::string case_id;
+  bool in_doubt = false;  // sent on before, outcome unknown (see below)
   Impl::ReservationShard& shard = impl_->ShardOf(key);
   {
     std::unique_lock lock(shard.mu);
@@ -368,7 +378,20 @@ void Node::SubmitReport(core::CheckedReport report, int hops, CaseCallback done)
     // so a report not in the map is either recorded here or new here. The
     // record answers a retry, wherever the case is owned now.
     auto found = ctx.store().FindRequestRecord(user, request_id);
-    if (found.ok()) {
+    if (found.ok() && found->case_id.empty()) {
+      // An earlier attempt was sent on and never answered: only the node it
+      // went to knows whether it made the case, so it is asked again there,
+      // never taken here meanwhile (that could make a second case).
+      if (found->fingerprint != fingerprint) {
+        lock.unlock();
+        return done(RequestIdReused(user, request_id, ""));
+      }
+      if (!forward && !hop.empty()) {  // no links yet (start-up)
+        lock.unlock();
+        return done(ReportInDoubt(request_id, hop));
+      }
+      in_doubt = forward;  // else hosted here now (another placement): taken here
+    } else if (found.ok()) {
       // "" = recorded before fingerprints were kept: taken as the same report.
       if (!found->fingerprint.empty() && found->fingerprint != fingerprint) {
         lock.unlock();
@@ -430,8 +453,13 @@ void Node::SubmitReport(core::CheckedReport report, int hops, CaseCallback done)
   };
   auto pending = std::make_shared<Pending>(
       Pending{std::move(report), std::move(fingerprint), std::move(done)});
-  // Down before anything was sent: taken here after all, handed over later.
-  call.unsent = [&ctx, &shard, key, pending, create] {
+  // Down before anything was sent: taken here after all, handed over later;
+  // unless an earlier attempt went on, whose case may exist there.
+  call.unsent = [&ctx, &shard, key, pending, create, in_doubt, request_id, hop] {
+    if (in_doubt) {
+      CaseCallback reply = std::move(pending->done);
+      return reply(ReportInDoubt(request_id, hop));
+    }
     std::string id = ctx.NewCaseId();
     {
       std::lock_guard lock(shard.mu);
@@ -464,7 +492,20 @@ void Node::SubmitReport(core::CheckedReport report, int hops, CaseCallback done)
     // read here right after sees the case.
     ctx.ApplySync(hop, 0, std::move(*answer->mutable_sync()), std::move(record));
   };
-  ctx.link_hub()->Call(hop, std::move(call));
+  if (in_doubt) return ctx.link_hub()->Call(hop, std::move(call));
+  // Durably "sent on, outcome unknown" before it goes: a retry after a lost
+  // answer (or a restart here) then asks that node again instead of making
+  // a second case here while the link is down.
+  storage::Batch mark;
+  mark.RecordRequest(user, request_id, "", pending->fingerprint);
+  ctx.store().Commit(std::move(mark),
+                     [&ctx, hop, pending, call = std::move(call)](const Status& s) mutable {
+                       if (!s.ok()) {
+                         CaseCallback reply = std::move(pending->done);
+                         return reply(Status::Unavailable("report not sent on: " + s.message()));
+                       }
+                       ctx.link_hub()->Call(hop, std::move(call));
+                     });
 }
 
 void Node::HandleReportCall(const v1::ForwardRequest& request,

@@ -4,6 +4,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "core/status.h"
 
 namespace whistle::services {
@@ -16,6 +19,28 @@ std::string CodeLabel(grpc::StatusCode code) {
 struct RpcProbe::Impl {
   prometheus::Family<prometheus::Counter>* handled;
   prometheus::Family<prometheus::Histogram>* seconds;
+  // The series of each method and code, found once: a label lookup in a
+  // family builds and hashes a label map on every call.
+  struct Series {
+    prometheus::Counter* handled;
+    prometheus::Histogram* seconds;
+  };
+  std::mutex mu;
+  std::unordered_map<std::string, Series> series;  // by method \0 code; never erased
+
+  Series& Find(std::string_view method, grpc::StatusCode code) {
+    std::string key(method);
+    key += '\0';
+    key += static_cast<char>(code);
+    std::lock_guard lock(mu);
+    auto it = series.find(key);
+    if (it != series.end()) return it->second;
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    prometheus::Labels labels{{"method", std::string(method)}, {"code", CodeLabel(code)}};
+    Series s{&handled->Add(labels), &seconds->Add(labels, kBuckets)};
+    return series.emplace(std::move(key), s).first->second;  // stays put on rehash
+  }
 };
 
 RpcProbe::RpcProbe(prometheus::Registry* registry) {
@@ -35,16 +60,14 @@ RpcProbe::RpcProbe(prometheus::Registry* registry) {
 
 RpcProbe::~RpcProbe() = default;
 
-void RpcProbe::Observe(const std::string& method, grpc::StatusCode code,
+void RpcProbe::Observe(std::string_view method, grpc::StatusCode code,
                        std::chrono::steady_clock::time_point started) {
   if (!impl_) return;
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  prometheus::Labels labels{{"method", method}, {"code", CodeLabel(code)}};
-  impl_->handled->Add(labels).Increment();
-  impl_->seconds->Add(labels, kBuckets).Observe(seconds);
+  Impl::Series& s = impl_->Find(method, code);
+  s.handled->Increment();
+  s.seconds->Observe(seconds);
 }
 
 }  // namespace whistle::services

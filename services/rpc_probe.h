@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace prometheus {
 class Registry;
@@ -18,7 +19,7 @@ class RpcProbe {
  public:
   explicit RpcProbe(prometheus::Registry* registry);  // null: records nothing
   ~RpcProbe();
-  void Observe(const std::string& method, grpc::StatusCode code,
+  void Observe(std::string_view method, grpc::StatusCode code,
                std::chrono::steady_clock::time_point started);
 
  private:

@@ -1370,6 +1370,77 @@ TEST_F(FederationFaultTest, PausedLinkIsDetectedDownAndDeliversEverythingOnceAft
   ExpectConsistent(fed, ledger);
 }
 
+// 3c. A report sent on up the township's parent link whose answer is lost (the cable is
+// cut while it is under way): its retry is refused while that link is down, also after the
+// township node restarts, instead of being taken on the township (a second case when the
+// first one went through); once the link is back the retry gets the one case.
+TEST_F(FederationFaultTest, ReportWhoseAnswerWasLostIsNotTakenTwice) {
+  FederationOptions options;
+  options.proxied = {"dwk-s01"};
+  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
+  ASSERT_TRUE(fed.ok()) << fed.Describe();
+  ASSERT_TRUE(WaitFor([&] { return AllLinksUp(fed); }, 30s)) << fed.Describe();
+  TcpProxy* proxy = fed.proxy("dwk-s01");
+  ASSERT_NE(proxy, nullptr);
+  Ledger ledger;
+  Lane lane = MakeLane("dwk-s01", 0, "szs", "q0");
+  const std::string name = fed.NodeFor(lane.grid);
+  auto& township = fed.node(name);
+  v1::ReportCommand report;  // extraordinary: the city owns it, two links up
+  report.set_request_id("q0-r1");
+  report.set_category("dispute.neighbour");
+  report.set_severity(v1::SEVERITY_EXTRAORDINARY);
+  report.mutable_place()->set_grid_id(lane.grid);
+  report.set_text("楼上楼下因漏水发生争吵");
+  auto report_once = [&](v1::Case* out) {
+    grpc::Status s;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      auto stub = township.cases();
+      s = Report(*stub, lane.worker, report, out);
+      if (s.error_message().find("failed to connect") == std::string::npos) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    return s;
+  };
+
+  proxy->Pause();
+  v1::Case c;
+  grpc::Status first = report_once(&c);
+  ASSERT_EQ(first.error_code(), Code::UNAVAILABLE) << first.error_message();
+  ASSERT_TRUE(WaitFor([&] { return !LinkOf(township, "parent").connected(); }, 15s))
+      << LinkLine(township, "parent");
+  for (int round = 0; round < 2; ++round) {
+    grpc::Status again = report_once(&c);
+    EXPECT_EQ(again.error_code(), Code::UNAVAILABLE) << round << ": " << c.ShortDebugString();
+    EXPECT_NE(again.error_message().find("answer was lost"), std::string::npos)
+        << again.error_message();
+    if (round == 0) {  // the mark is durable: the same after a SIGKILL
+      EXPECT_EQ(fed.Kill(name), -SIGKILL);
+      ASSERT_TRUE(fed.Restart(name)) << fed.Describe();
+    }
+  }
+
+  proxy->Resume();
+  ASSERT_TRUE(WaitFor([&] { return LinkOf(township, "parent").connected(); }, 30s))
+      << LinkLine(township, "parent");
+  grpc::Status ok;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ok = report_once(&c);
+        return ok.ok();
+      },
+      30s))
+      << ok.error_code() << " " << ok.error_message();
+  EXPECT_EQ(c.owner_id(), "szs");
+  ledger.Reported(lane.worker, report, c);
+  v1::Case same;
+  ASSERT_TRUE(report_once(&same).ok());
+  EXPECT_EQ(same.id(), c.id());
+  std::string why;
+  ASSERT_TRUE(WaitQuiet(fed, kConverge, &why)) << why;
+  ExpectConsistent(fed, ledger);  // one case for the report, on every node
+}
+
 // 3b. The cable is reset (RST both ways) again and again while two callers escalate cases
 // to the county and handle them there: the link comes back each time, nothing is lost or
 // applied twice.

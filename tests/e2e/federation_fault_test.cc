@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -1058,6 +1059,19 @@ std::string LinkLine(WhistledProcess& node, const std::string& peer) {
 
 class FederationFaultTest : public ::testing::Test {
  protected:
+  // City, county and township nodes, the township's parent link through a TcpProxy
+  // (into *proxy when given); returns once every link is up.
+  static void StartProxiedThreeLevel(std::unique_ptr<LocalFederation>* fed, TcpProxy** proxy) {
+    FederationOptions options;
+    options.proxied = {"dwk-s01"};
+    *fed = std::make_unique<LocalFederation>(LocalFederation::ThreeLevel("dwk-s01"), options);
+    ASSERT_TRUE((*fed)->ok()) << (*fed)->Describe();
+    ASSERT_TRUE(WaitFor([&] { return AllLinksUp(**fed); }, 30s)) << (*fed)->Describe();
+    if (proxy == nullptr) return;
+    *proxy = (*fed)->proxy("dwk-s01");
+    ASSERT_NE(*proxy, nullptr);
+  }
+
   // To the county: community accepts, escalates to the street, the street to the county
   // (another node: answered once durable on the township node).
   static void ToCounty(Driver& d, v1::Case* c, const Lane& lane) {
@@ -1304,13 +1318,10 @@ TEST_F(FederationFaultTest, CountyDownForSecondsThenEverythingArrivesOnceInOrder
 // link is declared down after three silent keepalives, escalations keep being accepted,
 // and once the cable is back the link reconnects and delivers everything once.
 TEST_F(FederationFaultTest, PausedLinkIsDetectedDownAndDeliversEverythingOnceAfterResume) {
-  FederationOptions options;
-  options.proxied = {"dwk-s01"};
-  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
-  ASSERT_TRUE(fed.ok()) << fed.Describe();
-  ASSERT_TRUE(WaitFor([&] { return AllLinksUp(fed); }, 30s)) << fed.Describe();
-  TcpProxy* proxy = fed.proxy("dwk-s01");
-  ASSERT_NE(proxy, nullptr);
+  std::unique_ptr<LocalFederation> federation;
+  TcpProxy* proxy = nullptr;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
+  LocalFederation& fed = *federation;
   Ledger ledger;
   Driver d(fed, ledger, "c0", 11);
   Lane lane = MakeLane("dwk-s01", 1, "dwk", "c0");
@@ -1375,13 +1386,10 @@ TEST_F(FederationFaultTest, PausedLinkIsDetectedDownAndDeliversEverythingOnceAft
 // township node restarts, instead of being taken on the township (a second case when the
 // first one went through); once the link is back the retry gets the one case.
 TEST_F(FederationFaultTest, ReportWhoseAnswerWasLostIsNotTakenTwice) {
-  FederationOptions options;
-  options.proxied = {"dwk-s01"};
-  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
-  ASSERT_TRUE(fed.ok()) << fed.Describe();
-  ASSERT_TRUE(WaitFor([&] { return AllLinksUp(fed); }, 30s)) << fed.Describe();
-  TcpProxy* proxy = fed.proxy("dwk-s01");
-  ASSERT_NE(proxy, nullptr);
+  std::unique_ptr<LocalFederation> federation;
+  TcpProxy* proxy = nullptr;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
+  LocalFederation& fed = *federation;
   Ledger ledger;
   Lane lane = MakeLane("dwk-s01", 0, "szs", "q0");
   const std::string name = fed.NodeFor(lane.grid);
@@ -1445,13 +1453,10 @@ TEST_F(FederationFaultTest, ReportWhoseAnswerWasLostIsNotTakenTwice) {
 // to the county and handle them there: the link comes back each time, nothing is lost or
 // applied twice.
 TEST_F(FederationFaultTest, ResetLinkReconnectsAndDeliversEverythingOnce) {
-  FederationOptions options;
-  options.proxied = {"dwk-s01"};
-  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
-  ASSERT_TRUE(fed.ok()) << fed.Describe();
-  ASSERT_TRUE(WaitFor([&] { return AllLinksUp(fed); }, 30s)) << fed.Describe();
-  TcpProxy* proxy = fed.proxy("dwk-s01");
-  ASSERT_NE(proxy, nullptr);
+  std::unique_ptr<LocalFederation> federation;
+  TcpProxy* proxy = nullptr;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
+  LocalFederation& fed = *federation;
   auto& township = fed.NodeHosting("dwk-s01");
   Ledger ledger;
   const auto stop_at = Clock::now() + 8s;
@@ -1575,12 +1580,10 @@ TEST_F(FederationFaultTest, ChaosOfKillsAndRestartsKeepsOneOwnerAndEveryAcknowle
 // numbered but not yet written for sent, skipped it, and had it trimmed by the next ack:
 // the case was then owned by nobody (store.cc LastOutboxSeq counted numbered entries).
 TEST_F(FederationFaultTest, ResetStormWhileEscalatingLosesNoTransfer) {
-  FederationOptions options;
-  options.proxied = {"dwk-s01"};
-  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
-  ASSERT_TRUE(fed.ok()) << fed.Describe();
-  ASSERT_TRUE(WaitFor([&] { return AllLinksUp(fed); }, 30s)) << fed.Describe();
-  TcpProxy* proxy = fed.proxy("dwk-s01");
+  std::unique_ptr<LocalFederation> federation;
+  TcpProxy* proxy = nullptr;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
+  LocalFederation& fed = *federation;
   auto& township = fed.NodeHosting("dwk-s01");
   Ledger ledger;
   int secs = 10;
@@ -1626,11 +1629,9 @@ TEST_F(FederationFaultTest, ResetStormWhileEscalatingLosesNoTransfer) {
 // and the county applies the answer's copy without relaying it: the city must still end
 // with the owner's history.
 TEST_F(FederationFaultTest, CopyReachesTheNodeBeyondAfterABacklogAndAForwardFromTheMiddle) {
-  FederationOptions options;
-  options.proxied = {"dwk-s01"};
-  LocalFederation fed(LocalFederation::ThreeLevel("dwk-s01"), options);
-  ASSERT_TRUE(fed.ok()) << fed.Describe();
-  ASSERT_TRUE(WaitFor([&] { return AllLinksUp(fed); }, 30s)) << fed.Describe();
+  std::unique_ptr<LocalFederation> federation;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, nullptr));
+  LocalFederation& fed = *federation;
   Ledger ledger;
   Driver d(fed, ledger, "o0", 17);
   Lane lane = MakeLane("dwk-s01", 0, "dwk", "o0");

@@ -225,7 +225,7 @@ void OnIssue(Self* self, DirectiveOp& op) {
                                 d.id(), core::DraftFingerprint(op.draft->get()));
   }
   // Listed where it was issued too, even when no target is hosted here.
-  for (const auto& j : dir->HostedPath(d.issuer_jurisdiction_id())) {
+  for (const auto& j : dir->ctx->placement().HostedPath(d.issuer_jurisdiction_id())) {
     storage::IndexDirective(batch, j, d.id());
   }
   // One message per child node with targets, in the same batch: each child
@@ -469,14 +469,10 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
 
 }  // namespace
 
-std::vector<std::string> Directives::Impl::HostedPath(const std::string& jurisdiction) const {
-  return ctx->placement().HostedPath(jurisdiction);
-}
-
 std::vector<std::string> Directives::Impl::CountedAt(const v1::Receipt& r) const {
   std::vector<std::string> out;
   if (r.unit_id() != r.jurisdiction_id()) out.push_back(r.unit_id());  // a department
-  for (auto& j : HostedPath(r.jurisdiction_id())) out.push_back(std::move(j));
+  for (auto& j : ctx->placement().HostedPath(r.jurisdiction_id())) out.push_back(std::move(j));
   return out;
 }
 
@@ -779,7 +775,7 @@ void Directives::Impl::ApplyCounts(const std::string& from, const v1::CountsSync
   const v1::ProgressCounts delta = Minus(sync.counts(), last.counts());
   // The child's root, then its ancestors hosted here.
   std::vector<std::string> at = {from};
-  for (auto& j : HostedPath(from)) {
+  for (auto& j : ctx->placement().HostedPath(from)) {
     if (j != from) at.push_back(std::move(j));
   }
   for (const auto& j : at) {

@@ -57,9 +57,6 @@ struct Directives::Impl {
   caf::actor ShardOf(const std::string& id) const {
     return shards[std::hash<std::string>{}(id) % shards.size()];
   }
-  // `jurisdiction` and its ancestors, those hosted here: where a unit's
-  // receipt is counted on this node.
-  std::vector<std::string> HostedPath(const std::string& jurisdiction) const;
   // Where a receipt of `unit` is counted: a department's own row, then the
   // hosted path of its jurisdiction.
   std::vector<std::string> CountedAt(const v1::Receipt& r) const;

@@ -195,8 +195,8 @@ Status Topology::Index() {
 const v1::Jurisdiction& Topology::root() const { return config_.jurisdictions(root_); }
 
 const v1::Jurisdiction* Topology::Find(std::string_view id) const {
-  auto it = by_id_.find(id);
-  return it == by_id_.end() ? nullptr : &config_.jurisdictions(it->second);
+  const int i = IndexOf(id);
+  return i < 0 ? nullptr : &config_.jurisdictions(i);
 }
 
 int Topology::IndexOf(std::string_view id) const {

@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -637,17 +639,18 @@ struct Store::Impl {
   const core::Clock& clock() const {
     return options.clock != nullptr ? *options.clock : core::DefaultClock();
   }
-  // Appends at_ms (field 2, a varint) to a Change serialized without it: a
-  // parser reads the same message as if it had been set before serializing.
+  // Appends at_ms to a Change serialized without it: a parser reads the same
+  // message as if it had been set before serializing.
   std::string Stamped(const std::string& serialized) const {
-    static_assert(v1::Change::kAtMsFieldNumber == 2);
-    std::string out;
-    out.reserve(serialized.size() + 11);
-    out = serialized;
-    out.push_back(static_cast<char>(v1::Change::kAtMsFieldNumber << 3));  // wire type 0
-    auto v = static_cast<uint64_t>(clock().NowMs());
-    for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    out.push_back(static_cast<char>(v));
+    using google::protobuf::internal::WireFormatLite;
+    using google::protobuf::io::CodedOutputStream;
+    uint8_t field[16];
+    uint8_t* end = CodedOutputStream::WriteTagToArray(
+        WireFormatLite::MakeTag(v1::Change::kAtMsFieldNumber, WireFormatLite::WIRETYPE_VARINT),
+        field);
+    end = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(clock().NowMs()), end);
+    std::string out = serialized;
+    out.append(reinterpret_cast<const char*>(field), static_cast<size_t>(end - field));
     return out;
   }
   void NotifyTimer(int64_t due_ms) {

@@ -119,8 +119,13 @@ struct ShardState {
   Directives::Impl* dir = nullptr;
   ReceiptBatch open;  // receipts applied, not yet handed to the store
   std::unordered_map<std::string, v1::Directive> directives;  // as last applied here
-  std::unordered_map<std::string, v1::Receipt> receipts;      // changed, not yet durable
-  std::unordered_map<std::string, int> inflight;              // receipt key -> batches queued
+  // Receipts changed and not yet durable, by key, with how many of the
+  // shard's batches still carry them (one lookup per receipt applied).
+  struct Unwritten {
+    v1::Receipt receipt;
+    int batches = 0;
+  };
+  std::unordered_map<std::string, Unwritten> receipts;
   static inline const char* name = "directive";
 };
 
@@ -361,7 +366,7 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   std::string key = op.id + '\0' + op.unit;
   v1::Receipt current;
   if (auto it = st.receipts.find(key); it != st.receipts.end()) {
-    current = it->second;
+    current = it->second.receipt;
   } else {
     auto loaded = storage::GetReceipt(ctx->store(), op.id, op.unit);
     if (!loaded.ok()) {
@@ -383,8 +388,9 @@ void OnReceipt(Self* self, DirectiveOp& op) {
   storage::PutReceipt(open.batch, &current, t->next);
   auto& rows = open.deltas[op.id];
   for (auto& j : dir->CountedAt(t->next)) Add(rows[std::move(j)], t->delta);
-  st.receipts[key] = t->next;
-  ++st.inflight[key];
+  auto& unwritten = st.receipts[key];
+  unwritten.receipt = t->next;
+  ++unwritten.batches;
   PendingReceipt pending;
   *pending.view.mutable_directive() = *d;
   *pending.view.mutable_receipt() = t->next;
@@ -457,11 +463,8 @@ caf::behavior Shard(Self* self, Directives::Impl* dir) {
       [self](receipt_durable_atom, const ReceiptDurable& r) {
         auto& st = self->state;
         for (const auto& key : r.keys) {
-          auto it = st.inflight.find(key);
-          if (it != st.inflight.end() && --it->second <= 0) {
-            st.inflight.erase(it);
-            st.receipts.erase(key);
-          }
+          auto it = st.receipts.find(key);
+          if (it != st.receipts.end() && --it->second.batches <= 0) st.receipts.erase(it);
         }
       },
   };

@@ -12,7 +12,7 @@
 // issue, as an app does when it starts, so its node has verified the token) or
 // cold (the Sign is each token's first call: one ES256 check per Sign).
 // Not in CI. Usage: directive_bench [--scenarios one,split,big] [--client callback|sync]
-//                                   [--signers 128] [--tokens warm|cold]
+//                                   [--signers 1024] [--tokens warm|cold]
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -50,7 +50,7 @@ int64_t NowMs() {
 
 struct Options {
   std::string client = "callback";  // callback or sync
-  int signers = 128;                // calls in flight
+  int signers = 1024;               // calls in flight
   bool warm = true;                 // every worker opened its inbox before the issue
 };
 
@@ -456,10 +456,10 @@ int main(int argc, char** argv) {
   using namespace whistle::bench;
   Flags flags(argc, argv, {"scenarios", "signers", "client", "tokens"},
               "directive_bench [--scenarios one,split,big] [--client callback|sync] "
-              "[--signers 128] [--tokens warm|cold]");
+              "[--signers 1024] [--tokens warm|cold]");
   const std::string scenarios = flags.Get("scenarios", "one,split,big");
   Options o;
-  o.signers = static_cast<int>(flags.GetInt("signers", 128));
+  o.signers = static_cast<int>(flags.GetInt("signers", 1024));
   o.client = flags.Get("client", "callback");
   if (o.client != "callback" && o.client != "sync") {
     std::fprintf(stderr, "--client: callback or sync, not %s\n", o.client.c_str());

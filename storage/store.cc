@@ -649,8 +649,10 @@ struct Store::Impl {
         WireFormatLite::MakeTag(v1::Change::kAtMsFieldNumber, WireFormatLite::WIRETYPE_VARINT),
         field);
     end = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(clock().NowMs()), end);
-    std::string out = serialized;
-    out.append(reinterpret_cast<const char*>(field), static_cast<size_t>(end - field));
+    const auto size = static_cast<size_t>(end - field);
+    std::string out;
+    out.reserve(serialized.size() + size);  // one allocation, not a copy then a regrow
+    out.append(serialized).append(reinterpret_cast<const char*>(field), size);
     return out;
   }
   void NotifyTimer(int64_t due_ms) {

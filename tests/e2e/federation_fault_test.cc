@@ -1059,17 +1059,17 @@ std::string LinkLine(WhistledProcess& node, const std::string& peer) {
 
 class FederationFaultTest : public ::testing::Test {
  protected:
-  // City, county and township nodes, the township's parent link through a TcpProxy
-  // (into *proxy when given); returns once every link is up.
-  static void StartProxiedThreeLevel(std::unique_ptr<LocalFederation>* fed, TcpProxy** proxy) {
+  // City, county and township nodes into federation_, the township's parent link
+  // through proxy_; returns once every link is up.
+  void StartProxiedThreeLevel() {
     FederationOptions options;
     options.proxied = {"dwk-s01"};
-    *fed = std::make_unique<LocalFederation>(LocalFederation::ThreeLevel("dwk-s01"), options);
-    ASSERT_TRUE((*fed)->ok()) << (*fed)->Describe();
-    ASSERT_TRUE(WaitFor([&] { return AllLinksUp(**fed); }, 30s)) << (*fed)->Describe();
-    if (proxy == nullptr) return;
-    *proxy = (*fed)->proxy("dwk-s01");
-    ASSERT_NE(*proxy, nullptr);
+    federation_ =
+        std::make_unique<LocalFederation>(LocalFederation::ThreeLevel("dwk-s01"), options);
+    ASSERT_TRUE(federation_->ok()) << federation_->Describe();
+    ASSERT_TRUE(WaitFor([&] { return AllLinksUp(*federation_); }, 30s)) << federation_->Describe();
+    proxy_ = federation_->proxy("dwk-s01");
+    ASSERT_NE(proxy_, nullptr);
   }
 
   // To the county: community accepts, escalates to the street, the street to the county
@@ -1112,6 +1112,9 @@ class FederationFaultTest : public ::testing::Test {
       }
     }
   }
+
+  std::unique_ptr<LocalFederation> federation_;  // StartProxiedThreeLevel
+  TcpProxy* proxy_ = nullptr;
 };
 
 // 1. Twenty cases driven by four callers through escalations township -> county and
@@ -1318,10 +1321,9 @@ TEST_F(FederationFaultTest, CountyDownForSecondsThenEverythingArrivesOnceInOrder
 // link is declared down after three silent keepalives, escalations keep being accepted,
 // and once the cable is back the link reconnects and delivers everything once.
 TEST_F(FederationFaultTest, PausedLinkIsDetectedDownAndDeliversEverythingOnceAfterResume) {
-  std::unique_ptr<LocalFederation> federation;
-  TcpProxy* proxy = nullptr;
-  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
-  LocalFederation& fed = *federation;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel());
+  LocalFederation& fed = *federation_;
+  TcpProxy* proxy = proxy_;
   Ledger ledger;
   Driver d(fed, ledger, "c0", 11);
   Lane lane = MakeLane("dwk-s01", 1, "dwk", "c0");
@@ -1386,10 +1388,9 @@ TEST_F(FederationFaultTest, PausedLinkIsDetectedDownAndDeliversEverythingOnceAft
 // township node restarts, instead of being taken on the township (a second case when the
 // first one went through); once the link is back the retry gets the one case.
 TEST_F(FederationFaultTest, ReportWhoseAnswerWasLostIsNotTakenTwice) {
-  std::unique_ptr<LocalFederation> federation;
-  TcpProxy* proxy = nullptr;
-  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
-  LocalFederation& fed = *federation;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel());
+  LocalFederation& fed = *federation_;
+  TcpProxy* proxy = proxy_;
   Ledger ledger;
   Lane lane = MakeLane("dwk-s01", 0, "szs", "q0");
   const std::string name = fed.NodeFor(lane.grid);
@@ -1453,10 +1454,9 @@ TEST_F(FederationFaultTest, ReportWhoseAnswerWasLostIsNotTakenTwice) {
 // to the county and handle them there: the link comes back each time, nothing is lost or
 // applied twice.
 TEST_F(FederationFaultTest, ResetLinkReconnectsAndDeliversEverythingOnce) {
-  std::unique_ptr<LocalFederation> federation;
-  TcpProxy* proxy = nullptr;
-  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
-  LocalFederation& fed = *federation;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel());
+  LocalFederation& fed = *federation_;
+  TcpProxy* proxy = proxy_;
   auto& township = fed.NodeHosting("dwk-s01");
   Ledger ledger;
   const auto stop_at = Clock::now() + 8s;
@@ -1580,10 +1580,9 @@ TEST_F(FederationFaultTest, ChaosOfKillsAndRestartsKeepsOneOwnerAndEveryAcknowle
 // numbered but not yet written for sent, skipped it, and had it trimmed by the next ack:
 // the case was then owned by nobody (store.cc LastOutboxSeq counted numbered entries).
 TEST_F(FederationFaultTest, ResetStormWhileEscalatingLosesNoTransfer) {
-  std::unique_ptr<LocalFederation> federation;
-  TcpProxy* proxy = nullptr;
-  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, &proxy));
-  LocalFederation& fed = *federation;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel());
+  LocalFederation& fed = *federation_;
+  TcpProxy* proxy = proxy_;
   auto& township = fed.NodeHosting("dwk-s01");
   Ledger ledger;
   int secs = 10;
@@ -1629,9 +1628,8 @@ TEST_F(FederationFaultTest, ResetStormWhileEscalatingLosesNoTransfer) {
 // and the county applies the answer's copy without relaying it: the city must still end
 // with the owner's history.
 TEST_F(FederationFaultTest, CopyReachesTheNodeBeyondAfterABacklogAndAForwardFromTheMiddle) {
-  std::unique_ptr<LocalFederation> federation;
-  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel(&federation, nullptr));
-  LocalFederation& fed = *federation;
+  ASSERT_NO_FATAL_FAILURE(StartProxiedThreeLevel());
+  LocalFederation& fed = *federation_;
   Ledger ledger;
   Driver d(fed, ledger, "o0", 17);
   Lane lane = MakeLane("dwk-s01", 0, "dwk", "o0");
